@@ -1,0 +1,76 @@
+/**
+ * What a server instance needs of shared state. Two implementations pass one
+ * contract suite (test/cluster/contract.ts): in-memory (the default, one
+ * process) and Redis (`REDIS_URL`, many instances). The server reaches the
+ * cluster only through these interfaces.
+ */
+
+/** Public access rules a tunnel's agent asked for (enforced by the server). */
+export interface TunnelAccess {
+  /** `user:password` for HTTP basic auth on public requests (stored hashed). */
+  basicAuthHash?: string
+  /** CIDR allow-list for public clients. */
+  allowIps?: string[]
+  /** Bearer-JWT check on public requests. */
+  requireJwt?: { issuer?: string; audience?: string; jwksUrl?: string }
+}
+
+/** What survives a restart about one tunnel. Never holds a secret in clear. */
+export interface TunnelRecord {
+  id: string
+  /** A requested name (`--name`) that became the id, if any. */
+  name?: string
+  createdAt: number
+  lastSeenAt: number
+  /** Bumped by a secret rotation; the secret is derived from (id, generation). */
+  secretGeneration: number
+  /** Until when the previous generation's secret is still accepted (epoch ms), after a rotation. */
+  previousGenerationUntil?: number
+  /** Hash of the API key that registered it, for per-key tunnel caps. */
+  ownerKeyHash?: string
+  access?: TunnelAccess
+}
+
+export interface TunnelStore {
+  get(id: string): Promise<TunnelRecord | null>
+  /** Creates or replaces a record. */
+  put(record: TunnelRecord): Promise<void>
+  /** Creates a record only if the id is free; false when taken (names). */
+  create(record: TunnelRecord): Promise<boolean>
+  /** Updates lastSeenAt; no-op for an unknown id. */
+  touch(id: string, at: number): Promise<void>
+  /** Removes the record and marks the id revoked (checked before a record lookup). */
+  revoke(id: string): Promise<void>
+  isRevoked(id: string): Promise<boolean>
+  /** Ids whose lastSeenAt is older than `before` (for idle expiry), at most `limit`. */
+  idleSince(before: number, limit: number): Promise<string[]>
+  countByOwner(ownerKeyHash: string): Promise<number>
+}
+
+/** Which instances hold a live agent connection for a tunnel. Entries expire unless refreshed. */
+export interface Presence {
+  /** Records (or refreshes) that `instanceId` holds an agent for `tunnelId`, for `ttlMs`. */
+  announce(tunnelId: string, instanceId: string, ttlMs: number): Promise<void>
+  withdraw(tunnelId: string, instanceId: string): Promise<void>
+  /** Instances with a live, unexpired entry for the tunnel. */
+  lookup(tunnelId: string): Promise<string[]>
+}
+
+/** Binary messages between instances. Delivery is at most once; callers handle loss with timeouts. */
+export interface MessageBus {
+  readonly instanceId: string
+  /** Starts delivering messages addressed to this instance. */
+  subscribe(handler: (message: Buffer) => void): Promise<void>
+  /** Sends to one instance; resolves once handed to the broker (not once delivered). */
+  publish(instanceId: string, message: Buffer): Promise<void>
+}
+
+export interface Cluster {
+  readonly kind: 'memory' | 'redis'
+  readonly store: TunnelStore
+  readonly presence: Presence
+  readonly bus: MessageBus
+  /** True while the backing store answers (readiness). */
+  healthy(): boolean
+  close(): Promise<void>
+}

@@ -1,0 +1,61 @@
+import { FrameType, HEADER_LENGTH, type RequestHead, type ResponseHead } from './frame.js'
+
+/**
+ * Frame encoders. Each returns one Buffer: ws sends one WebSocket message per
+ * call, so header and payload share an allocation (one copy of the payload,
+ * which ws would make anyway when masking agent→server traffic).
+ */
+
+function frame(type: number, streamId: number, payloadLength: number): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_LENGTH + payloadLength)
+  buf[0] = type
+  buf.writeUInt32BE(streamId, 1)
+  return buf
+}
+
+export function encodeData(streamId: number, data: Uint8Array): Buffer {
+  const buf = frame(FrameType.DATA, streamId, data.length)
+  buf.set(data, HEADER_LENGTH)
+  return buf
+}
+
+export function encodeEnd(streamId: number): Buffer {
+  return frame(FrameType.END, streamId, 0)
+}
+
+export function encodeWindow(streamId: number, increment: number): Buffer {
+  const buf = frame(FrameType.WINDOW, streamId, 4)
+  buf.writeUInt32BE(increment, HEADER_LENGTH)
+  return buf
+}
+
+export function encodeReset(streamId: number, code: number, reason = ''): Buffer {
+  const reasonLength = Buffer.byteLength(reason)
+  const buf = frame(FrameType.RESET, streamId, 4 + reasonLength)
+  buf.writeUInt32BE(code, HEADER_LENGTH)
+  if (reasonLength > 0) buf.write(reason, HEADER_LENGTH + 4, 'utf8')
+  return buf
+}
+
+export function encodeGoAway(lastStreamId: number, code: number): Buffer {
+  const buf = frame(FrameType.GOAWAY, 0, 8)
+  buf.writeUInt32BE(lastStreamId, HEADER_LENGTH)
+  buf.writeUInt32BE(code, HEADER_LENGTH + 4)
+  return buf
+}
+
+function encodeJson(type: number, streamId: number, value: unknown): Buffer {
+  const json = JSON.stringify(value)
+  const length = Buffer.byteLength(json)
+  const buf = frame(type, streamId, length)
+  buf.write(json, HEADER_LENGTH, 'utf8')
+  return buf
+}
+
+export function encodeOpen(streamId: number, head: RequestHead): Buffer {
+  return encodeJson(FrameType.OPEN, streamId, head)
+}
+
+export function encodeHead(streamId: number, head: ResponseHead): Buffer {
+  return encodeJson(FrameType.HEAD, streamId, head)
+}

@@ -1,0 +1,119 @@
+/**
+ * Wire constants of the `adit.v2` protocol. `docs/protocol.md` is the spec;
+ * these values never change meaning once shipped — new types get new numbers.
+ */
+
+/** WebSocket subprotocol names, negotiated at upgrade. */
+export const Subprotocol = {
+  /** Binary, streaming, flow-controlled. The adit agent always uses it. */
+  V2: 'adit.v2',
+  /** The original JSON frames (whole bodies, base64). Also chosen when an agent offers none. */
+  JSON_V1: 'adit.json.v1',
+} as const
+export type Subprotocol = (typeof Subprotocol)[keyof typeof Subprotocol]
+
+/** Frame type byte. */
+export const FrameType = {
+  /** server→agent: request head (JSON). Opens the stream. */
+  OPEN: 0x01,
+  /** agent→server: response head (JSON). */
+  HEAD: 0x02,
+  /** both ways: raw body bytes. */
+  DATA: 0x03,
+  /** both ways: this side's body is complete. */
+  END: 0x04,
+  /** both ways: abort the stream; payload is a u32 code and an optional UTF-8 reason. */
+  RESET: 0x05,
+  /** both ways: flow-control credit; payload is a u32 byte increment. */
+  WINDOW: 0x06,
+  /** server→agent, stream 0: take no new streams here; payload is u32 last stream id + u32 code. */
+  GOAWAY: 0x07,
+} as const
+export type FrameType = (typeof FrameType)[keyof typeof FrameType]
+
+const frameTypeNames: Record<number, string> = Object.fromEntries(
+  Object.entries(FrameType).map(([name, value]) => [value, name]),
+)
+
+/** `type (u8) | stream id (u32 BE)`. */
+export const HEADER_LENGTH = 5
+
+/** Largest stream id; ids are never reused on a connection, so a session ends before it wraps. */
+export const MAX_STREAM_ID = 0xffff_ffff
+
+/**
+ * Credit every stream starts with, in each direction, before any WINDOW frame.
+ * Same as yamux: large enough to fill a loopback pipe, small enough that
+ * 100 streams stay under 26 MiB in the worst case.
+ */
+export const INITIAL_WINDOW = 256 * 1024
+
+/** Largest DATA payload a sender puts in one frame; bigger chunks are split (as views). */
+export const MAX_DATA_PAYLOAD = 64 * 1024
+
+/** RESET codes. Never reuse a number. */
+export const ResetCode = {
+  /** Generic: the stream was cancelled by its opener (public client went away). */
+  CANCEL: 1,
+  /** The agent could not reach its local service (connection refused, DNS...). */
+  LOCAL_UNREACHABLE: 2,
+  /** The local service or the agent timed out. */
+  TIMEOUT: 3,
+  /** A peer broke flow control or the stream state machine. */
+  PROTOCOL_ERROR: 4,
+  /** The local service failed mid-response. */
+  LOCAL_ERROR: 5,
+  /** The agent refuses the stream (going away, or over its concurrency cap). */
+  REFUSED: 6,
+  /** Internal error on the side that sends it. */
+  INTERNAL: 7,
+  /** A body exceeded what the receiver accepts (413 to the public client). */
+  TOO_LARGE: 8,
+} as const
+export type ResetCode = (typeof ResetCode)[keyof typeof ResetCode]
+
+/** GOAWAY codes. */
+export const GoAwayCode = {
+  /** Planned: server draining or connection rotation. Reconnect at once. */
+  NORMAL: 0,
+  /** The tunnel was revoked: do not reconnect. */
+  REVOKED: 1,
+  /** Protocol error on this connection. */
+  PROTOCOL_ERROR: 2,
+} as const
+export type GoAwayCode = (typeof GoAwayCode)[keyof typeof GoAwayCode]
+
+/** Request head carried by OPEN. Headers are `[name, value]` pairs in arrival order. */
+export interface RequestHead {
+  method: string
+  /** Path and query, as the local service must see them (prefix already stripped). */
+  path: string
+  headers: Array<[string, string]>
+  /** Set when the public client asked for a protocol upgrade (WebSocket). */
+  upgrade?: boolean
+  /** The server's request id, so both sides log the same id. */
+  requestId?: string
+}
+
+/** Response head carried by HEAD. */
+export interface ResponseHead {
+  status: number
+  headers: Array<[string, string]>
+  statusText?: string
+}
+
+/** A decoded frame. `payload` is a view into the received message, never a copy. */
+export interface Frame {
+  type: number
+  streamId: number
+  payload: Buffer
+}
+
+/** Frame type name for logs: `stringifyFrame` never prints payload bytes. */
+export function frameTypeName(type: number): string {
+  return frameTypeNames[type] ?? `UNKNOWN(0x${type.toString(16).padStart(2, '0')})`
+}
+
+export function stringifyFrame(frame: Frame): string {
+  return `${frameTypeName(frame.type)} stream=${frame.streamId} len=${frame.payload.length}`
+}

@@ -1,0 +1,267 @@
+import { decodeFrame, decodeGoAway, decodeHead, decodeOpen, decodeReset, decodeU32 } from './decode.js'
+import { encodeGoAway, encodeOpen } from './encode.js'
+import { ProtocolError, ProtocolErrorCode } from './errors.js'
+import { FrameType, MAX_STREAM_ID, ResetCode, type RequestHead } from './frame.js'
+import { Stream, type OpenedStream, type StreamHandler, type StreamOwner } from './stream.js'
+
+/** What a session writes to: a WebSocket in production, an array in tests. */
+export interface Transport {
+  /** Sends one whole frame as one message. `onSent` (when given) runs once it left the process. */
+  send(frame: Buffer | string, onSent?: (err?: Error) => void): void
+  /** Bytes accepted by `send` but not yet written to the socket. */
+  readonly bufferedAmount: number
+}
+
+/** What the server needs of an agent connection, whichever protocol it speaks. */
+export interface StreamOpener {
+  openStream(head: RequestHead, handler: StreamHandler): OpenedStream | null
+  readonly activeStreams: number
+  readonly goingAway: boolean
+  goAway(code: number): void
+  receive(message: Buffer): void
+  close(reason?: string): void
+}
+
+export type SessionRole = 'server' | 'agent'
+
+export interface SessionOptions {
+  role: SessionRole
+  /** Agent side: a new stream was opened by the server; return its handler. */
+  onStream?: (stream: Stream, head: RequestHead) => StreamHandler
+  /** Agent side: the server asked us to move to a fresh connection. */
+  onGoAway?: (code: number, lastStreamId: number) => void
+  /** A frame broke the protocol badly enough that the connection must close. */
+  onProtocolError?: (error: ProtocolError) => void
+  /** Transport buffer above which writers are paused (bytes). */
+  highWaterMark?: number
+  /** Transport buffer below which paused writers resume (bytes). */
+  lowWaterMark?: number
+}
+
+export const sessionDefaults = {
+  highWaterMark: 1024 * 1024,
+  lowWaterMark: 256 * 1024,
+} as const
+
+/** Reset code a stream sees when its connection goes away (local only, never sent). */
+export const CONNECTION_LOST = 0xffff_0001
+
+/**
+ * The multiplexer: many streams over one message transport, with per-stream
+ * flow control and transport backpressure (watching `bufferedAmount`).
+ * Pure: no sockets and no timers, so every state is reachable from a test.
+ */
+export class Session implements StreamOwner, StreamOpener {
+  readonly role: SessionRole
+  /** Frames for streams we do not know (finished, or never ours), dropped and counted. */
+  droppedFrames = 0
+  /** Streams reset because their peer broke the stream state machine or flow control. */
+  streamErrors = 0
+  goingAway = false
+  closed = false
+
+  private readonly transport: Transport
+  private readonly options: SessionOptions
+  private readonly streams = new Map<number, Stream>()
+  private readonly blocked = new Set<Stream>()
+  private readonly highWaterMark: number
+  private readonly lowWaterMark: number
+  private nextStreamId = 1
+  private lastRemoteStreamId = 0
+  private isCongested = false
+  private readonly onSent = (): void => this.checkDrained()
+
+  constructor(transport: Transport, options: SessionOptions) {
+    this.transport = transport
+    this.options = options
+    this.role = options.role
+    this.highWaterMark = options.highWaterMark ?? sessionDefaults.highWaterMark
+    this.lowWaterMark = options.lowWaterMark ?? sessionDefaults.lowWaterMark
+  }
+
+  get activeStreams(): number {
+    return this.streams.size
+  }
+
+  get congested(): boolean {
+    return this.isCongested
+  }
+
+  /** Server side: opens a stream with a request head. Returns null once going away or closed. */
+  openStream(head: RequestHead, handler: StreamHandler): Stream | null {
+    if (this.role !== 'server' || this.goingAway || this.closed || this.nextStreamId > MAX_STREAM_ID) return null
+    const id = this.nextStreamId++
+    const stream = new Stream(id, this, handler)
+    this.streams.set(id, stream)
+    this.send(encodeOpen(id, head))
+    return stream
+  }
+
+  /** Server side: tells the agent to take no new streams here. Streams in flight go on. */
+  goAway(code: number): void {
+    if (this.goingAway || this.closed) return
+    this.goingAway = true
+    this.send(encodeGoAway(this.nextStreamId - 1, code))
+  }
+
+  /** Feeds one received message. Connection-fatal errors go to `onProtocolError`. */
+  receive(message: Buffer): void {
+    if (this.closed) return
+    try {
+      this.dispatch(message)
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        this.options.onProtocolError?.(error)
+      } else {
+        throw error
+      }
+    }
+  }
+
+  /** The transport is gone: every open stream is reset locally. */
+  close(reason = 'connection closed'): void {
+    if (this.closed) return
+    this.closed = true
+    const open = [...this.streams.values()]
+    this.streams.clear()
+    this.blocked.clear()
+    for (const stream of open) {
+      stream.closed = true
+      stream.handler.onReset(CONNECTION_LOST, reason)
+    }
+  }
+
+  // StreamOwner
+
+  send(frame: Buffer): void {
+    if (this.closed) return
+    // Once the transport holds more than the high-water mark, every frame
+    // carries the (shared, preallocated) callback that checks for drain.
+    if (this.isCongested || this.transport.bufferedAmount + frame.length > this.highWaterMark) {
+      this.isCongested = true
+      this.transport.send(frame, this.onSent)
+      return
+    }
+    this.transport.send(frame)
+  }
+
+  block(stream: Stream): void {
+    this.blocked.add(stream)
+  }
+
+  release(stream: Stream): void {
+    this.streams.delete(stream.id)
+    this.blocked.delete(stream)
+  }
+
+  private checkDrained(): void {
+    if (!this.isCongested || this.transport.bufferedAmount > this.lowWaterMark) return
+    this.isCongested = false
+    if (this.blocked.size === 0) return
+    const waiting = [...this.blocked]
+    this.blocked.clear()
+    for (const stream of waiting) {
+      if (this.isCongested) {
+        this.blocked.add(stream)
+      } else if (stream.sendWindow > 0) {
+        stream.flush()
+      } else {
+        this.blocked.add(stream)
+      }
+    }
+  }
+
+  private dispatch(message: Buffer): void {
+    const frame = decodeFrame(message)
+    const { type, streamId, payload } = frame
+
+    if (type === FrameType.GOAWAY) {
+      if (this.role !== 'agent') throw new ProtocolError(ProtocolErrorCode.STREAM_STATE, 'GOAWAY is sent by the server only')
+      const { lastStreamId, code } = decodeGoAway(payload)
+      this.goingAway = true
+      this.options.onGoAway?.(code, lastStreamId)
+      return
+    }
+
+    if (type === FrameType.OPEN) {
+      if (this.role !== 'agent') throw new ProtocolError(ProtocolErrorCode.STREAM_STATE, 'OPEN is sent by the server only')
+      if (streamId <= this.lastRemoteStreamId) {
+        throw new ProtocolError(ProtocolErrorCode.STREAM_ID, `OPEN reuses stream id ${streamId}`)
+      }
+      this.lastRemoteStreamId = streamId
+      const head = decodeOpen(payload)
+      const stream = new Stream(streamId, this, noopHandler)
+      this.streams.set(streamId, stream)
+      stream.handler = this.options.onStream ? this.options.onStream(stream, head) : refuse(stream)
+      return
+    }
+
+    const stream = this.streams.get(streamId)
+    if (stream === undefined) {
+      // A finished stream's late frames, or a stream that was never this
+      // peer's: either way nothing to deliver. Still validate the payload
+      // shape so garbage is caught even here.
+      if (type === FrameType.WINDOW) decodeU32(payload, 'WINDOW')
+      this.droppedFrames++
+      return
+    }
+
+    switch (type) {
+      case FrameType.HEAD: {
+        if (this.role !== 'server' || stream.headReceived) return this.streamError(stream, 'unexpected HEAD')
+        const head = decodeHead(payload)
+        stream.headReceived = true
+        stream.handler.onHead?.(head)
+        return
+      }
+      case FrameType.DATA: {
+        if (stream.remoteEnded) return this.streamError(stream, 'DATA after END')
+        if (this.role === 'server' && !stream.headReceived) return this.streamError(stream, 'DATA before HEAD')
+        if (payload.length > stream.recvWindow) return this.streamError(stream, `DATA of ${payload.length} bytes exceeds the ${stream.recvWindow}-byte window`)
+        stream.recvWindow -= payload.length
+        stream.bytesReceived += payload.length
+        stream.handler.onData(payload)
+        return
+      }
+      case FrameType.END: {
+        if (stream.remoteEnded) return this.streamError(stream, 'END twice')
+        if (this.role === 'server' && !stream.headReceived) return this.streamError(stream, 'END before HEAD')
+        const handler = stream.handler
+        stream.remoteEnd()
+        handler.onEnd()
+        return
+      }
+      case FrameType.RESET: {
+        const { code, reason } = decodeReset(payload)
+        stream.close()
+        stream.handler.onReset(code, reason)
+        return
+      }
+      case FrameType.WINDOW: {
+        const increment = decodeU32(payload, 'WINDOW')
+        if (increment === 0 || stream.sendWindow + increment > 0x7fff_ffff) return this.streamError(stream, `bad WINDOW increment ${increment}`)
+        stream.grant(increment)
+        return
+      }
+    }
+  }
+
+  private streamError(stream: Stream, reason: string): void {
+    this.streamErrors++
+    stream.reset(ResetCode.PROTOCOL_ERROR, reason)
+    stream.handler.onReset(ResetCode.PROTOCOL_ERROR, reason)
+  }
+}
+
+const noopHandler: StreamHandler = {
+  onData() {},
+  onEnd() {},
+  onReset() {},
+  onDrain() {},
+}
+
+function refuse(stream: Stream): StreamHandler {
+  stream.reset(ResetCode.REFUSED, 'this peer takes no streams')
+  return noopHandler
+}
+

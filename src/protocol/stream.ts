@@ -1,0 +1,202 @@
+import { encodeData, encodeEnd, encodeReset, encodeWindow } from './encode.js'
+import { INITIAL_WINDOW, MAX_DATA_PAYLOAD, type ResponseHead } from './frame.js'
+
+/**
+ * What a stream's owner is told. One object per stream (not one closure per
+ * chunk): the session calls these as frames arrive.
+ */
+export interface StreamHandler {
+  /** Response head (server side only). */
+  onHead?(head: ResponseHead): void
+  /** Body bytes: a view into the received message. Call `stream.consumed(n)` once they left for their destination. */
+  onData(chunk: Buffer): void
+  /** The peer's body is complete. */
+  onEnd(): void
+  /** The stream was aborted (by the peer, by the connection closing, or by a protocol error). */
+  onReset(code: number, reason: string): void
+  /** A write that returned false may now continue. */
+  onDrain(): void
+}
+
+/** What the proxy holds of a stream, whichever protocol carries it. */
+export interface OpenedStream {
+  readonly id: number
+  write(chunk: Buffer): boolean
+  end(): void
+  reset(code: number, reason?: string): void
+  consumed(n: number): void
+}
+
+/** The part of a session a stream needs; kept narrow so streams are testable alone. */
+export interface StreamOwner {
+  send(frame: Buffer): void
+  /** True while the transport holds more than its high-water mark. */
+  readonly congested: boolean
+  /** The stream is waiting for credit or for the transport. */
+  block(stream: Stream): void
+  /** Both directions are finished or the stream was reset: forget it. */
+  release(stream: Stream): void
+}
+
+/**
+ * One request/response exchange on a session, with a send window and a
+ * receive window in bytes (the flow control of docs/protocol.md).
+ *
+ * Sending: `write` sends what the peer's credit allows and keeps the rest as
+ * views (never copies); it returns false once the caller must wait for
+ * `onDrain`. Receiving: the handler gets views; `consumed(n)` returns credit
+ * in coalesced WINDOW frames once half the window has drained.
+ */
+export class Stream implements OpenedStream {
+  readonly id: number
+  handler: StreamHandler
+  /** Bytes the peer still lets us send. */
+  sendWindow: number
+  /** Bytes we still let the peer send before it must wait for a WINDOW. */
+  recvWindow: number
+  /** Response head seen (server side). */
+  headReceived = false
+  localEnded = false
+  remoteEnded = false
+  closed = false
+  /** Counters for logs and metrics. */
+  bytesSent = 0
+  bytesReceived = 0
+
+  private readonly owner: StreamOwner
+  private readonly windowSize: number
+  private unacked = 0
+  private pending: Buffer[] = []
+  private endPending = false
+  private wantsDrain = false
+
+  constructor(id: number, owner: StreamOwner, handler: StreamHandler, windowSize = INITIAL_WINDOW) {
+    this.id = id
+    this.owner = owner
+    this.handler = handler
+    this.windowSize = windowSize
+    this.sendWindow = INITIAL_WINDOW
+    this.recvWindow = windowSize
+  }
+
+  /** Sends body bytes. Returns false when the caller should wait for `onDrain` before writing more. */
+  write(chunk: Buffer): boolean {
+    if (this.localEnded || this.closed) return false
+    if (chunk.length === 0) return this.pending.length === 0
+    if (this.pending.length > 0) {
+      this.pending.push(chunk)
+      this.wantsDrain = true
+      return false
+    }
+    const sent = this.sendNow(chunk)
+    if (sent < chunk.length) {
+      this.pending.push(sent === 0 ? chunk : chunk.subarray(sent))
+      this.wantsDrain = true
+      this.owner.block(this)
+      return false
+    }
+    if (this.sendWindow === 0 || this.owner.congested) {
+      this.wantsDrain = true
+      this.owner.block(this)
+      return false
+    }
+    return true
+  }
+
+  /** This side's body is complete. Sent after any bytes still waiting for credit. */
+  end(): void {
+    if (this.localEnded || this.closed) return
+    if (this.pending.length > 0) {
+      this.endPending = true
+      return
+    }
+    this.localEnded = true
+    this.owner.send(encodeEnd(this.id))
+    this.maybeRelease()
+  }
+
+  /** Aborts the stream on both sides. The handler is not called: the caller knows. */
+  reset(code: number, reason = ''): void {
+    if (this.closed) return
+    this.owner.send(encodeReset(this.id, code, reason))
+    this.close()
+  }
+
+  /** Returns credit for `n` received bytes that have left for their destination. */
+  consumed(n: number): void {
+    if (this.closed || this.remoteEnded) return
+    this.unacked += n
+    if (this.unacked >= this.windowSize >>> 1) {
+      this.recvWindow += this.unacked
+      this.owner.send(encodeWindow(this.id, this.unacked))
+      this.unacked = 0
+    }
+  }
+
+  /** Session: the peer granted `increment` more bytes. */
+  grant(increment: number): void {
+    this.sendWindow += increment
+    this.flush()
+  }
+
+  /** Session: credit or transport room may be available again. */
+  flush(): void {
+    if (this.closed) return
+    while (this.pending.length > 0) {
+      const chunk = this.pending[0]!
+      const sent = this.sendNow(chunk)
+      if (sent < chunk.length) {
+        this.pending[0] = chunk.subarray(sent)
+        this.owner.block(this)
+        return
+      }
+      this.pending.shift()
+    }
+    if (this.endPending) {
+      this.endPending = false
+      this.end()
+      if (this.closed) return
+    }
+    if (this.wantsDrain && this.sendWindow > 0 && !this.owner.congested) {
+      this.wantsDrain = false
+      this.handler.onDrain()
+    } else if (this.wantsDrain) {
+      this.owner.block(this)
+    }
+  }
+
+  /** Session: marks the remote body complete. */
+  remoteEnd(): void {
+    this.remoteEnded = true
+    this.maybeRelease()
+  }
+
+  /** Session: the stream is over without a handler call (the caller reports it). */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.pending.length = 0
+    this.owner.release(this)
+  }
+
+  get hasPending(): boolean {
+    return this.pending.length > 0
+  }
+
+  private sendNow(chunk: Buffer): number {
+    let sent = 0
+    while (sent < chunk.length && this.sendWindow > 0 && !this.owner.congested) {
+      const n = Math.min(chunk.length - sent, this.sendWindow, MAX_DATA_PAYLOAD)
+      const view = sent === 0 && n === chunk.length ? chunk : chunk.subarray(sent, sent + n)
+      this.owner.send(encodeData(this.id, view))
+      this.sendWindow -= n
+      this.bytesSent += n
+      sent += n
+    }
+    return sent
+  }
+
+  private maybeRelease(): void {
+    if (this.localEnded && this.remoteEnded) this.close()
+  }
+}
