@@ -3,7 +3,8 @@
  * Instances made on the same MemoryHub share state and reach each other on
  * the bus, so tests can run two "instances" in one process without a network.
  */
-import { ClusterError, ClusterErrorCode, closedError } from './errors.js'
+import { ClusterError, ClusterErrorCode } from './errors.js'
+import { Lifecycle } from './lifecycle.js'
 import { badOption, checkCommonOptions, checkFunction, checkTtl, type CommonClusterOptions } from './options.js'
 import { checkId, checkRecord } from './record.js'
 import type { Cluster, MessageBus, Presence, TunnelRecord, TunnelStore } from './types.js'
@@ -38,14 +39,6 @@ export interface MemoryClusterOptions extends CommonClusterOptions {
 export const memoryClusterDefaults = {
   now: Date.now,
 } as const
-
-/** Every part of one memory cluster reads this to refuse calls after close(). */
-class Lifecycle {
-  closed = false
-  check(): void {
-    if (this.closed) throw closedError()
-  }
-}
 
 function copy(record: TunnelRecord): TunnelRecord {
   return structuredClone(record)
