@@ -25,7 +25,8 @@
 #   CREATE_SECRETS     1 (default): create missing secrets with random values
 #   PUBLIC_BASE_URL    set it for a custom domain; otherwise the service URL
 #   PUBLIC_HOST_SUFFIX wildcard host routing ({id}.SUFFIX), see docs
-#   PUB_USE_HTTP2      cluster layout: end-to-end HTTP/2 (h2c) on SERVICE-pub (1)
+#   PUB_USE_HTTP2      cluster layout: end-to-end HTTP/2 (h2c) on SERVICE-pub;
+#                      0 (default) until the server listens for h2c, see docs
 #   REDIS_INSTANCE     Memorystore for Redis instance name: its address, AUTH
 #                      string and TLS server CA are read and stored as secrets
 #   REDIS_URL          or a Redis URL directly (stored as a secret, never printed)
@@ -140,7 +141,7 @@ REDIS_CA_SECRET=${REDIS_CA_SECRET:-adit-redis-ca}
 CREATE_SECRETS=${CREATE_SECRETS:-1}
 PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-}
 PUBLIC_HOST_SUFFIX=${PUBLIC_HOST_SUFFIX:-}
-PUB_USE_HTTP2=${PUB_USE_HTTP2:-1}
+PUB_USE_HTTP2=${PUB_USE_HTTP2:-0}
 REDIS_INSTANCE=${REDIS_INSTANCE:-}
 REDIS_URL=${REDIS_URL:-}
 REDIS_CA_FILE=${REDIS_CA_FILE:-}
