@@ -25,6 +25,8 @@
 #   CREATE_SECRETS     1 (default): create missing secrets with random values
 #   PUBLIC_BASE_URL    set it for a custom domain; otherwise the service URL
 #   PUBLIC_HOST_SUFFIX wildcard host routing ({id}.SUFFIX), see docs
+#   INGRESS            all (default) | internal-and-cloud-load-balancing (only
+#                      through your load balancer, see docs)
 #   PUB_USE_HTTP2      cluster layout: end-to-end HTTP/2 (h2c) on SERVICE-pub;
 #                      0 (default) until the server listens for h2c, see docs
 #   REDIS_INSTANCE     Memorystore for Redis instance name: its address, AUTH
@@ -141,6 +143,7 @@ REDIS_CA_SECRET=${REDIS_CA_SECRET:-adit-redis-ca}
 CREATE_SECRETS=${CREATE_SECRETS:-1}
 PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-}
 PUBLIC_HOST_SUFFIX=${PUBLIC_HOST_SUFFIX:-}
+INGRESS=${INGRESS:-all}
 PUB_USE_HTTP2=${PUB_USE_HTTP2:-0}
 REDIS_INSTANCE=${REDIS_INSTANCE:-}
 REDIS_URL=${REDIS_URL:-}
@@ -152,6 +155,7 @@ SUBNET=${SUBNET:-default}
 REDIS_CA_MOUNT=/secrets/redis-ca/ca.pem
 
 case "$LAYOUT" in single | cluster) ;; *) die "LAYOUT must be single or cluster, got '$LAYOUT'" ;; esac
+case "$INGRESS" in all | internal | internal-and-cloud-load-balancing) ;; *) die "INGRESS must be all, internal or internal-and-cloud-load-balancing, got '$INGRESS'" ;; esac
 case "$BUILD" in cloudbuild | none) ;; *) die "BUILD must be cloudbuild or none, got '$BUILD'" ;; esac
 [[ "$CONCURRENCY" =~ ^[0-9]+$ ]] || die "CONCURRENCY must be a number, got '$CONCURRENCY'"
 [[ "$MIN_INSTANCES" =~ ^[0-9]+$ ]] || die "MIN_INSTANCES must be a number, got '$MIN_INSTANCES'"
@@ -320,6 +324,7 @@ deploy_service() {
     --image="$IMAGE" \
     --platform=managed \
     --allow-unauthenticated \
+    --ingress="$INGRESS" \
     --port=8080 \
     --execution-environment=gen2 \
     --cpu="$CPU" --memory="$MEMORY" \

@@ -122,7 +122,7 @@ test('cloud-run.sh DRY_RUN=1: prints the build and deploy, runs no gcloud', asyn
   const deploys = find(commands, 'run', 'deploy')
   assert.equal(deploys.length, 1)
   const deploy = deploys[0]!
-  for (const f of [...longLivedWebSockets, '--no-use-http2', '--allow-unauthenticated']) assert.ok(deploy.includes(f), `${f} in: ${deploy.join(' ')}`)
+  for (const f of [...longLivedWebSockets, '--no-use-http2', '--allow-unauthenticated', '--ingress=all']) assert.ok(deploy.includes(f), `${f} in: ${deploy.join(' ')}`)
   assert.equal(flag(deploy, '--image'), flag(build, '--tag'), 'deploys the image it built')
   // Without Redis, state is in one process: one instance only.
   assert.equal(flag(deploy, '--max-instances'), '1')
@@ -187,6 +187,7 @@ for (const [name, env, mentions] of [
   ['an unknown layout', { LAYOUT: 'mesh' }, 'LAYOUT'],
   ['two Redis sources', { REDIS_URL: 'redis://x', REDIS_INSTANCE: 'r' }, 'REDIS_INSTANCE'],
   ['a non-numeric concurrency', { CONCURRENCY: 'lots' }, 'CONCURRENCY'],
+  ['an unknown ingress', { INGRESS: 'public' }, 'INGRESS'],
 ] as const) {
   test(`cloud-run.sh refuses ${name} (exit 2, names the variable)`, async (t) => {
     const run = await runScript(t, { env: { DRY_RUN: '1', ...env } })
