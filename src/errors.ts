@@ -19,6 +19,13 @@ export const ErrorCode = {
   REGISTRATION: 'ADIT_ERR_REGISTRATION',
   BAD_REQUEST: 'ADIT_ERR_BAD_REQUEST',
   STATE_FILE: 'ADIT_ERR_STATE_FILE',
+  UNAUTHORIZED: 'ADIT_ERR_UNAUTHORIZED',
+  RATE_LIMITED: 'ADIT_ERR_RATE_LIMITED',
+  TOO_MANY_TUNNELS: 'ADIT_ERR_TOO_MANY_TUNNELS',
+  AUTH_REQUIRED: 'ADIT_ERR_AUTH_REQUIRED',
+  IP_NOT_ALLOWED: 'ADIT_ERR_IP_NOT_ALLOWED',
+  TOO_MANY_STREAMS: 'ADIT_ERR_TOO_MANY_STREAMS',
+  TUNNEL_REVOKED: 'ADIT_ERR_TUNNEL_REVOKED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -52,5 +59,12 @@ export const publicErrors = {
   [ErrorCode.BODY_TOO_LARGE]: { status: 413, text: 'request body too large for this tunnel' },
   [ErrorCode.SHUTTING_DOWN]: { status: 503, text: 'server is shutting down: retry in a moment' },
   [ErrorCode.BAD_REQUEST]: { status: 400, text: 'bad request' },
+  [ErrorCode.UNAUTHORIZED]: { status: 401, text: 'unauthorized: send a valid API key or token (Authorization: Bearer …), or the tunnel secret for tunnel operations' },
+  [ErrorCode.RATE_LIMITED]: { status: 429, text: 'too many requests: slow down and retry after the time in Retry-After' },
+  [ErrorCode.TOO_MANY_TUNNELS]: { status: 429, text: 'this API key has reached its tunnel limit: delete a tunnel (DELETE /tunnels/{id}) or ask the operator to raise ADIT_MAX_TUNNELS_PER_KEY' },
+  [ErrorCode.AUTH_REQUIRED]: { status: 401, text: 'this tunnel requires authentication: send the credentials its owner gave you' },
+  [ErrorCode.IP_NOT_ALLOWED]: { status: 403, text: 'forbidden: your address is not on this tunnel\'s allow-list' },
+  [ErrorCode.TOO_MANY_STREAMS]: { status: 429, text: 'this tunnel has too many requests in flight: retry after the time in Retry-After' },
+  [ErrorCode.TUNNEL_REVOKED]: { status: 410, text: 'this tunnel was revoked by its owner or the operator' },
 } as const satisfies Partial<Record<ErrorCode, { status: number; text: string }>>
 export type PublicErrorCode = keyof typeof publicErrors

@@ -1,0 +1,98 @@
+import { ConfigError } from '../../errors.js'
+import type { RateLimit } from './rate-limiter.js'
+
+/** The server's security settings: registration auth, limits, tunnel lifetime. */
+export interface SecurityOptions {
+  /** API keys accepted at `/register` (`ADIT_API_KEYS`, comma-separated; several for rotation). */
+  apiKeys: string[]
+  /** HS256 secret for registration JWTs (`ADIT_JWT_SECRET`). */
+  jwtSecret: string | undefined
+  /** JWKS URL for registration JWTs (`ADIT_JWKS_URL`). */
+  jwksUrl: string | undefined
+  jwtIssuer: string | undefined
+  jwtAudience: string | undefined
+  /** Allow open registration on Cloud Run (`--allow-open-registration`). */
+  allowOpenRegistration: boolean
+  /** `K_SERVICE`: set on Cloud Run, where open registration is refused by default. */
+  cloudRunService: string | undefined
+  /** May delete any tunnel (`ADIT_ADMIN_TOKEN`). */
+  adminToken: string | undefined
+  /** Registrations per client address (`ADIT_REGISTER_RATE`). */
+  registerRate: RateLimit
+  /** Client addresses whose registration buckets are kept at most (LRU). */
+  registerRateMaxClients: number
+  /** Tunnels one API key may own; 0 = no cap (`ADIT_MAX_TUNNELS_PER_KEY`). */
+  maxTunnelsPerKey: number
+  /** Streams in flight per tunnel on one instance; 0 = no cap (`ADIT_MAX_STREAMS_PER_TUNNEL`). */
+  maxStreamsPerTunnel: number
+  /** Public requests per tunnel; undefined = no limit (`ADIT_TUNNEL_RATE`). */
+  tunnelRate: RateLimit | undefined
+  /** A tunnel with no agent this long is revoked; 0 = never (`TUNNEL_IDLE_TTL`). */
+  idleTtlMs: number
+  /** Time between idle sweeps (ms); by default a quarter of the TTL, at most a minute. */
+  idleSweepMs: number | undefined
+  /** The previous secret stays valid this long after a rotation (`ADIT_ROTATION_GRACE`). */
+  rotationGraceMs: number
+  /** Accept `http://` JWKS URLs in tunnels' `--require-jwt` (tests, private networks). */
+  allowHttpJwks: boolean
+  /** How long a tunnel's access rules are cached before the store is read again (ms). */
+  accessCacheMs: number
+}
+
+export const securityDefaults: SecurityOptions = {
+  apiKeys: [],
+  jwtSecret: undefined,
+  jwksUrl: undefined,
+  jwtIssuer: undefined,
+  jwtAudience: undefined,
+  allowOpenRegistration: false,
+  cloudRunService: process.env.K_SERVICE,
+  adminToken: undefined,
+  registerRate: { ratePerSec: 0.5, burst: 30 },
+  registerRateMaxClients: 10_000,
+  maxTunnelsPerKey: 100,
+  maxStreamsPerTunnel: 1000,
+  tunnelRate: undefined,
+  idleTtlMs: 7 * 24 * 3_600_000,
+  idleSweepMs: undefined,
+  rotationGraceMs: 5 * 60_000,
+  allowHttpJwks: false,
+  accessCacheMs: 5000,
+}
+
+function nonNegativeInt(value: number, name: string): void {
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(`server option security.${name} must be an integer ≥ 0, got ${String(value)}`)
+}
+
+function checkRate(rate: RateLimit, name: string): void {
+  if (!(rate.ratePerSec > 0) || !Number.isFinite(rate.ratePerSec) || !Number.isInteger(rate.burst) || rate.burst < 1) {
+    throw new ConfigError(`server option security.${name} needs ratePerSec > 0 and an integer burst ≥ 1`)
+  }
+}
+
+/** Fills defaults and checks every field, naming the bad one. */
+export function resolveSecurityOptions(input: Partial<SecurityOptions> = {}): SecurityOptions {
+  const options: SecurityOptions = { ...securityDefaults }
+  for (const [key, value] of Object.entries(input)) {
+    if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value
+  }
+  if (!Array.isArray(options.apiKeys) || !options.apiKeys.every((k) => typeof k === 'string')) throw new ConfigError('server option security.apiKeys must be a list of strings')
+  checkRate(options.registerRate, 'registerRate')
+  if (options.tunnelRate !== undefined) checkRate(options.tunnelRate, 'tunnelRate')
+  for (const name of ['registerRateMaxClients', 'maxTunnelsPerKey', 'maxStreamsPerTunnel', 'idleTtlMs', 'rotationGraceMs', 'accessCacheMs'] as const) nonNegativeInt(options[name], name)
+  if (options.registerRateMaxClients < 1) throw new ConfigError('server option security.registerRateMaxClients must be ≥ 1')
+  if (options.idleSweepMs !== undefined && (!Number.isInteger(options.idleSweepMs) || options.idleSweepMs < 10)) {
+    throw new ConfigError(`server option security.idleSweepMs must be an integer ≥ 10, got ${String(options.idleSweepMs)}`)
+  }
+  if (options.adminToken !== undefined && options.adminToken.length < 16) throw new ConfigError('ADIT_ADMIN_TOKEN must be at least 16 characters')
+  return options
+}
+
+/** `20/m`, `5/s`, `100/h`, or a plain number per second: the burst is the count, the refill spreads it over the unit. */
+export function parseRate(name: string, value: string): RateLimit {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(s|sec|m|min|h|hour))?\s*$/.exec(value)
+  if (!match || Number(match[1]) <= 0) throw new ConfigError(`${name} must be a rate like 20/m, 5/s or 100/h, got ${JSON.stringify(value)}`)
+  const count = Number(match[1])
+  const seconds = { s: 1, sec: 1, m: 60, min: 60, h: 3600, hour: 3600 }[match[2] ?? 's']!
+  return { ratePerSec: count / seconds, burst: Math.max(1, Math.floor(count)) }
+}

@@ -1,0 +1,73 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { TunnelStore } from '../../cluster/types.js'
+import { ErrorCode, publicErrors, type PublicErrorCode } from '../../errors.js'
+import type { Credentials } from '../credentials.js'
+import { isValidTunnelId } from '../tunnel-routes.js'
+import { bearerOf, verifyTunnelSecret } from './tunnel-secret.js'
+
+export interface TunnelAdminContext {
+  credentials: Credentials
+  store: TunnelStore
+  /** SHA-256 of `ADIT_ADMIN_TOKEN`, when set: may delete any tunnel. */
+  adminTokenHash: Buffer | undefined
+  /** How long the previous secret stays valid after a rotation (ms). */
+  rotationGraceMs: number
+  /** Revokes the tunnel everywhere and disconnects its agents here. */
+  revoke(id: string): Promise<void>
+  now?: () => number
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers })
+  res.end(text)
+}
+
+export function sendJsonError(res: ServerResponse, code: PublicErrorCode, headers: Record<string, string> = {}, detail?: string): void {
+  const { status, text } = publicErrors[code]
+  json(res, status, { error: code, message: detail ?? text }, headers)
+}
+
+/** `/tunnels/{id}` or `/tunnels/{id}/rotate` → the id and action, or null for any other path. */
+export function routeTunnelAdmin(path: string): { id: string; action: 'rotate' | 'delete' } | null {
+  const match = /^\/tunnels\/([^/]+)(\/rotate)?$/.exec(path)
+  if (!match || !isValidTunnelId(match[1]!)) return null
+  return { id: match[1]!, action: match[2] === undefined ? 'delete' : 'rotate' }
+}
+
+function isAdmin(token: string, adminTokenHash: Buffer | undefined): boolean {
+  if (adminTokenHash === undefined) return false
+  return timingSafeEqual(createHash('sha256').update(token, 'utf8').digest(), adminTokenHash)
+}
+
+/**
+ * `POST /tunnels/{id}/rotate` (tunnel secret) → `200 {id, secret, generation, previous_valid_until}`;
+ * `DELETE /tunnels/{id}` (tunnel secret or admin token) → `204`, the tunnel revoked and its agents disconnected.
+ */
+export async function handleTunnelAdmin(req: IncomingMessage, res: ServerResponse, route: { id: string; action: 'rotate' | 'delete' }, ctx: TunnelAdminContext): Promise<void> {
+  const expected = route.action === 'rotate' ? 'POST' : 'DELETE'
+  if (req.method !== expected) return json(res, 405, { error: ErrorCode.BAD_REQUEST, message: `use ${expected}` }, { allow: expected })
+  req.resume()
+  const now = (ctx.now ?? Date.now)()
+  const token = bearerOf(req.headers.authorization)
+  if (token === null) return sendJsonError(res, ErrorCode.UNAUTHORIZED, { 'www-authenticate': 'Bearer' })
+  const { id } = route
+  if (await ctx.store.isRevoked(id)) return sendJsonError(res, ErrorCode.TUNNEL_REVOKED)
+  const record = await ctx.store.get(id)
+  if (record === null && !ctx.credentials.isSignedId(id)) return sendJsonError(res, ErrorCode.UNKNOWN_TUNNEL)
+  const owner = verifyTunnelSecret(ctx.credentials, id, token, record, now)
+  const admin = route.action === 'delete' && isAdmin(token, ctx.adminTokenHash)
+  if (!owner && !admin) return sendJsonError(res, ErrorCode.UNAUTHORIZED, { 'www-authenticate': 'Bearer' })
+
+  if (route.action === 'delete') {
+    await ctx.revoke(id)
+    res.writeHead(204, { 'cache-control': 'no-store' })
+    res.end()
+    return
+  }
+  const generation = (record?.secretGeneration ?? 0) + 1
+  const previousValidUntil = now + ctx.rotationGraceMs
+  await ctx.store.put({ ...(record ?? { id, createdAt: now, lastSeenAt: now }), secretGeneration: generation, previousGenerationUntil: previousValidUntil })
+  json(res, 200, { id, secret: ctx.credentials.secretFor(id, generation), generation, previous_valid_until: new Date(previousValidUntil).toISOString() })
+}

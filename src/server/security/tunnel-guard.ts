@@ -1,0 +1,107 @@
+import type { IncomingMessage } from 'node:http'
+import type { TunnelStore } from '../../cluster/types.js'
+import { ErrorCode } from '../../errors.js'
+import { AccessGate, JwksCache, type Denial } from './access-rules.js'
+import { clientIpFor } from './client-ip.js'
+import { KeyedRateLimiter, type RateLimit } from './rate-limiter.js'
+
+export interface TunnelGuardOptions {
+  store: TunnelStore | undefined
+  trustProxy: boolean
+  /** Streams in flight per tunnel on this instance; 0 = no cap. */
+  maxStreamsPerTunnel: number
+  /** Public requests per tunnel (token bucket); undefined = no limit. */
+  tunnelRate: RateLimit | undefined
+  /** How long a tunnel's compiled access rules are reused before the store is asked again (ms). */
+  accessCacheMs: number
+  /** Tunnels whose rules and buckets are kept in memory at most (LRU). */
+  maxTrackedTunnels: number
+  jwks?: JwksCache
+  now?: () => number
+}
+
+/** A request let through: `release()` once its exchange finished (frees its stream slot). */
+export type Admission = { ok: true; gate: AccessGate | null } | { ok: false; denial: Denial }
+
+interface CachedAccess {
+  gate: AccessGate | null
+  until: number
+}
+
+/**
+ * Everything the server checks about a public request before a stream is
+ * opened to the agent: the tunnel's request rate (429), its access rules
+ * (401/403) and its cap on streams in flight (429). Cheap checks first, so a
+ * flood of bad passwords is throttled before scrypt runs.
+ */
+export class TunnelGuard {
+  private readonly options: TunnelGuardOptions
+  private readonly rates: KeyedRateLimiter | undefined
+  private readonly inFlight = new Map<string, number>()
+  private readonly access = new Map<string, CachedAccess>()
+  private readonly jwks: JwksCache
+  private readonly now: () => number
+  /** Requests refused by this guard, per code (tests and metrics). */
+  readonly refused = new Map<string, number>()
+
+  constructor(options: TunnelGuardOptions) {
+    this.options = options
+    this.now = options.now ?? Date.now
+    this.jwks = options.jwks ?? new JwksCache()
+    this.rates = options.tunnelRate !== undefined ? new KeyedRateLimiter(options.tunnelRate, { maxKeys: options.maxTrackedTunnels, now: this.now }) : undefined
+  }
+
+  async admit(tunnelId: string, req: IncomingMessage): Promise<Admission> {
+    if (this.rates !== undefined) {
+      const taken = this.rates.take(tunnelId)
+      if (!taken.ok) return this.deny({ code: ErrorCode.RATE_LIMITED, headers: { 'retry-after': String(taken.retryAfterSec) } })
+    }
+    const gate = await this.gateFor(tunnelId)
+    if (gate !== null) {
+      const denial = await gate.check(req, clientIpFor(req, this.options.trustProxy), this.now())
+      if (denial !== null) return this.deny(denial)
+    }
+    const max = this.options.maxStreamsPerTunnel
+    const current = this.inFlight.get(tunnelId) ?? 0
+    if (max > 0 && current >= max) return this.deny({ code: ErrorCode.TOO_MANY_STREAMS, headers: { 'retry-after': '1' } })
+    this.inFlight.set(tunnelId, current + 1)
+    return { ok: true, gate }
+  }
+
+  /** Frees the stream slot an admitted request held. */
+  release(tunnelId: string): void {
+    const current = this.inFlight.get(tunnelId) ?? 0
+    if (current <= 1) this.inFlight.delete(tunnelId)
+    else this.inFlight.set(tunnelId, current - 1)
+  }
+
+  /** Forget a tunnel's cached rules (after a change or a revocation). */
+  invalidate(tunnelId: string): void {
+    this.access.delete(tunnelId)
+    this.rates?.delete(tunnelId)
+  }
+
+  streamsInFlight(tunnelId: string): number {
+    return this.inFlight.get(tunnelId) ?? 0
+  }
+
+  private deny(denial: Denial): Admission {
+    this.refused.set(denial.code, (this.refused.get(denial.code) ?? 0) + 1)
+    return { ok: false, denial }
+  }
+
+  private async gateFor(tunnelId: string): Promise<AccessGate | null> {
+    const store = this.options.store
+    if (store === undefined) return null
+    const now = this.now()
+    const cached = this.access.get(tunnelId)
+    if (cached !== undefined && cached.until > now) return cached.gate
+    // A store error propagates: the server answers 5xx rather than serving a tunnel whose rules it cannot read.
+    const record = await store.get(tunnelId)
+    const gate = record?.access !== undefined ? new AccessGate(record.access, this.jwks) : null
+    this.access.delete(tunnelId)
+    if (this.access.size >= this.options.maxTrackedTunnels) this.access.delete(this.access.keys().next().value as string)
+    this.access.set(tunnelId, { gate, until: now + this.options.accessCacheMs })
+    return gate
+  }
+}
