@@ -7,8 +7,13 @@
 import { Session, type SessionOptions, type StreamHandler, type Transport } from '../../../src/protocol/index.js'
 
 export class MemoryTransport implements Transport {
-  /** Fake socket buffer: tests set it to simulate a congested WebSocket. */
+  /**
+   * Fake socket buffer. By default tests set it by hand to simulate a
+   * congested WebSocket; with `accountsBuffer` it behaves like ws: every send
+   * adds its size, and `writeOut` removes it (oldest first) and fires `onSent`.
+   */
   bufferedAmount = 0
+  readonly accountsBuffer: boolean
   /** Frames sent and not yet delivered to the peer. */
   readonly outbox: Buffer[] = []
   /** Every frame ever sent, in order. */
@@ -16,8 +21,19 @@ export class MemoryTransport implements Transport {
   /** Text messages (JSON v1) ever sent, in order. */
   readonly texts: string[] = []
   private readonly sentCallbacks: Array<(err?: Error) => void> = []
+  private readonly unwritten: Array<{ size: number; onSent: ((err?: Error) => void) | undefined }> = []
+
+  constructor(options: { accountsBuffer?: boolean } = {}) {
+    this.accountsBuffer = options.accountsBuffer ?? false
+  }
 
   send(frame: Buffer | string, onSent?: (err?: Error) => void): void {
+    if (this.accountsBuffer) {
+      const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length
+      this.bufferedAmount += size
+      this.unwritten.push({ size, onSent })
+      onSent = undefined
+    }
     if (typeof frame === 'string') {
       this.texts.push(frame)
     } else {
@@ -38,6 +54,18 @@ export class MemoryTransport implements Transport {
     while (n < max && this.sentCallbacks.length > 0) {
       this.sentCallbacks.shift()!()
       n++
+    }
+    return n
+  }
+
+  /** `accountsBuffer` mode: the socket wrote the `max` oldest frames; fires their `onSent`. */
+  writeOut(max = Infinity): number {
+    let n = 0
+    while (n < max && this.unwritten.length > 0) {
+      const { size, onSent } = this.unwritten.shift()!
+      this.bufferedAmount -= size
+      n++
+      onSent?.()
     }
     return n
   }
@@ -63,9 +91,10 @@ export interface SessionPair {
 export function sessionPair(
   agentOptions: Omit<SessionOptions, 'role'> = {},
   serverOptions: Omit<SessionOptions, 'role'> = {},
+  transportOptions: { accountsBuffer?: boolean } = {},
 ): SessionPair {
-  const serverTransport = new MemoryTransport()
-  const agentTransport = new MemoryTransport()
+  const serverTransport = new MemoryTransport(transportOptions)
+  const agentTransport = new MemoryTransport(transportOptions)
   const server = new Session(serverTransport, { ...serverOptions, role: 'server' })
   const agent = new Session(agentTransport, { ...agentOptions, role: 'agent' })
   const deliver = (from: 'server' | 'agent', max = Infinity): number => {
