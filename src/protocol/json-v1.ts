@@ -76,7 +76,10 @@ export function decodeJsonResponse(message: Buffer | string): { reqId: string; h
   }
   const headers: Array<[string, string]> = []
   if (frame.headers !== undefined) {
-    if (frame.headers === null || typeof frame.headers !== 'object') throw new ProtocolError(ProtocolErrorCode.JSON_FRAME, 'resp headers must be an object')
+    // An array is an object too, but `[["A","1"]]` would turn into a header named "0".
+    if (frame.headers === null || typeof frame.headers !== 'object' || Array.isArray(frame.headers)) {
+      throw new ProtocolError(ProtocolErrorCode.JSON_FRAME, 'resp headers must be an object of name → string or string[]')
+    }
     for (const [name, value] of Object.entries(frame.headers)) {
       const values = Array.isArray(value) ? value : [value]
       for (const v of values) {

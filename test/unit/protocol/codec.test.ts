@@ -4,7 +4,6 @@ import {
   FrameType,
   HEADER_LENGTH,
   MAX_HEAD_BYTES,
-  ProtocolError,
   ProtocolErrorCode,
   decodeFrame,
   decodeGoAway,
@@ -24,19 +23,7 @@ import {
   type RequestHead,
   type ResponseHead,
 } from '../../../src/protocol/index.js'
-
-/** Asserts `fn` throws a ProtocolError with `code`, and returns it. */
-export function expectProtocolError(fn: () => unknown, code: ProtocolErrorCode): ProtocolError {
-  let caught: unknown
-  try {
-    fn()
-  } catch (error) {
-    caught = error
-  }
-  assert.ok(caught instanceof ProtocolError, `expected a ProtocolError ${code}, got ${String(caught)}`)
-  assert.equal(caught.code, code)
-  return caught
-}
+import { expectProtocolError } from './expect-protocol-error.js'
 
 const json = (type: number, streamId: number, value: unknown): Buffer => {
   const text = typeof value === 'string' ? value : JSON.stringify(value)
