@@ -3,6 +3,12 @@ import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import {
   FrameType,
+  GoAwayCode,
+  INITIAL_WINDOW,
+  MAX_DATA_PAYLOAD,
+  MAX_HEAD_BYTES,
+  ProtocolErrorCode,
+  ResetCode,
   decodeFrame,
   decodeGoAway,
   decodeHead,
@@ -106,5 +112,29 @@ describe('docs/protocol.md byte-level examples', () => {
     // Long hex lines are wrapped in the doc: compare with whitespace collapsed.
     const flat = doc.replace(/\s+/g, ' ')
     for (const text of wanted) assert.ok(flat.includes(text), `docs/protocol.md lacks: ${text}`)
+  })
+
+  it('the doc lists every frame type, reset code, GOAWAY code and error code with its number', () => {
+    const doc = readFileSync(docPath, 'utf8')
+    for (const [name, value] of Object.entries(FrameType)) {
+      const row = `| \`0x${value.toString(16).padStart(2, '0')}\` | ${name} |`
+      assert.ok(doc.includes(row), `docs/protocol.md lacks the frame row: ${row}`)
+    }
+    for (const [name, value] of Object.entries(ResetCode)) {
+      const row = `| ${value} | \`${name}\` |`
+      assert.ok(doc.includes(row), `docs/protocol.md lacks the reset code row: ${row}`)
+    }
+    for (const [name, value] of Object.entries(GoAwayCode)) {
+      const row = `| ${value} | \`${name}\` |`
+      assert.ok(doc.includes(row), `docs/protocol.md lacks the GOAWAY code row: ${row}`)
+    }
+    for (const code of Object.values(ProtocolErrorCode)) {
+      assert.ok(doc.includes(`\`${code}\``), `docs/protocol.md does not explain ${code}`)
+    }
+    // The numbers the prose quotes.
+    assert.equal(INITIAL_WINDOW, 256 * 1024)
+    assert.equal(MAX_DATA_PAYLOAD, 64 * 1024)
+    assert.equal(MAX_HEAD_BYTES, 256 * 1024)
+    assert.ok(doc.includes('**256 KiB** (`INITIAL_WINDOW`)') && doc.includes('64 KiB (`MAX_DATA_PAYLOAD`)') && doc.includes('256 KiB (`MAX_HEAD_BYTES`)'))
   })
 })
