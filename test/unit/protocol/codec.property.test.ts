@@ -48,11 +48,13 @@ const requestHead: fc.Arbitrary<RequestHead> = fc
     path: text.map((s) => `/${s}`),
     headers,
     upgrade: fc.boolean(),
+    bodyless: fc.boolean(),
     requestId: fc.option(text, { nil: undefined }),
   })
-  .map(({ upgrade, requestId, ...head }) => {
+  .map(({ upgrade, bodyless, requestId, ...head }) => {
     const out: RequestHead = head
     if (upgrade) out.upgrade = true
+    if (bodyless) out.bodyless = true
     if (requestId !== undefined) out.requestId = requestId
     return out
   })

@@ -46,6 +46,7 @@ describe('codec round-trips', () => {
       ],
       upgrade: true,
       requestId: 'req-42',
+      bodyless: true,
     }
     const frame = decodeFrame(encodeOpen(0xffff_ffff, head))
     assert.equal(frame.type, FrameType.OPEN)
@@ -53,8 +54,8 @@ describe('codec round-trips', () => {
     assert.deepEqual(decodeOpen(frame.payload), head)
   })
 
-  it('OPEN drops unknown fields and a non-true upgrade', () => {
-    const frame = decodeFrame(json(FrameType.OPEN, 3, { method: 'GET', path: '/', headers: [], upgrade: 'yes', extra: 1, requestId: 5 }))
+  it('OPEN drops unknown fields, a non-true upgrade or bodyless, and a non-string requestId', () => {
+    const frame = decodeFrame(json(FrameType.OPEN, 3, { method: 'GET', path: '/', headers: [], upgrade: 'yes', bodyless: 1, extra: 1, requestId: 5 }))
     assert.deepEqual(decodeOpen(frame.payload), { method: 'GET', path: '/', headers: [] })
   })
 

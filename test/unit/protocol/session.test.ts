@@ -68,7 +68,7 @@ describe('Session: a whole exchange', () => {
     assert.equal(agentSide.handler.body.toString(), 'ping')
     assert.deepEqual(agentSide.handler.kinds(), ['data', 'end'])
 
-    p.agent.send(encodeHead(agentSide.stream.id, { status: 200, headers: [['content-type', 'text/plain']] }))
+    agentSide.stream.sendHead({ status: 200, headers: [['content-type', 'text/plain']] })
     assert.equal(agentSide.stream.write(Buffer.from('pong')), true)
     agentSide.stream.end()
     p.pump()
@@ -153,7 +153,10 @@ describe('Session: RESET', () => {
     const serverHandler = new RecordingHandler()
     p.server.openStream(GET, serverHandler)
     p.pump()
-    p.agentStreams[0]!.stream.reset(ResetCode.LOCAL_UNREACHABLE, 'ECONNREFUSED')
+    const agentStream = p.agentStreams[0]!.stream
+    agentStream.reset(ResetCode.LOCAL_UNREACHABLE, 'ECONNREFUSED')
+    agentStream.sendHead({ status: 200, headers: [] })
+    assert.deepEqual(sentFrames(p.agentTransport.log), ['RESET:1'], 'no HEAD after a reset')
     p.pump()
     assert.deepEqual(serverHandler.events, [{ kind: 'reset', code: ResetCode.LOCAL_UNREACHABLE, reason: 'ECONNREFUSED' }])
     assert.equal(p.server.activeStreams + p.agent.activeStreams, 0)
