@@ -92,9 +92,14 @@ export function decodeJsonResponse(message: Buffer | string): { reqId: string; h
   return { reqId: String(frame.req_id), head: { status, headers }, body: Buffer.from(frame.body ?? '', 'base64') }
 }
 
-/** `content-type` → `Content-Type`, as the original agents expect (Go's canonical form). */
-function canonicalHeaderName(name: string): string {
-  return name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase())
+/**
+ * `content-type` → `Content-Type`, as the original agents expect (Go's
+ * canonical form). The rest of each word is lowercased, as Go does: names
+ * arrive in the client's own case (rawHeaders), and `CONTENT-TYPE` must land
+ * under the same key as `content-type`, where a Go agent's `Header.Get` looks.
+ */
+export function canonicalHeaderName(name: string): string {
+  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase())
 }
 
 class JsonV1Stream implements OpenedStream {

@@ -5,6 +5,7 @@ import {
   JsonV1Session,
   ProtocolErrorCode,
   ResetCode,
+  canonicalHeaderName,
   decodeJsonResponse,
   encodeJsonRequest,
   jsonV1Defaults,
@@ -47,6 +48,28 @@ describe('adit.json.v1 request encoding', () => {
       },
       body: 'AAEC/w==',
     })
+  })
+
+  it('names in any case land under one Go-canonical key, values in arrival order', () => {
+    const frame = JSON.parse(
+      encodeJsonRequest(
+        '1',
+        {
+          method: 'GET',
+          path: '/',
+          headers: [
+            ['CONTENT-TYPE', 'a'],
+            ['content-type', 'b'],
+            ['x-FORWARDED-for', 'c'],
+            ['Etag', 'd'],
+            ['x_under', 'e'],
+          ],
+        },
+        Buffer.alloc(0),
+      ),
+    ) as JsonRequestFrame
+    assert.deepEqual(frame.headers, { 'Content-Type': ['a', 'b'], 'X-Forwarded-For': ['c'], Etag: ['d'], X_under: ['e'] })
+    assert.equal(canonicalHeaderName('www-authenticate'), 'Www-Authenticate')
   })
 
   it('a path without query has an empty query and an empty body is ""', () => {
