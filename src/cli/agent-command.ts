@@ -5,7 +5,7 @@ import { connect, type Tunnel } from '../agent/tunnel.js'
 import { parseHostHeader, type AgentOptions } from '../agent/config.js'
 import type { ExchangeObserver } from '../agent/exchange-observer.js'
 import { createLogger } from '../observability/logger.js'
-import { parseInteger } from './parse.js'
+import { parseDuration, parseInteger } from './parse.js'
 
 export interface AgentFlags {
   server?: string
@@ -13,6 +13,8 @@ export interface AgentFlags {
   stateFile?: string
   apiKey?: string
   connections?: string
+  name?: string
+  maxConnectionAge?: string
   hostHeader?: string
   localInsecure?: boolean
   json?: boolean
@@ -28,6 +30,8 @@ export function agentOptionsFromFlags(flags: AgentFlags): Partial<AgentOptions> 
     ...(flags.connections !== undefined ? { connections: parseInteger('--connections / ADIT_CONNECTIONS', flags.connections) } : {}),
     ...(flags.hostHeader !== undefined ? { hostHeader: parseHostHeader(flags.hostHeader) } : {}),
     localInsecure: flags.localInsecure === true,
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    ...(flags.maxConnectionAge !== undefined ? { maxConnectionAgeMs: parseDuration('--max-connection-age / ADIT_MAX_CONNECTION_AGE', flags.maxConnectionAge) } : {}),
   }
 }
 
