@@ -112,6 +112,8 @@ export interface Inspector {
   readonly url: string
   readonly port: number
   readonly server: Server
+  /** Sets the tunnel's public URL once known (it is only known after the agent connects, and changes if it re-registers). */
+  setPublicUrl(url: string | undefined): void
   close(): Promise<void>
 }
 
@@ -313,6 +315,10 @@ export async function startInspector(input: Partial<InspectorOptions>): Promise<
     url: `http://${urlHost}:${address.port}/`,
     port: address.port,
     server,
+    setPublicUrl(url) {
+      if (url !== undefined && !URL.canParse(url)) throw badOption('publicUrl', 'an absolute URL', url)
+      options.publicUrl = url
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         events.close()

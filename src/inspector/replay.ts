@@ -28,6 +28,8 @@ export interface ReplayResult {
   status: number
   headers: Array<[string, string]>
   body: Buffer
+  /** The answer's full size when `body` holds only part of it. */
+  bodyBytes?: number
   durationMs: number
   /** The observer id of the exchange the agent recorded for this replay (replayIsObserved: true). */
   exchangeId?: string
@@ -164,6 +166,7 @@ export async function runReplay(
       status: result.status,
       responseHeaders: result.headers,
       responseBody: result.body,
+      ...(typeof result.bodyBytes === 'number' && result.bodyBytes > result.body.length ? { responseBytes: result.bodyBytes } : {}),
       durationMs: Number.isFinite(result.durationMs) ? result.durationMs : 0,
       tunnelId: original.tunnelId,
     },

@@ -109,6 +109,8 @@ export interface CompletedExchange {
   status: number
   responseHeaders: Array<[string, string]>
   responseBody: Buffer
+  /** Full response size when `responseBody` is only the first part of it. */
+  responseBytes?: number
   durationMs: number
   tunnelId?: string
   error?: string
@@ -261,7 +263,7 @@ export class RequestLog extends EventEmitter<RequestLogEvents> implements Exchan
       status: exchange.status,
       responseHeaders: exchange.responseHeaders,
       requestBytes: exchange.requestBody.length,
-      responseBytes: exchange.responseBody.length,
+      responseBytes: Math.max(exchange.responseBytes ?? 0, exchange.responseBody.length),
       durationMs: exchange.durationMs,
     }
     if (exchange.error !== undefined) end.error = exchange.error
