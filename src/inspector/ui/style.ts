@@ -15,6 +15,8 @@ export const inspectorStyle = String.raw`
   }
 }
 * { box-sizing: border-box; }
+/* Components set display: grid/flex; the hidden attribute must still win. */
+[hidden] { display: none !important; }
 html, body { margin: 0; height: 100%; }
 body { background: var(--bg); color: var(--fg); font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; display: flex; flex-direction: column; }
 :focus-visible { outline: 3px solid var(--focus); outline-offset: 1px; }
