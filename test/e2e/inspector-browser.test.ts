@@ -8,18 +8,16 @@
  * Skips, saying so, only when there is no browser binary.
  */
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { test, type TestContext } from 'node:test'
 import { deflateSync } from 'node:zlib'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { startInspector } from '../../src/inspector/inspector-server.js'
 import { RequestLog } from '../../src/inspector/request-log.js'
+import { startLocalService } from '../harness/local-service.js'
+import { startAgentProcess, startServerProcess } from '../harness/processes.js'
 import { feedExchange } from '../inspector/feed.js'
 
 const executablePath = '/usr/bin/chromium'
@@ -191,88 +189,41 @@ test('inspector UI: live rows, details, replay, filters, curl, light and dark', 
 
 // ---- through a real tunnel -------------------------------------------------------
 
-function spawnAdit(t: TestContext, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [join(process.cwd(), 'dist', 'src', 'bin.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  return child
-}
-
-function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.kill('SIGTERM')
-  return exited
-}
-
-/** The first JSON line on `stream` for which `pick` returns a value. */
-function firstJsonLine<T>(child: ChildProcess, pick: (line: Record<string, unknown>) => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! })
-    const timer = setTimeout(() => done(new Error(`no ${what} within ${timeoutMs} ms`)), timeoutMs)
-    const onExit = (code: number | null): void => done(new Error(`process exited (${code}) before ${what}`))
-    function done(error: Error | undefined, value?: T): void {
-      clearTimeout(timer)
-      lines.close()
-      child.off('exit', onExit)
-      if (error) reject(error)
-      else resolve(value as T)
-    }
-    child.once('exit', onExit)
-    lines.on('line', (line) => {
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(line)
-      } catch {
-        return
-      }
-      const value = parsed !== null && typeof parsed === 'object' ? pick(parsed as Record<string, unknown>) : undefined
-      if (value !== undefined) done(undefined, value)
-    })
-  })
-}
-
 test('through a real tunnel: a public request shows up in the agent inspector and replays', { skip: browserMissing }, async (t) => {
-  const served: string[] = []
-  const local: Server = createServer((req, res) => {
-    served.push(`${req.method} ${req.url}`)
-    res.setHeader('content-type', 'application/json')
-    res.end(JSON.stringify({ youAsked: req.url, n: served.length }))
-  })
-  await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve))
-  t.after(() => new Promise<void>((resolve) => local.close(() => resolve())))
-  local.unref()
-  const localUrl = `http://127.0.0.1:${(local.address() as AddressInfo).port}`
-
-  const server = spawnAdit(t, ['server', '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'])
-  const serverUrl = await firstJsonLine(server, (l) => (typeof l.url === 'string' && l.message === 'listening' ? l.url : undefined), 'server listening line')
-  const agent = spawnAdit(t, ['agent', '--server', serverUrl, '--local', localUrl, '--state-file', 'none', '--json', '--inspect', '127.0.0.1:0', '--log-level', 'warn'])
-  const ready = await firstJsonLine(agent, (l) => (l.event === 'ready' ? (l as { public_url: string; inspector_url: string }) : undefined), 'agent ready line')
+  const local = await startLocalService()
+  t.after(() => local.close())
+  const server = await startServerProcess()
+  t.after(() => server.stop())
+  const agent = await startAgentProcess(server.url, local.url, { stateFile: 'none', args: ['--inspect', '127.0.0.1:0'] })
+  t.after(() => agent.stop())
+  const ready = JSON.parse(agent.lines.find((l) => l.startsWith('{"event":"ready"')) as string) as { public_url: string; inspector_url?: string }
+  assert.ok(ready.inspector_url, 'the ready line names the inspector')
 
   const context = await launch(t)
   const page = await context.newPage()
   await page.goto(ready.inspector_url)
   await waitLive(page)
-  assert.match(await page.locator('#tunnel-url').innerText(), new RegExp(ready.public_url.replace(/[.?*+^$()[\]{}|\\/]/g, '\\$&')))
+  assert.ok((await page.locator('#tunnel-url').innerText()).startsWith(agent.publicUrl))
 
   const sentAt = Date.now()
-  const reply = await fetch(`${ready.public_url}hello/world?x=1`, { headers: { 'x-test': 'through-the-tunnel' } })
+  const reply = await fetch(`${agent.publicUrl}echo/hello?x=1`, { headers: { 'x-test': 'through-the-tunnel' } })
   assert.equal(reply.status, 200)
-  assert.deepEqual(await reply.json(), { youAsked: '/hello/world?x=1', n: 1 })
+  assert.equal(((await reply.json()) as { url: string }).url, '/echo/hello?x=1')
   const row = page.locator('#rows tr[data-id="1"]')
   await row.waitFor({ timeout: 1000 })
   t.diagnostic(`tunnelled row visible ${Date.now() - sentAt} ms after the response`)
-  assert.match(await row.innerText(), /GET\s+\/hello\/world\?x=1\s+200/)
+  assert.match(await row.innerText(), /GET\s+\/echo\/hello\?x=1\s+200/)
   await row.click()
-  await page.locator('#detail pre.body', { hasText: '"youAsked": "/hello/world?x=1"' }).waitFor({ timeout: 2000 })
+  await page.locator('#detail pre.body', { hasText: '"url": "/echo/hello?x=1"' }).waitFor({ timeout: 2000 })
   assert.match(await page.locator('#detail .headers').first().innerText(), /x-test\s+through-the-tunnel/i)
 
   await page.locator('#replay').click()
   await page.locator('#rows tr[data-id="2"]').waitFor({ timeout: 3000 })
-  assert.deepEqual(served, ['GET /hello/world?x=1', 'GET /hello/world?x=1'])
+  assert.deepEqual(local.requests.map((r) => `${r.method} ${r.url}`), ['GET /echo/hello?x=1', 'GET /echo/hello?x=1'])
+  assert.equal(local.requests[1]?.headers['x-test'], 'through-the-tunnel')
   await page.screenshot({ path: join(artifacts, 'inspector-tunnel.png'), fullPage: true })
 
-  // A clean stop: both processes exit on SIGTERM (t.after SIGKILLs whatever did not).
-  await Promise.all([stopProcess(agent), stopProcess(server)])
+  // Both processes stop cleanly on SIGTERM, the agent closing its inspector.
+  assert.equal(await agent.stop(), 0)
+  assert.equal(await server.stop(), 0)
 })
