@@ -212,7 +212,13 @@ export async function startInspector(input: Partial<InspectorOptions>): Promise<
   const events = new EventStream(log, { heartbeatMs: options.heartbeatMs, maxBufferedBytes: options.maxEventBufferedBytes })
   const redact = new Set([...defaultRedactedHeaders, ...options.redactHeaders.map((name) => name.toLowerCase())])
 
-  function find(id: string): ExchangeRecord {
+  function find(encodedId: string): ExchangeRecord {
+    let id: string
+    try {
+      id = decodeURIComponent(encodedId)
+    } catch {
+      id = encodedId
+    }
     const record = log.get(id)
     if (record === undefined) throw new InspectorError(InspectorErrorCode.NOT_FOUND, `no request ${id} in the inspector (it may have been evicted)`)
     return record
@@ -264,12 +270,12 @@ export async function startInspector(input: Partial<InspectorOptions>): Promise<
         })
       }
       const detail = /^\/api\/requests\/([^/]+)$/.exec(path)
-      if (detail !== null) return sendJson(res, 200, describeExchange(find(decodeURIComponent(detail[1] as string)), options.maxDecodedBytes))
+      if (detail !== null) return sendJson(res, 200, describeExchange(find(detail[1] as string), options.maxDecodedBytes))
     }
     if (method === 'POST') {
       const replay = /^\/api\/requests\/([^/]+)\/replay$/.exec(path)
       if (replay !== null) {
-        const original = find(decodeURIComponent(replay[1] as string))
+        const original = find(replay[1] as string)
         const edits = parseReplayEdits(await readBody(req, options.maxEditBytes))
         const record = await runReplay(log, original, edits, options.replay, options.replayIsObserved)
         return sendJson(res, 201, describeExchange(record, options.maxDecodedBytes))

@@ -56,9 +56,11 @@ test('GET /api/requests/:id gives headers and bodies: text as text, binary as ba
   assert.equal(binary.requestBody.encoding, 'base64')
   assert.equal(binary.requestBody.data, Buffer.from([0, 1, 2, 255]).toString('base64'))
   assert.deepEqual(binary.requestHeaders[2], ['authorization', 'Bearer tok'])
-  const missing = await httpRequest(`${base}/api/requests/999`)
-  assert.equal(missing.status, 404)
-  assert.equal(missing.json<ErrorBody>().error.code, InspectorErrorCode.NOT_FOUND)
+  for (const id of ['999', '%E0%A4%A']) {
+    const missing = await httpRequest(`${base}/api/requests/${id}`)
+    assert.equal(missing.status, 404)
+    assert.equal(missing.json<ErrorBody>().error.code, InspectorErrorCode.NOT_FOUND)
+  }
 })
 
 test('POST replay sends the original again and records the answer as a new row', async (t) => {

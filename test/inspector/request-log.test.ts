@@ -167,7 +167,7 @@ test('rejects bad options, naming them, with a stable code', () => {
   }
 })
 
-test('memory stays bounded: 10,000 exchanges with 100 KiB bodies', (t) => {
+test('memory stays bounded: 10,000 exchanges with 100 KiB bodies', async (t) => {
   // Expose gc() for a fair before/after reading without needing a runner flag.
   setFlagsFromString('--expose-gc')
   const gc = runInNewContext('gc') as () => void
@@ -184,8 +184,15 @@ test('memory stays bounded: 10,000 exchanges with 100 KiB bodies', (t) => {
     assert.ok(log.retainedBodyBytes <= maxTotalBodyBytes, `retained ${log.retainedBodyBytes} bytes after exchange ${i}`)
   }
   const elapsedMs = performance.now() - started
-  gc()
-  const after = process.memoryUsage()
+  // Array buffer backing stores are freed by a concurrent sweeper after a full
+  // GC, so one gc() can read high; settle over a few rounds (a real leak stays).
+  let after = process.memoryUsage()
+  for (let round = 0; round < 10; round++) {
+    gc()
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    after = process.memoryUsage()
+    if (after.arrayBuffers - before.arrayBuffers <= maxTotalBodyBytes + 4 * 1024 * 1024) break
+  }
   const heapGrowth = after.heapUsed - before.heapUsed
   const bufferGrowth = after.arrayBuffers - before.arrayBuffers
   t.diagnostic(`10,000 exchanges x 2 x 100 KiB in ${elapsedMs.toFixed(0)} ms; retained body bytes peak ${highestRetained} (cap ${maxTotalBodyBytes}); heapUsed growth ${(heapGrowth / 1048576).toFixed(2)} MiB; arrayBuffers growth ${(bufferGrowth / 1048576).toFixed(2)} MiB`)
