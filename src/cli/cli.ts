@@ -39,6 +39,7 @@ export function buildCli(): Command {
     .addOption(new Option('--host-header <mode>', 'Host the local service sees: rewrite, preserve or a value').env('ADIT_HOST_HEADER'))
     .addOption(new Option('--local-insecure', 'accept a self-signed certificate from an https local service').env('ADIT_LOCAL_INSECURE'))
     .addOption(new Option('--json', 'print one JSON object per line (ready, then one per request)'))
+    .addOption(new Option('--inspect [address]', 'serve the request inspector on host:port (default 127.0.0.1:4040)').env('ADIT_INSPECT'))
     .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error (logs go to stderr)').env('LOG_LEVEL'))
     .action((flags: AgentFlags) => runAgent(flags))
 
