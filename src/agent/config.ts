@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { ExchangeObserver } from './exchange-observer.js'
+import type { TunnelAccessRequest } from './access-flags.js'
 
 /** Which Host header the local service sees. */
 export type HostHeaderMode = 'rewrite' | 'preserve' | { value: string }
@@ -38,6 +39,8 @@ export interface AgentOptions {
   drainTimeoutMs: number
   logger: Logger | undefined
   observer: ExchangeObserver | undefined
+  /** Public access rules the server enforces for this tunnel (`--basic-auth`, `--allow-ip`, `--require-jwt`); sent at registration. */
+  access: TunnelAccessRequest | undefined
 }
 
 export const agentDefaults: AgentOptions = {
@@ -57,6 +60,7 @@ export const agentDefaults: AgentOptions = {
   drainTimeoutMs: 10 * 60_000,
   logger: undefined,
   observer: undefined,
+  access: undefined,
 }
 
 function httpUrl(name: string, value: string): URL {

@@ -1,15 +1,16 @@
 import { request } from 'undici'
 import { AditError, ErrorCode } from '../errors.js'
 import type { AgentState } from './state-file.js'
+import type { TunnelAccessRequest } from './access-flags.js'
 
 /** `POST {server}/register` → credentials for a new tunnel. */
-export async function register(server: URL, apiKey: string | undefined, name?: string): Promise<AgentState> {
+export async function register(server: URL, apiKey: string | undefined, name?: string, access?: TunnelAccessRequest): Promise<AgentState> {
   const url = new URL('/register', server)
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`
   let response
   try {
-    response = await request(url, { method: 'POST', headers, body: JSON.stringify(name === undefined ? {} : { name }), headersTimeout: 15_000, bodyTimeout: 15_000 })
+    response = await request(url, { method: 'POST', headers, body: JSON.stringify({ ...(name === undefined ? {} : { name }), ...(access === undefined ? {} : { access }) }), headersTimeout: 15_000, bodyTimeout: 15_000 })
   } catch (cause) {
     throw new AditError(ErrorCode.REGISTRATION, 0, `cannot reach ${url.origin}: ${(cause as Error).message}; check --server and your network`, { cause })
   }

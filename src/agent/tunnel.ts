@@ -237,7 +237,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.reregistering ??= (async () => {
       try {
         this.logger.warn({ tunnel: this.state.id }, 'the server rejected the saved credentials; registering a new tunnel (the public URL will change)')
-        const state = await register(this.options.serverUrl, this.options.apiKey, this.options.name)
+        const state = await register(this.options.serverUrl, this.options.apiKey, this.options.name, this.options.access)
         this.state = state
         if (this.options.stateFile !== null) await saveState(this.options.stateFile, state)
         this.emit('reregistered', state)
@@ -303,7 +303,7 @@ export async function connect(input: Partial<AgentOptions> & Pick<AgentOptions, 
   // A different --name than the saved tunnel's means a different tunnel.
   if (state !== null && options.name !== undefined && state.id !== options.name) state = null
   if (state === null) {
-    state = await register(options.serverUrl, options.apiKey, options.name)
+    state = await register(options.serverUrl, options.apiKey, options.name, options.access)
     if (options.stateFile !== null) await saveState(options.stateFile, state)
   }
   const tunnel = new Tunnel(options, state, logger)

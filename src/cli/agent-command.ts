@@ -6,6 +6,7 @@ import { parseHostHeader, type AgentOptions } from '../agent/config.js'
 import type { ExchangeObserver } from '../agent/exchange-observer.js'
 import { combineObservers, startAgentInspector, type AgentInspector } from '../inspector/agent-inspector.js'
 import { createLogger } from '../observability/logger.js'
+import { accessFromFlags } from '../agent/access-flags.js'
 import { parseDuration, parseInteger } from './parse.js'
 
 export interface AgentFlags {
@@ -18,6 +19,9 @@ export interface AgentFlags {
   maxConnectionAge?: string
   hostHeader?: string
   localInsecure?: boolean
+  basicAuth?: string
+  allowIp?: string
+  requireJwt?: string
   json?: boolean
   /** --inspect alone is true (127.0.0.1:4040); with a value it is the address. */
   inspect?: boolean | string
@@ -33,6 +37,7 @@ export function agentOptionsFromFlags(flags: AgentFlags): Partial<AgentOptions> 
     ...(flags.connections !== undefined ? { connections: parseInteger('--connections / ADIT_CONNECTIONS', flags.connections) } : {}),
     ...(flags.hostHeader !== undefined ? { hostHeader: parseHostHeader(flags.hostHeader) } : {}),
     localInsecure: flags.localInsecure === true,
+    access: accessFromFlags(flags),
     ...(flags.name !== undefined ? { name: flags.name } : {}),
     ...(flags.maxConnectionAge !== undefined ? { maxConnectionAgeMs: parseDuration('--max-connection-age / ADIT_MAX_CONNECTION_AGE', flags.maxConnectionAge) } : {}),
   }

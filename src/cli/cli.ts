@@ -24,6 +24,15 @@ export function buildCli(): Command {
     .addOption(new Option('--trust-proxy <bool>', 'trust X-Forwarded-* from the peer (default: true on Cloud Run)').env('ADIT_TRUST_PROXY'))
     .addOption(new Option('--drain-timeout <duration>', 'time SIGTERM gives streams in flight').env('ADIT_DRAIN_TIMEOUT'))
     .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error').env('LOG_LEVEL'))
+    // Security (src/server/security). Keys and tokens come from the environment only: ADIT_API_KEYS, ADIT_JWT_SECRET, ADIT_JWKS_URL, ADIT_ADMIN_TOKEN.
+    .addOption(new Option('--allow-open-registration [bool]', 'allow registration without a key even on Cloud Run').env('ADIT_ALLOW_OPEN_REGISTRATION'))
+    .addOption(new Option('--register-rate <rate>', 'registrations per client address, e.g. 30/m (429 beyond)').env('ADIT_REGISTER_RATE'))
+    .addOption(new Option('--max-tunnels-per-key <n>', 'tunnels one API key may own (0: no cap)').env('ADIT_MAX_TUNNELS_PER_KEY'))
+    .addOption(new Option('--max-streams-per-tunnel <n>', 'requests in flight per tunnel (429 beyond; 0: no cap)').env('ADIT_MAX_STREAMS_PER_TUNNEL'))
+    .addOption(new Option('--tunnel-rate <rate>', 'public requests per tunnel, e.g. 100/s (429 beyond; 0: no limit)').env('ADIT_TUNNEL_RATE'))
+    .addOption(new Option('--idle-ttl <duration>', 'revoke tunnels whose agent has been away this long (0: never)').env('TUNNEL_IDLE_TTL'))
+    .addOption(new Option('--rotation-grace <duration>', 'how long the old secret works after POST /tunnels/{id}/rotate').env('ADIT_ROTATION_GRACE'))
+    .addOption(new Option('--headers-timeout <duration>', 'time a public client has to send its request head (slowloris guard)').env('ADIT_HEADERS_TIMEOUT'))
     .action((flags: ServerFlags) => runServer(flags))
 
   program
@@ -38,6 +47,9 @@ export function buildCli(): Command {
     .addOption(new Option('--max-connection-age <duration>', 'replace each connection after this long, make before break (default 50m; 0 never)').env('ADIT_MAX_CONNECTION_AGE'))
     .addOption(new Option('--host-header <mode>', 'Host the local service sees: rewrite, preserve or a value').env('ADIT_HOST_HEADER'))
     .addOption(new Option('--local-insecure', 'accept a self-signed certificate from an https local service').env('ADIT_LOCAL_INSECURE'))
+    .addOption(new Option('--basic-auth <user:pass>', 'public visitors must log in with this user and password (checked by the server)').env('ADIT_BASIC_AUTH'))
+    .addOption(new Option('--allow-ip <cidrs>', 'only these addresses/CIDRs may use the public URL, comma-separated').env('ADIT_ALLOW_IP'))
+    .addOption(new Option('--require-jwt <spec>', 'public requests need a bearer JWT: issuer=…,audience=…,jwks=https://…').env('ADIT_REQUIRE_JWT'))
     .addOption(new Option('--json', 'print one JSON object per line (ready, then one per request)'))
     .addOption(new Option('--inspect [address]', 'serve the request inspector on host:port (default 127.0.0.1:4040)').env('ADIT_INSPECT'))
     .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error (logs go to stderr)').env('LOG_LEVEL'))

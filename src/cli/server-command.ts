@@ -2,9 +2,11 @@ import { startServer, type RunningServer } from '../server/server.js'
 import type { ServerOptions } from '../server/config.js'
 import { createLogger } from '../observability/logger.js'
 import { parseBoolean, parseBytes, parseDuration, parseInteger } from './parse.js'
+import { securityOptionsFromFlags, type SecurityFlags } from './security-flags.js'
 
 /** Flags of `adit server`, as commander hands them over (strings, env already applied). */
-export interface ServerFlags {
+export interface ServerFlags extends SecurityFlags {
+  headersTimeout?: string
   port?: string
   host?: string
   publicBaseUrl?: string
@@ -28,6 +30,8 @@ export function serverOptionsFromFlags(flags: ServerFlags, env: NodeJS.ProcessEn
   if (flags.drainTimeout !== undefined) options.drainTimeoutMs = parseDuration('--drain-timeout / ADIT_DRAIN_TIMEOUT', flags.drainTimeout)
   // Behind Cloud Run's front end the peer is always Google's proxy.
   options.trustProxy = flags.trustProxy !== undefined ? parseBoolean('--trust-proxy / ADIT_TRUST_PROXY', flags.trustProxy) : env.K_SERVICE !== undefined
+  if (flags.headersTimeout !== undefined) options.headersTimeoutMs = parseDuration('--headers-timeout / ADIT_HEADERS_TIMEOUT', flags.headersTimeout)
+  options.security = securityOptionsFromFlags(flags, env)
   return options
 }
 

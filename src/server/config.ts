@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.js'
 import type { Cluster } from '../cluster/types.js'
 import type { Logger } from '../observability/logger.js'
+import type { SecurityOptions } from './security/security-options.js'
 
 export interface ServerOptions {
   /** Address to listen on. */
@@ -31,6 +32,8 @@ export interface ServerOptions {
   drainTimeoutMs: number
   cluster: Cluster | undefined
   logger: Logger | undefined
+  /** Registration auth, limits and tunnel lifetime; checked by resolveSecurityOptions. */
+  security: Partial<SecurityOptions> | undefined
 }
 
 export const serverDefaults: ServerOptions = {
@@ -49,6 +52,7 @@ export const serverDefaults: ServerOptions = {
   drainTimeoutMs: 8_000,
   cluster: undefined,
   logger: undefined,
+  security: undefined,
 }
 
 function positiveInt(options: Record<string, unknown>, name: string, min: number): void {

@@ -2,11 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TunnelStore } from '../cluster/types.js'
 import type { Credentials } from './credentials.js'
 import { readSmallBody } from './request-body.js'
+import { AditError } from '../errors.js'
+import type { ServerSecurity } from './security/server-security.js'
 
 export interface RegistrationContext {
   credentials: Credentials
   store: TunnelStore | undefined
   publicUrlFor(req: IncomingMessage, id: string): string
+  /** Rate limit, API key / JWT, per-key cap and access rules (see security/server-security.ts). */
+  security?: ServerSecurity
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -21,18 +25,29 @@ function json(res: ServerResponse, status: number, body: unknown): void {
  * must survive a restart (creation time, options).
  */
 export async function handleRegister(req: IncomingMessage, res: ServerResponse, ctx: RegistrationContext): Promise<void> {
+  const grant = ctx.security === undefined ? { ownerKeyHash: undefined } : await ctx.security.authorizeRegistration(req, res)
+  if (grant === null) return
+  let parsed: Record<string, unknown> = {}
   const body = await readSmallBody(req, 16 * 1024)
   if (body === null) return json(res, 413, { error: 'ADIT_ERR_BODY_TOO_LARGE', message: 'registration body over 16 KiB' })
   if (body.length > 0) {
     try {
-      const parsed: unknown = JSON.parse(body.toString('utf8'))
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object')
+      const value: unknown = JSON.parse(body.toString('utf8'))
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object')
+      parsed = value as Record<string, unknown>
     } catch {
       return json(res, 400, { error: 'ADIT_ERR_BAD_REQUEST', message: 'registration body must be a JSON object (or empty)' })
     }
   }
+  let extra = {}
+  try {
+    extra = ctx.security === undefined ? {} : await ctx.security.recordFields(grant, parsed)
+  } catch (error) {
+    if (!(error instanceof AditError)) throw error
+    return json(res, error.status, { error: error.code, message: error.message })
+  }
   const id = ctx.credentials.newTunnelId()
   const now = Date.now()
-  await ctx.store?.put({ id, createdAt: now, lastSeenAt: now, secretGeneration: 0 })
+  await ctx.store?.put({ id, createdAt: now, lastSeenAt: now, secretGeneration: 0, ...extra })
   json(res, 201, { id, secret: ctx.credentials.secretFor(id), public_url: ctx.publicUrlFor(req, id) })
 }

@@ -15,6 +15,9 @@ import { handleRegister } from './registration.js'
 import { routePub } from './tunnel-routes.js'
 import { TunnelRegistry } from './tunnel-registry.js'
 import { AgentEndpoint, reject } from './ws-endpoint.js'
+import { createMemoryCluster } from '../cluster/memory.js'
+import { CloseCode } from './agent-connection.js'
+import { ServerSecurity } from './security/server-security.js'
 
 export interface RunningServer {
   /** `http://host:port` the server listens on. */
@@ -55,9 +58,25 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   if (credentials.ephemeral) {
     logger.warn('no ADIT_SIGNING_KEY set: made one for this process; tunnels will not survive a restart (set ADIT_SIGNING_KEY to keep them)')
   }
-  const store = options.cluster?.store
   const registry = new TunnelRegistry()
   let draining = false
+  // Security: without a cluster, a private in-memory store keeps revocations,
+  // rotations, owners and access rules for this process.
+  const ownStore = options.cluster === undefined ? createMemoryCluster({ instanceId: 'local' }) : undefined
+  const store = options.cluster?.store ?? ownStore!.store
+  const security = new ServerSecurity(options.security, {
+    credentials,
+    store,
+    logger,
+    trustProxy: options.trustProxy,
+    liveTunnelIds: () => [...registry.connections()].map((c) => c.tunnelId),
+    disconnect: (id) => {
+      for (const connection of registry.get(id)?.connections ?? []) {
+        connection.goAway(GoAwayCode.REVOKED)
+        connection.close(CloseCode.POLICY, 'tunnel revoked')
+      }
+    },
+  })
 
   const publicProto = (req: IncomingMessage): string =>
     (options.trustProxy ? firstValue(req.headers['x-forwarded-proto']) : undefined) ?? ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http')
@@ -98,25 +117,38 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       return
     }
     const tunnelId = route.kind === 'tunnel' ? route.id : ''
+    // Security: a request admitted by the guard holds a stream slot until its exchange is done.
+    let admitted = false
+    const onExchangeDone = (summary: ExchangeSummary): void => {
+      if (admitted) security.release(tunnelId)
+      logExchange(summary)
+    }
     const exchange = new ProxyExchange(
       req,
       res,
       { requestId, tunnelId, path: route.kind === 'tunnel' ? route.path : url, prefix: route.kind === 'tunnel' ? route.prefix : '', responseTimeoutMs: options.responseTimeoutMs },
-      logExchange,
+      onExchangeDone,
     )
     if (route.kind === 'bad-id') return exchange.fail(ErrorCode.UNKNOWN_TUNNEL)
     if (draining) return exchange.fail(ErrorCode.SHUTTING_DOWN, undefined, { 'retry-after': '1' })
+    // Security: rate, access rules and stream cap, before anything reaches the agent.
+    const admission = await security.admit(route.id, req)
+    if (!admission.ok) return exchange.fail(admission.denial.code, undefined, admission.denial.headers)
+    admitted = true
     const connection = registry.get(route.id)?.pick()
     if (connection === undefined) {
+      if (await store.isRevoked(route.id)) return exchange.fail(ErrorCode.TUNNEL_REVOKED)
       let known = credentials.isSignedId(route.id)
-      if (!known && store !== undefined) known = (await store.get(route.id)) !== null
+      if (!known) known = (await store.get(route.id)) !== null
       return exchange.fail(known ? ErrorCode.AGENT_NOT_CONNECTED : ErrorCode.UNKNOWN_TUNNEL)
     }
-    const headers = requestHeadersFor(
+    let headers = requestHeadersFor(
       req,
       { clientIp: clientAddress(req), proto: publicProto(req), host: publicHost(req), prefix: route.prefix, requestId, trustProxy: options.trustProxy },
       false,
     )
+    // Security: tunnel-level basic-auth credentials are the server's, not the service's.
+    if (admission.gate?.consumesAuthorization) headers = headers.filter(([name]) => name.toLowerCase() !== 'authorization')
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
     const stream = connection.session.openStream({ method: req.method ?? 'GET', path: route.path, headers, requestId, ...(hasBody ? {} : { bodyless: true }) }, exchange)
     if (stream === null) return exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
@@ -136,7 +168,13 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     if (path === '/register') {
       if (req.method !== 'POST') return plain(res, 405, 'use POST /register', { allow: 'POST' })
       if (draining) return plain(res, 503, 'server is shutting down; retry', { 'retry-after': '1' })
-      handleRegister(req, res, { credentials, store, publicUrlFor }).catch((error: unknown) => internalError(res, error))
+      handleRegister(req, res, { credentials, store, publicUrlFor, security }).catch((error: unknown) => internalError(res, error))
+      return
+    }
+    // Security: POST /tunnels/{id}/rotate, DELETE /tunnels/{id}.
+    const admin = path.startsWith('/tunnels/') ? security.handleAdmin(req, res, path) : false
+    if (admin !== false) {
+      admin.catch((error: unknown) => internalError(res, error))
       return
     }
     plain(res, 404, 'not found: public traffic goes to /pub/{tunnel id}/…')
@@ -174,6 +212,9 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     // headers timeout and per-exchange timers guard against slow clients.
     requestTimeout: 0,
     keepAliveTimeout: options.keepAliveTimeoutMs,
+    // Node checks the headers timeout only this often (30 s by default): check
+    // often enough that a slow-header client is cut close to headersTimeout.
+    connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(options.headersTimeoutMs / 4))),
   })
   server.on('request', handleRequest)
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -215,6 +256,8 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       }
       for (const connection of registry.connections()) connection.close()
       endpoint.close()
+      security.close()
+      await ownStore?.close()
       server.closeIdleConnections()
       const forceAt = setTimeout(() => server.closeAllConnections(), 1000)
       await closed

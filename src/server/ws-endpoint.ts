@@ -6,6 +6,8 @@ import type { TunnelStore } from '../cluster/types.js'
 import type { Logger } from '../observability/logger.js'
 import type { Credentials } from './credentials.js'
 import { isValidTunnelId } from './tunnel-routes.js'
+import { verifyTunnelSecret } from './security/tunnel-secret.js'
+import type { TunnelRecord } from '../cluster/types.js'
 
 export interface AgentEndpointOptions {
   credentials: Credentials
@@ -51,13 +53,12 @@ export class AgentEndpoint {
     if (!this.options.accepting()) return reject(socket, 503, 'server is draining; reconnect to another instance')
     if (!isValidTunnelId(id) || secret === '') return reject(socket, 401, 'missing or malformed tunnel id or secret')
     const { credentials, store } = this.options
-    let generation = 0
+    let record: TunnelRecord | null = null
     try {
       if (store !== undefined) {
         if (await store.isRevoked(id)) return reject(socket, 401, 'tunnel revoked')
-        const record = await store.get(id)
+        record = await store.get(id)
         if (record === null && !credentials.isSignedId(id)) return reject(socket, 401, 'unknown tunnel id')
-        generation = record?.secretGeneration ?? 0
       } else if (!credentials.isSignedId(id)) {
         return reject(socket, 401, 'unknown tunnel id')
       }
@@ -65,7 +66,8 @@ export class AgentEndpoint {
       this.options.logger.error({ err: (error as Error).message }, 'tunnel store unavailable during agent authentication')
       return reject(socket, 503, 'tunnel store unavailable; retry shortly', { 'Retry-After': '2' })
     }
-    if (!credentials.verify(id, secret, generation)) {
+    // The current secret, or the previous one during a rotation's grace period.
+    if (!verifyTunnelSecret(credentials, id, secret, record, Date.now())) {
       this.options.logger.warn({ tunnel: id, ip: req.socket.remoteAddress }, 'agent presented a wrong secret')
       return reject(socket, 401, 'wrong secret for this tunnel id')
     }

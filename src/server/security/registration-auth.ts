@@ -18,7 +18,7 @@ export interface RegistrationAuthOptions {
 
 export type RegistrationVerdict = { ok: true; owner: string | undefined } | { ok: false; reason: string }
 
-const MIN_API_KEY_LENGTH = 16
+const MIN_API_KEY_LENGTH = 12
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex')

@@ -1,0 +1,49 @@
+import type { SecurityOptions } from '../server/security/security-options.js'
+import { parseRate } from '../server/security/security-options.js'
+import { parseBoolean, parseDuration, parseInteger } from './parse.js'
+
+/** Security flags of `adit server` (env already applied by commander). */
+export interface SecurityFlags {
+  allowOpenRegistration?: boolean | string
+  maxTunnelsPerKey?: string
+  maxStreamsPerTunnel?: string
+  tunnelRate?: string
+  registerRate?: string
+  idleTtl?: string
+  rotationGrace?: string
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((v) => v.trim()).filter(Boolean)
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim()
+}
+
+/**
+ * Turns flags and environment into security options. Secrets (`ADIT_API_KEYS`,
+ * `ADIT_JWT_SECRET`, `ADIT_ADMIN_TOKEN`) are read from the environment only,
+ * never from flags, so they never show in a process list.
+ */
+export function securityOptionsFromFlags(flags: SecurityFlags, env: NodeJS.ProcessEnv): Partial<SecurityOptions> {
+  const options: Partial<SecurityOptions> = {
+    apiKeys: list(env.ADIT_API_KEYS),
+    jwtSecret: nonEmpty(env.ADIT_JWT_SECRET),
+    jwksUrl: nonEmpty(env.ADIT_JWKS_URL),
+    jwtIssuer: nonEmpty(env.ADIT_JWT_ISSUER),
+    jwtAudience: nonEmpty(env.ADIT_JWT_AUDIENCE),
+    adminToken: nonEmpty(env.ADIT_ADMIN_TOKEN),
+    cloudRunService: nonEmpty(env.K_SERVICE),
+  }
+  const allow = flags.allowOpenRegistration
+  if (allow !== undefined) options.allowOpenRegistration = typeof allow === 'boolean' ? allow : parseBoolean('--allow-open-registration / ADIT_ALLOW_OPEN_REGISTRATION', allow)
+  if (flags.maxTunnelsPerKey !== undefined) options.maxTunnelsPerKey = parseInteger('--max-tunnels-per-key / ADIT_MAX_TUNNELS_PER_KEY', flags.maxTunnelsPerKey)
+  if (flags.maxStreamsPerTunnel !== undefined) options.maxStreamsPerTunnel = parseInteger('--max-streams-per-tunnel / ADIT_MAX_STREAMS_PER_TUNNEL', flags.maxStreamsPerTunnel)
+  if (nonEmpty(flags.tunnelRate) !== undefined && flags.tunnelRate !== '0') options.tunnelRate = parseRate('--tunnel-rate / ADIT_TUNNEL_RATE', flags.tunnelRate!)
+  if (nonEmpty(flags.registerRate) !== undefined) options.registerRate = parseRate('--register-rate / ADIT_REGISTER_RATE', flags.registerRate!)
+  if (flags.idleTtl !== undefined) options.idleTtlMs = flags.idleTtl.trim() === '0' ? 0 : parseDuration('--idle-ttl / TUNNEL_IDLE_TTL', flags.idleTtl)
+  if (flags.rotationGrace !== undefined) options.rotationGraceMs = parseDuration('--rotation-grace / ADIT_ROTATION_GRACE', flags.rotationGrace)
+  if (env.ADIT_ALLOW_HTTP_JWKS !== undefined) options.allowHttpJwks = parseBoolean('ADIT_ALLOW_HTTP_JWKS', env.ADIT_ALLOW_HTTP_JWKS)
+  return options
+}
