@@ -1,0 +1,80 @@
+/**
+ * Starting the processes under test: the local service (ours), and adit's
+ * server and agent through the public CLI, exactly as a user runs them.
+ */
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Child, ChildSet } from './children.js'
+
+const STARTUP_TIMEOUT_MS = 15_000
+
+/** dist/src/bin.js, next to dist/bench/. */
+export const aditBin = fileURLToPath(new URL('../src/bin.js', import.meta.url))
+
+/** Why the tunnel cannot be measured in this checkout, or undefined when it can. */
+export function tunnelUnavailableReason(): string | undefined {
+  if (!existsSync(aditBin)) return `adit CLI not built (${aditBin} missing): the server and agent are not on this branch yet`
+  return undefined
+}
+
+export interface LocalService {
+  child: Child
+  url: string
+}
+
+export async function startLocalService(children: ChildSet): Promise<LocalService> {
+  const script = fileURLToPath(new URL('./local-service.js', import.meta.url))
+  const child = children.fork('local service', script)
+  const ready = await child.waitForLine((line) => line.event === 'ready', STARTUP_TIMEOUT_MS)
+  return { child, url: String(ready.url) }
+}
+
+export interface AditServer {
+  child: Child
+  url: string
+}
+
+export async function startAditServer(children: ChildSet, name = 'adit server'): Promise<AditServer> {
+  const env = { ...process.env, PORT: '0', HOST: '127.0.0.1' }
+  const child = children.spawnNode(name, aditBin, ['server', '--port', '0', '--host', '127.0.0.1'], env)
+  const line = await child.waitForLine(
+    (l) => l.message === 'listening' && typeof l.url === 'string',
+    STARTUP_TIMEOUT_MS,
+  )
+  return { child, url: String(line.url) }
+}
+
+export interface AditAgent {
+  child: Child
+  publicUrl: string
+  /** Removes the agent's state directory (after the agent has been stopped). */
+  cleanup(): Promise<void>
+}
+
+export async function startAditAgent(
+  children: ChildSet,
+  serverUrl: string,
+  localUrl: string,
+  connections: number | undefined,
+): Promise<AditAgent> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'adit-bench-'))
+  const args = ['agent', '--server', serverUrl, '--local', localUrl, '--json', '--state-file', join(stateDir, 'state.json')]
+  if (connections !== undefined) args.push('--connections', String(connections))
+  const cleanup = (): Promise<void> => rm(stateDir, { recursive: true, force: true })
+  try {
+    const child = children.spawnNode('adit agent', aditBin, args, process.env)
+    const ready = await child.waitForLine(
+      (l) => l.event === 'ready' && typeof l.public_url === 'string',
+      STARTUP_TIMEOUT_MS,
+    )
+    let publicUrl = String(ready.public_url)
+    if (!publicUrl.endsWith('/')) publicUrl += '/'
+    return { child, publicUrl, cleanup }
+  } catch (error) {
+    await cleanup()
+    throw error
+  }
+}
