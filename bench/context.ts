@@ -19,6 +19,8 @@ export interface BenchContext {
   local: LocalService
   /** The local service's own URL, ending in '/'. */
   directBase: string
+  /** The adit CLI entry being measured. */
+  aditBin: string
   /** undefined when the tunnel is not available (see `tunnelProblem`). */
   tunnel: TunnelUnderTest | undefined
   tunnelProblem: string | undefined

@@ -34,6 +34,8 @@ export interface BenchOptions {
   noTunnel: boolean
   /** Where the results JSON goes; undefined means bench/results/latest.json. */
   out: string | undefined
+  /** The adit CLI entry to measure; undefined means this checkout's dist/src/bin.js. */
+  bin: string | undefined
 }
 
 const MiB = 1024 * 1024
@@ -53,6 +55,7 @@ export const defaults: BenchOptions = {
   agentConnections: undefined,
   noTunnel: false,
   out: undefined,
+  bin: undefined,
 }
 
 export const quickDefaults: BenchOptions = {
@@ -80,7 +83,8 @@ export class BenchOptionError extends Error {
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--only=${CASE_NAMES.join(',')}]
   [--duration=SEC] [--rounds=N] [--connections=1,10,100] [--transfer-mib=N]
-  [--big-mib=N] [--idle-tunnels=N] [--agent-connections=N] [--no-tunnel] [--out=FILE]`
+  [--big-mib=N] [--idle-tunnels=N] [--agent-connections=N] [--no-tunnel] [--out=FILE]
+  [--bin=FILE (another build's dist/src/bin.js)]`
 
 export function usage(): string {
   return USAGE
@@ -143,6 +147,10 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       case 'out':
         if (raw.length === 0) throw new BenchOptionError('out', 'expected a file path')
         options.out = raw
+        break
+      case 'bin':
+        if (raw.length === 0) throw new BenchOptionError('bin', 'expected a file path')
+        options.bin = raw
         break
       default:
         throw new BenchOptionError(name, `unknown option\n${USAGE}`)

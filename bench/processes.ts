@@ -11,12 +11,12 @@ import type { Child, ChildSet } from './children.js'
 
 const STARTUP_TIMEOUT_MS = 15_000
 
-/** dist/src/bin.js, next to dist/bench/. */
-export const aditBin = fileURLToPath(new URL('../src/bin.js', import.meta.url))
+/** dist/src/bin.js, next to dist/bench/: the build this checkout measures unless told otherwise. */
+export const defaultAditBin = fileURLToPath(new URL('../src/bin.js', import.meta.url))
 
-/** Why the tunnel cannot be measured in this checkout, or undefined when it can. */
-export function tunnelUnavailableReason(): string | undefined {
-  if (!existsSync(aditBin)) return `adit CLI not built (${aditBin} missing): the server and agent are not on this branch yet`
+/** Why the tunnel cannot be measured with `bin`, or undefined when it can. */
+export function tunnelUnavailableReason(bin: string): string | undefined {
+  if (!existsSync(bin)) return `adit CLI not built (${bin} missing): the server and agent are not on this branch yet`
   return undefined
 }
 
@@ -37,9 +37,9 @@ export interface AditServer {
   url: string
 }
 
-export async function startAditServer(children: ChildSet, name = 'adit server'): Promise<AditServer> {
+export async function startAditServer(children: ChildSet, bin: string, name = 'adit server'): Promise<AditServer> {
   const env = { ...process.env, PORT: '0', HOST: '127.0.0.1' }
-  const child = children.spawnNode(name, aditBin, ['server', '--port', '0', '--host', '127.0.0.1'], env)
+  const child = children.spawnNode(name, bin, ['server', '--port', '0', '--host', '127.0.0.1'], env)
   const line = await child.waitForLine(
     (l) => l.message === 'listening' && typeof l.url === 'string',
     STARTUP_TIMEOUT_MS,
@@ -56,6 +56,7 @@ export interface AditAgent {
 
 export async function startAditAgent(
   children: ChildSet,
+  bin: string,
   serverUrl: string,
   localUrl: string,
   connections: number | undefined,
@@ -65,7 +66,7 @@ export async function startAditAgent(
   if (connections !== undefined) args.push('--connections', String(connections))
   const cleanup = (): Promise<void> => rm(stateDir, { recursive: true, force: true })
   try {
-    const child = children.spawnNode('adit agent', aditBin, args, process.env)
+    const child = children.spawnNode('adit agent', bin, args, process.env)
     const ready = await child.waitForLine(
       (l) => l.event === 'ready' && typeof l.public_url === 'string',
       STARTUP_TIMEOUT_MS,

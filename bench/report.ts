@@ -45,7 +45,7 @@ export interface BenchReport {
   durationSec: number
   machine: MachineInfo
   options: BenchOptions
-  tunnel: { measured: boolean; problem: string | null }
+  tunnel: { measured: boolean; bin: string; problem: string | null }
   figures: Figure[]
   details: Record<string, unknown>
 }

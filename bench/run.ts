@@ -23,7 +23,7 @@ import type { BenchContext, CaseResult, TunnelUnderTest } from './context.js'
 import type { Figure } from './figures.js'
 import { LoadGenerator } from './load-client.js'
 import { BenchOptionError, parseBenchOptions, type BenchOptions, type CaseName } from './options.js'
-import { startAditAgent, startAditServer, startLocalService, tunnelUnavailableReason } from './processes.js'
+import { defaultAditBin, startAditAgent, startAditServer, startLocalService, tunnelUnavailableReason } from './processes.js'
 import { formatTable, machineInfo, type BenchReport } from './report.js'
 
 const defaultOut = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url))
@@ -40,10 +40,10 @@ function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`)
 }
 
-async function startTunnel(children: ChildSet, options: BenchOptions, localUrl: string): Promise<TunnelUnderTest> {
-  const server = await startAditServer(children)
+async function startTunnel(children: ChildSet, bin: string, options: BenchOptions, localUrl: string): Promise<TunnelUnderTest> {
+  const server = await startAditServer(children, bin)
   log(`adit server on ${server.url} (pid ${server.child.pid})`)
-  const agent = await startAditAgent(children, server.url, localUrl, options.agentConnections)
+  const agent = await startAditAgent(children, bin, server.url, localUrl, options.agentConnections)
   log(`adit agent ready, public URL ${agent.publicUrl} (pid ${agent.child.pid})`)
   return { server, agent, base: agent.publicUrl }
 }
@@ -52,10 +52,11 @@ async function bench(options: BenchOptions, children: ChildSet): Promise<BenchRe
   const started = performance.now()
   const local = await startLocalService(children)
   log(`local service on ${local.url} (pid ${local.child.pid})`)
-  const tunnelProblem = options.noTunnel ? 'tunnel not measured (--no-tunnel)' : tunnelUnavailableReason()
+  const bin = resolve(options.bin ?? defaultAditBin)
+  const tunnelProblem = options.noTunnel ? 'tunnel not measured (--no-tunnel)' : tunnelUnavailableReason(bin)
   let tunnel: TunnelUnderTest | undefined
   if (tunnelProblem === undefined) {
-    tunnel = await startTunnel(children, options, local.url)
+    tunnel = await startTunnel(children, bin, options, local.url)
   } else {
     log(`${tunnelProblem}; measuring the direct path only`)
   }
@@ -66,6 +67,7 @@ async function bench(options: BenchOptions, children: ChildSet): Promise<BenchRe
     load,
     local,
     directBase: `${local.url}/`,
+    aditBin: bin,
     tunnel,
     tunnelProblem,
     log,
@@ -87,7 +89,7 @@ async function bench(options: BenchOptions, children: ChildSet): Promise<BenchRe
     durationSec: Math.round((performance.now() - started) / 100) / 10,
     machine: machineInfo(),
     options,
-    tunnel: { measured: tunnel !== undefined, problem: tunnelProblem ?? null },
+    tunnel: { measured: tunnel !== undefined, bin, problem: tunnelProblem ?? null },
     figures,
     details,
   }
