@@ -93,6 +93,8 @@ export interface RequestHead {
   upgrade?: boolean
   /** The server's request id, so both sides log the same id. */
   requestId?: string
+  /** The request has no body: END follows at once and the agent sends none to its service. */
+  bodyless?: boolean
 }
 
 /** Response head carried by HEAD. */

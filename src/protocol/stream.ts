@@ -1,4 +1,4 @@
-import { encodeData, encodeEnd, encodeReset, encodeWindow } from './encode.js'
+import { encodeData, encodeEnd, encodeHead, encodeReset, encodeWindow } from './encode.js'
 import { INITIAL_WINDOW, MAX_DATA_PAYLOAD, type ResponseHead } from './frame.js'
 
 /**
@@ -101,6 +101,12 @@ export class Stream implements OpenedStream {
       return false
     }
     return true
+  }
+
+  /** Agent side: the response head. Sent once, before any DATA. */
+  sendHead(head: ResponseHead): void {
+    if (this.closed || this.localEnded) return
+    this.owner.send(encodeHead(this.id, head))
   }
 
   /** This side's body is complete. Sent after any bytes still waiting for credit. */

@@ -1,0 +1,85 @@
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError } from '../errors.js'
+import type { Logger } from '../observability/logger.js'
+import type { ExchangeObserver } from './exchange-observer.js'
+
+/** Which Host header the local service sees. */
+export type HostHeaderMode = 'rewrite' | 'preserve' | { value: string }
+
+export interface AgentOptions {
+  /** The adit server, e.g. `https://adit.example.com`. */
+  server: string
+  /** The private service, e.g. `http://127.0.0.1:3000`. The agent never connects anywhere else. */
+  local: string
+  /** Where `{id, secret, public_url}` are kept so a restart keeps the URL; `null` keeps nothing. */
+  stateFile: string | null
+  /** API key for `POST /register`, when the server requires one. */
+  apiKey: string | undefined
+  /** WebSocket connections to the server. */
+  connections: number
+  /** Host header policy: rewrite to the local target's host (default), preserve the public one, or a fixed value. */
+  hostHeader: HostHeaderMode
+  /** Accept a self-signed certificate from an https:// local target. */
+  localInsecure: boolean
+  /** Keep-alive connections to the local service at most. */
+  localConnections: number
+  /** First reconnect delay (ms); doubles per failure with full jitter. */
+  reconnectBaseMs: number
+  /** Largest reconnect delay (ms). */
+  reconnectMaxMs: number
+  /** Largest WebSocket message accepted from the server (bytes). */
+  maxFrameBytes: number
+  logger: Logger | undefined
+  observer: ExchangeObserver | undefined
+}
+
+export const agentDefaults: AgentOptions = {
+  server: 'http://127.0.0.1:8080',
+  local: 'http://127.0.0.1:3000',
+  stateFile: join(homedir(), '.config', 'adit', 'agent-state.json'),
+  apiKey: undefined,
+  connections: 1,
+  hostHeader: 'rewrite',
+  localInsecure: false,
+  localConnections: 128,
+  reconnectBaseMs: 250,
+  reconnectMaxMs: 30_000,
+  maxFrameBytes: 1024 * 1024,
+  logger: undefined,
+  observer: undefined,
+}
+
+function httpUrl(name: string, value: string): URL {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch (cause) {
+    throw new ConfigError(`agent option ${name} is not a URL: ${value}`, { cause })
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`agent option ${name} must be http:// or https://, got ${url.protocol}`)
+  return url
+}
+
+export function parseHostHeader(value: string): HostHeaderMode {
+  if (value === 'rewrite' || value === 'preserve') return value
+  if (value.length === 0 || /[\s\r\n]/.test(value)) throw new ConfigError(`--host-header must be rewrite, preserve or a host name, got ${JSON.stringify(value)}`)
+  return { value }
+}
+
+/** Fills defaults and checks every option, naming the bad one. */
+export function resolveAgentOptions(input: Partial<AgentOptions>): AgentOptions & { serverUrl: URL; localUrl: URL } {
+  const options: AgentOptions = { ...agentDefaults }
+  for (const [key, value] of Object.entries(input)) {
+    if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value
+  }
+  const serverUrl = httpUrl('server', options.server)
+  const localUrl = httpUrl('local', options.local)
+  if (localUrl.pathname !== '/' || localUrl.search !== '') throw new ConfigError(`agent option local must be an origin (scheme://host:port) without a path, got ${options.local}`)
+  for (const name of ['connections', 'localConnections', 'reconnectBaseMs', 'reconnectMaxMs', 'maxFrameBytes'] as const) {
+    const value = options[name]
+    if (!Number.isInteger(value) || value < 1) throw new ConfigError(`agent option ${name} must be a positive integer, got ${String(value)}`)
+  }
+  if (options.connections > 16) throw new ConfigError(`agent option connections must be ≤ 16, got ${options.connections}`)
+  return { ...options, serverUrl, localUrl }
+}

@@ -1,0 +1,261 @@
+import { Readable } from 'node:stream'
+import { Pool, type Dispatcher } from 'undici'
+import { ResetCode, type RequestHead, type Stream, type StreamHandler } from '../protocol/index.js'
+import type { HostHeaderMode } from './config.js'
+import type { ExchangeObserver } from './exchange-observer.js'
+
+export interface LocalForwarderOptions {
+  origin: URL
+  hostHeader: HostHeaderMode
+  insecure: boolean
+  connections: number
+  observer: ExchangeObserver | undefined
+  tunnelId: () => string
+}
+
+/** Request headers undici manages itself or refuses (it rejects `expect`). */
+const dropToLocal = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection'])
+/** Response headers that describe the local hop only. */
+const dropFromLocal = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection', 'proxy-authenticate'])
+
+/**
+ * Sends each stream's request to the one local service this agent was
+ * started with (the server can choose the path, never the host) through a
+ * keep-alive undici pool, at dispatch level: the response body flows
+ * straight from undici's parser into DATA frames, paused by returning false.
+ */
+export class LocalForwarder {
+  readonly pool: Pool
+  private readonly options: LocalForwarderOptions
+  private nextExchange = 1
+
+  constructor(options: LocalForwarderOptions) {
+    this.options = options
+    this.pool = new Pool(options.origin.origin, {
+      connections: options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      // The server owns the response deadline and resets the stream; the
+      // agent never cuts a slow download on its own.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      connect: options.origin.protocol === 'https:' ? { rejectUnauthorized: !options.insecure } : {},
+    })
+  }
+
+  /** Starts forwarding a stream; returns the handler that receives its frames. */
+  forward(stream: Stream, head: RequestHead): StreamHandler {
+    return new ForwardedExchange(this, stream, head, `${this.nextExchange++}`)
+  }
+
+  get observer(): ExchangeObserver | undefined {
+    return this.options.observer
+  }
+
+  get tunnelId(): string {
+    return this.options.tunnelId()
+  }
+
+  requestHeaders(head: RequestHead): string[] {
+    const out: string[] = []
+    const mode = this.options.hostHeader
+    for (const [name, value] of head.headers) {
+      const lower = name.toLowerCase()
+      if (dropToLocal.has(lower)) continue
+      if (lower === 'host' && mode !== 'preserve') continue
+      out.push(name, value)
+    }
+    if (typeof mode === 'object') out.push('host', mode.value)
+    return out
+  }
+
+  close(): Promise<void> {
+    return this.pool.close()
+  }
+}
+
+/** The request body, fed by DATA frames; credit goes back as undici pulls. */
+class StreamBody extends Readable {
+  owed = 0
+  constructor(private readonly stream: Stream) {
+    super({ highWaterMark: 64 * 1024 })
+  }
+  override _read(): void {
+    if (this.owed > 0) {
+      const n = this.owed
+      this.owed = 0
+      this.stream.consumed(n)
+    }
+  }
+}
+
+function resetCodeFor(error: NodeJS.ErrnoException): number {
+  switch (error.code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EAI_AGAIN':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'CERT_HAS_EXPIRED':
+      return ResetCode.LOCAL_UNREACHABLE
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return ResetCode.TIMEOUT
+    default:
+      return ResetCode.LOCAL_ERROR
+  }
+}
+
+function describe(error: NodeJS.ErrnoException): string {
+  const hint = error.code?.includes('CERT') || error.code?.includes('SELF_SIGNED') ? ' (use --local-insecure for a self-signed certificate)' : ''
+  return `${error.code ?? 'error'}: ${error.message}${hint}`.slice(0, 300)
+}
+
+/**
+ * One request forwarded to the local service. Implements the stream side
+ * (frames from the server) here and the undici side in `LocalResponse`;
+ * both are plain objects with no per-chunk closures.
+ */
+class ForwardedExchange implements StreamHandler {
+  readonly id: string
+  readonly stream: Stream
+  readonly forwarder: LocalForwarder
+  readonly body: StreamBody | null
+  readonly response: LocalResponse
+  readonly started = Date.now()
+  requestBytes = 0
+  done = false
+
+  constructor(forwarder: LocalForwarder, stream: Stream, head: RequestHead, id: string) {
+    this.id = id
+    this.stream = stream
+    this.forwarder = forwarder
+    this.body = head.bodyless ? null : new StreamBody(stream)
+    this.response = new LocalResponse(this)
+    forwarder.observer?.onRequest({
+      id,
+      requestId: head.requestId,
+      tunnelId: forwarder.tunnelId,
+      method: head.method,
+      path: head.path,
+      headers: head.headers,
+      startedAt: this.started,
+    })
+    const options: Dispatcher.DispatchOptions = {
+      path: head.path,
+      method: head.method as Dispatcher.HttpMethod,
+      headers: forwarder.requestHeaders(head),
+      body: this.body,
+    }
+    forwarder.pool.dispatch(options, this.response)
+  }
+
+  // Frames from the server
+
+  onData(chunk: Buffer): void {
+    this.requestBytes += chunk.length
+    if (this.body === null) return this.stream.consumed(chunk.length)
+    this.forwarder.observer?.onRequestBody?.(this.id, chunk)
+    if (this.body.push(chunk)) this.stream.consumed(chunk.length)
+    else this.body.owed += chunk.length
+  }
+
+  onEnd(): void {
+    this.body?.push(null)
+  }
+
+  onReset(_code: number, reason: string): void {
+    this.finish(reason || 'reset by server')
+    this.response.abort(new Error(reason || 'stream reset by the server'))
+    this.body?.destroy()
+  }
+
+  onDrain(): void {
+    this.response.resume()
+  }
+
+  finish(error?: string): void {
+    if (this.done) return
+    this.done = true
+    this.forwarder.observer?.onEnd({
+      id: this.id,
+      status: this.response.status,
+      responseHeaders: this.response.headers,
+      requestBytes: this.requestBytes,
+      responseBytes: this.response.bytes,
+      durationMs: Date.now() - this.started,
+      ...(error === undefined ? {} : { error }),
+    })
+  }
+}
+
+/** undici's side of an exchange (its classic handler interface, which hands raw header buffers). */
+class LocalResponse implements Dispatcher.DispatchHandler {
+  status = 0
+  headers: Array<[string, string]> = []
+  bytes = 0
+  private readonly exchange: ForwardedExchange
+  private abortFn: ((err?: Error) => void) | undefined
+  private resumeFn: (() => void) | undefined
+  private aborted: Error | undefined
+
+  constructor(exchange: ForwardedExchange) {
+    this.exchange = exchange
+  }
+
+  abort(error: Error): void {
+    this.aborted = error
+    this.abortFn?.(error)
+  }
+
+  resume(): void {
+    this.resumeFn?.()
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort
+    if (this.aborted) abort(this.aborted)
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true
+    this.resumeFn = resume
+    this.status = statusCode
+    const headers: Array<[string, string]> = []
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1')
+      if (dropFromLocal.has(name.toLowerCase())) continue
+      headers.push([name, rawHeaders[i + 1]!.toString('latin1')])
+    }
+    this.headers = headers
+    const { exchange } = this
+    exchange.forwarder.observer?.onResponse?.(exchange.id, statusCode, headers)
+    exchange.stream.sendHead({ status: statusCode, headers, ...(statusText ? { statusText } : {}) })
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.bytes += chunk.length
+    this.exchange.forwarder.observer?.onResponseBody?.(this.exchange.id, chunk)
+    return this.exchange.stream.write(chunk)
+  }
+
+  onComplete(): void {
+    this.exchange.stream.end()
+    this.exchange.finish()
+  }
+
+  onError(error: Error): void {
+    const { exchange } = this
+    if (exchange.done) return
+    const err = error as NodeJS.ErrnoException
+    const code = this.status === 0 ? resetCodeFor(err) : ResetCode.LOCAL_ERROR
+    exchange.stream.reset(code, describe(err))
+    exchange.finish(describe(err))
+  }
+}

@@ -1,0 +1,117 @@
+import { WebSocket } from 'ws'
+import { Session, Subprotocol, type ProtocolError, type Transport } from '../protocol/index.js'
+import type { Logger } from '../observability/logger.js'
+import type { LocalForwarder } from './local-forwarder.js'
+
+export interface ServerConnectionOptions {
+  url: string
+  secret: string
+  forwarder: LocalForwarder
+  maxFrameBytes: number
+  logger: Logger
+  /** Close the connection when the server has been silent (no ping, no frame) this long (ms). */
+  silenceTimeoutMs: number
+  onOpen(connection: ServerConnection): void
+  onGoAway(connection: ServerConnection, code: number): void
+  /** `status` is the HTTP status when the upgrade was refused (401: credentials rejected). */
+  onClose(connection: ServerConnection, info: { opened: boolean; status?: number; code?: number; reason: string }): void
+}
+
+let nextNumber = 1
+
+/**
+ * One WebSocket from the agent to the server, speaking `adit.v2`. Streams
+ * the server opens are handed to the local forwarder; frames go through the
+ * session, which watches the socket's buffer for backpressure.
+ */
+export class ServerConnection {
+  readonly number = nextNumber++
+  readonly session: Session
+  opened = false
+  private readonly ws: WebSocket
+  private lastHeard = Date.now()
+  private watchdog: NodeJS.Timeout | undefined
+  private refusedStatus: number | undefined
+
+  constructor(options: ServerConnectionOptions) {
+    const ws = new WebSocket(options.url, [Subprotocol.V2], {
+      headers: { authorization: `Bearer ${options.secret}` },
+      perMessageDeflate: false,
+      maxPayload: options.maxFrameBytes,
+      handshakeTimeout: 15_000,
+    })
+    this.ws = ws
+    const transport: Transport = {
+      send: (frame, onSent) => ws.send(frame, { binary: true }, onSent),
+      get bufferedAmount() {
+        return ws.bufferedAmount
+      },
+    }
+    this.session = new Session(transport, {
+      role: 'agent',
+      onStream: (stream, head) => options.forwarder.forward(stream, head),
+      onGoAway: (code) => options.onGoAway(this, code),
+      onProtocolError: (error: ProtocolError) => {
+        options.logger.warn({ connection: this.number, code: error.code, err: error.message }, 'protocol error from server; reconnecting')
+        ws.close(1002, error.code)
+      },
+    })
+    ws.on('open', () => {
+      this.opened = true
+      this.lastHeard = Date.now()
+      if (ws.protocol !== Subprotocol.V2) {
+        options.logger.error({ protocol: ws.protocol }, 'server did not accept adit.v2; is it an adit server of a compatible version?')
+        ws.close(1002, 'adit.v2 required')
+        return
+      }
+      this.watchdog = setInterval(() => {
+        if (Date.now() - this.lastHeard > options.silenceTimeoutMs) {
+          options.logger.warn({ connection: this.number }, 'server silent for too long; reconnecting')
+          ws.terminate()
+        }
+      }, Math.max(1000, options.silenceTimeoutMs / 4))
+      this.watchdog.unref()
+      options.onOpen(this)
+    })
+    ws.on('message', (data: Buffer) => {
+      this.lastHeard = Date.now()
+      this.session.receive(data)
+    })
+    ws.on('ping', () => {
+      this.lastHeard = Date.now()
+    })
+    ws.on('unexpected-response', (_req, res) => {
+      this.refusedStatus = res.statusCode
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        if (body.length < 500) body += chunk
+      })
+      res.on('end', () => {
+        options.logger.warn({ connection: this.number, status: res.statusCode, body: body.trim() }, 'server refused the WebSocket')
+        ws.terminate()
+      })
+    })
+    ws.on('error', (error) => {
+      if (this.refusedStatus === undefined) options.logger.warn({ connection: this.number, err: error.message }, 'connection to server failed')
+    })
+    ws.on('close', (code, reason) => {
+      if (this.watchdog) clearInterval(this.watchdog)
+      this.session.close('connection to server closed')
+      options.onClose(this, { opened: this.opened, ...(this.refusedStatus === undefined ? {} : { status: this.refusedStatus }), code, reason: reason.toString() })
+    })
+  }
+
+  get activeStreams(): number {
+    return this.session.activeStreams
+  }
+
+  close(code = 1000, reason = 'agent closing'): void {
+    if (this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate()
+    else this.ws.close(code, reason)
+  }
+
+  terminate(): void {
+    this.ws.terminate()
+  }
+}

@@ -1,0 +1,39 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { AditError, ErrorCode } from '../errors.js'
+
+/** What the agent keeps between runs. The secret is why the file is 0600. */
+export interface AgentState {
+  server: string
+  id: string
+  secret: string
+  public_url: string
+}
+
+/** Reads the state file; null when absent or for another server. */
+export async function loadState(path: string, server: string): Promise<AgentState | null> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw new AditError(ErrorCode.STATE_FILE, 0, `cannot read state file ${path}: ${(error as Error).message}`, { cause: error })
+  }
+  let value: Partial<AgentState>
+  try {
+    value = JSON.parse(text) as Partial<AgentState>
+  } catch (cause) {
+    throw new AditError(ErrorCode.STATE_FILE, 0, `state file ${path} is not valid JSON; delete it to register a new tunnel`, { cause })
+  }
+  if (typeof value.id !== 'string' || typeof value.secret !== 'string' || typeof value.public_url !== 'string') return null
+  if (value.server !== server) return null
+  return value as AgentState
+}
+
+/** Writes the state file atomically with mode 0600 (it holds the tunnel secret). */
+export async function saveState(path: string, state: AgentState): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
+  await rename(tmp, path)
+}

@@ -1,0 +1,246 @@
+import { EventEmitter } from 'node:events'
+import { AditError, ErrorCode } from '../errors.js'
+import { createLogger, type Logger } from '../observability/logger.js'
+import { GoAwayCode } from '../protocol/index.js'
+import { Backoff } from './backoff.js'
+import { resolveAgentOptions, type AgentOptions } from './config.js'
+import type { ExchangeEnd, ExchangeObserver, ExchangeStart } from './exchange-observer.js'
+import { LocalForwarder } from './local-forwarder.js'
+import { register } from './registration.js'
+import { ServerConnection } from './server-connection.js'
+import { loadState, saveState, type AgentState } from './state-file.js'
+
+export interface TunnelEvents {
+  /** A forwarded request finished. */
+  request: [ExchangeEnd & { method: string; path: string }]
+  /** A connection to the server opened (`connected`) or was lost (`disconnected`). */
+  status: [{ state: 'connected' | 'disconnected'; connections: number }]
+  /** The server rejected the saved credentials and a new tunnel (new URL) was registered. */
+  reregistered: [AgentState]
+  error: [Error]
+}
+
+/**
+ * A running tunnel: registration (or saved credentials), a pool of
+ * connections to the server that reconnect with backoff, and the forwarder
+ * to the local service.
+ */
+export class Tunnel extends EventEmitter<TunnelEvents> {
+  state: AgentState
+  private readonly options: ReturnType<typeof resolveAgentOptions>
+  private readonly logger: Logger
+  private readonly forwarder: LocalForwarder
+  private readonly slots: Array<ServerConnection | undefined>
+  private readonly backoffs: Backoff[]
+  private readonly draining = new Set<ServerConnection>()
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private closed = false
+  private firstOpen: { resolve: () => void; reject: (e: Error) => void } | undefined
+  private reregistering = false
+
+  constructor(options: ReturnType<typeof resolveAgentOptions>, state: AgentState, logger: Logger) {
+    super()
+    this.options = options
+    this.state = state
+    this.logger = logger
+    this.forwarder = new LocalForwarder({
+      origin: options.localUrl,
+      hostHeader: options.hostHeader,
+      insecure: options.localInsecure,
+      connections: options.localConnections,
+      observer: this.observerFor(options.observer),
+      tunnelId: () => this.state.id,
+    })
+    this.slots = new Array<ServerConnection | undefined>(options.connections).fill(undefined)
+    this.backoffs = this.slots.map(() => new Backoff(options.reconnectBaseMs, options.reconnectMaxMs))
+  }
+
+  get id(): string {
+    return this.state.id
+  }
+
+  get publicUrl(): string {
+    return this.state.public_url
+  }
+
+  /** Connections currently open to the server. */
+  get connectedCount(): number {
+    return this.slots.filter((c) => c?.opened === true).length
+  }
+
+  /** Opens every connection; resolves once the first is up. */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.firstOpen = { resolve, reject }
+      for (let i = 0; i < this.slots.length; i++) this.open(i)
+    })
+  }
+
+  /** Closes every connection (streams in flight are cut) and the local pool. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const timer of this.timers) clearTimeout(timer)
+    this.timers.clear()
+    for (const connection of [...this.slots, ...this.draining]) connection?.close(1000, 'agent closing')
+    await this.forwarder.close().catch(() => {})
+  }
+
+  private wsUrl(): string {
+    const url = new URL('/ws', this.options.serverUrl)
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+    url.searchParams.set('id', this.state.id)
+    return url.toString()
+  }
+
+  private open(slot: number): void {
+    if (this.closed) return
+    const connection = new ServerConnection({
+      url: this.wsUrl(),
+      secret: this.state.secret,
+      forwarder: this.forwarder,
+      maxFrameBytes: this.options.maxFrameBytes,
+      logger: this.logger,
+      silenceTimeoutMs: 75_000,
+      onOpen: (c) => {
+        this.backoffs[slot]!.reset()
+        this.logger.info({ connection: c.number, tunnel: this.state.id }, 'connected to server')
+        this.emit('status', { state: 'connected', connections: this.connectedCount })
+        const first = this.firstOpen
+        this.firstOpen = undefined
+        first?.resolve()
+      },
+      onGoAway: (c, code) => this.onGoAway(slot, c, code),
+      onClose: (c, info) => this.onClose(slot, c, info),
+    })
+    this.slots[slot] = connection
+  }
+
+  /** Make before break: a replacement opens now; the old one finishes its streams, then closes. */
+  private onGoAway(slot: number, connection: ServerConnection, code: number): void {
+    if (code === GoAwayCode.REVOKED) {
+      this.logger.error({ tunnel: this.state.id }, 'the server revoked this tunnel; not reconnecting')
+      this.emit('error', new AditError(ErrorCode.BAD_CREDENTIALS, 401, 'tunnel revoked by the server'))
+      void this.close()
+      return
+    }
+    this.logger.info({ connection: connection.number }, 'server asked to move (GOAWAY); opening a replacement')
+    if (this.slots[slot] === connection) {
+      this.slots[slot] = undefined
+      this.draining.add(connection)
+      this.open(slot)
+    }
+    const check = (): void => {
+      if (connection.activeStreams === 0 || this.closed) {
+        this.draining.delete(connection)
+        connection.close(1000, 'drained')
+        return
+      }
+      this.schedule(check, 100)
+    }
+    check()
+  }
+
+  private onClose(slot: number, connection: ServerConnection, info: { opened: boolean; status?: number; code?: number; reason: string }): void {
+    this.draining.delete(connection)
+    if (this.slots[slot] !== connection) return
+    this.slots[slot] = undefined
+    if (this.closed) return
+    if (info.opened) {
+      this.logger.warn({ connection: connection.number, code: info.code, reason: info.reason }, 'connection to server lost; reconnecting')
+      this.emit('status', { state: 'disconnected', connections: this.connectedCount })
+    }
+    if (info.status === 401) {
+      this.reregister().then(
+        () => this.open(slot),
+        (error: Error) => this.fatal(error),
+      )
+      return
+    }
+    const delay = this.backoffs[slot]!.next()
+    this.schedule(() => this.open(slot), delay)
+  }
+
+  /** The server no longer accepts our credentials (new signing key): register again; the URL changes. */
+  private async reregister(): Promise<void> {
+    if (this.reregistering) {
+      await new Promise((r) => this.schedule(r as () => void, 500))
+      return
+    }
+    this.reregistering = true
+    try {
+      this.logger.warn({ tunnel: this.state.id }, 'the server rejected the saved credentials; registering a new tunnel (the public URL will change)')
+      const state = await register(this.options.serverUrl, this.options.apiKey)
+      this.state = state
+      if (this.options.stateFile !== null) await saveState(this.options.stateFile, state)
+      this.emit('reregistered', state)
+    } finally {
+      this.reregistering = false
+    }
+  }
+
+  private fatal(error: Error): void {
+    const first = this.firstOpen
+    this.firstOpen = undefined
+    if (first) first.reject(error)
+    else this.emit('error', error)
+    void this.close()
+  }
+
+  private schedule(fn: () => void, ms: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      fn()
+    }, ms)
+    this.timers.add(timer)
+  }
+
+  /** Wraps the user's observer so 'request' events are emitted too. */
+  private observerFor(user: ExchangeObserver | undefined): ExchangeObserver {
+    const started = new Map<string, ExchangeStart>()
+    return {
+      onRequest: (start) => {
+        started.set(start.id, start)
+        user?.onRequest(start)
+      },
+      onRequestBody: user?.onRequestBody?.bind(user),
+      onResponse: user?.onResponse?.bind(user),
+      onResponseBody: user?.onResponseBody?.bind(user),
+      onEnd: (end) => {
+        const start = started.get(end.id)
+        started.delete(end.id)
+        user?.onEnd(end)
+        if (start) this.emit('request', { ...end, method: start.method, path: start.path })
+      },
+    }
+  }
+}
+
+/**
+ * Opens a tunnel from `server` to `local` and resolves with its public URL
+ * once the first connection is up.
+ *
+ * @example
+ * import { connect } from 'adit'
+ * const tunnel = await connect({ server: 'https://adit.example.com', local: 'http://127.0.0.1:3000' })
+ * console.log(tunnel.publicUrl)
+ * await tunnel.close()
+ */
+export async function connect(input: Partial<AgentOptions> & Pick<AgentOptions, 'server' | 'local'>): Promise<Tunnel> {
+  const options = resolveAgentOptions(input)
+  const logger = options.logger ?? createLogger({ name: 'adit-agent', level: 'silent' })
+  const serverOrigin = options.serverUrl.origin
+  let state = options.stateFile === null ? null : await loadState(options.stateFile, serverOrigin)
+  if (state === null) {
+    state = await register(options.serverUrl, options.apiKey)
+    if (options.stateFile !== null) await saveState(options.stateFile, state)
+  }
+  const tunnel = new Tunnel(options, state, logger)
+  try {
+    await tunnel.start()
+  } catch (error) {
+    await tunnel.close()
+    throw error
+  }
+  return tunnel
+}

@@ -1,0 +1,44 @@
+import { Command, Option } from 'commander'
+import { runAgent, type AgentFlags } from './agent-command.js'
+import { runServer, type ServerFlags } from './server-command.js'
+
+/**
+ * The command declarations, and nothing else: each command is a typed async
+ * function; only bin.ts turns errors into exit codes.
+ */
+export function buildCli(): Command {
+  const program = new Command('adit')
+    .description('Self-hosted reverse tunnel for HTTP')
+    .version('0.1.0')
+    .showHelpAfterError()
+
+  program
+    .command('server')
+    .description('run the public tunnel server')
+    .addOption(new Option('--port <port>', 'port to listen on (0 picks a free one)').env('PORT').default('8080'))
+    .addOption(new Option('--host <address>', 'address to listen on').env('HOST').default('0.0.0.0'))
+    .addOption(new Option('--public-base-url <url>', 'base of public URLs handed to agents, e.g. https://adit.example.com').env('PUBLIC_BASE_URL'))
+    .addOption(new Option('--signing-key <keys>', 'secret(s) that sign tunnel credentials, comma-separated, first one signs').env('ADIT_SIGNING_KEY'))
+    .addOption(new Option('--response-timeout <duration>', 'time the agent and its service have to answer (504 after)').env('ADIT_RESPONSE_TIMEOUT'))
+    .addOption(new Option('--max-header-bytes <size>', 'largest public request head (431 beyond)').env('ADIT_MAX_HEADER_BYTES'))
+    .addOption(new Option('--trust-proxy <bool>', 'trust X-Forwarded-* from the peer (default: true on Cloud Run)').env('ADIT_TRUST_PROXY'))
+    .addOption(new Option('--drain-timeout <duration>', 'time SIGTERM gives streams in flight').env('ADIT_DRAIN_TIMEOUT'))
+    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error').env('LOG_LEVEL'))
+    .action((flags: ServerFlags) => runServer(flags))
+
+  program
+    .command('agent')
+    .description('connect a local HTTP service to an adit server')
+    .addOption(new Option('--server <url>', 'the adit server').env('ADIT_SERVER').default('http://127.0.0.1:8080'))
+    .addOption(new Option('--local <url>', 'the local service (scheme://host:port)').env('ADIT_LOCAL').default('http://127.0.0.1:3000'))
+    .addOption(new Option('--state-file <path>', "where the tunnel's id and secret are kept ('none' keeps nothing)").env('ADIT_STATE_FILE'))
+    .addOption(new Option('--api-key <key>', 'API key for registration, when the server needs one').env('ADIT_API_KEY'))
+    .addOption(new Option('--connections <n>', 'WebSocket connections to the server').env('ADIT_CONNECTIONS'))
+    .addOption(new Option('--host-header <mode>', 'Host the local service sees: rewrite, preserve or a value').env('ADIT_HOST_HEADER'))
+    .addOption(new Option('--local-insecure', 'accept a self-signed certificate from an https local service').env('ADIT_LOCAL_INSECURE'))
+    .addOption(new Option('--json', 'print one JSON object per line (ready, then one per request)'))
+    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error (logs go to stderr)').env('LOG_LEVEL'))
+    .action((flags: AgentFlags) => runAgent(flags))
+
+  return program
+}

@@ -1,0 +1,50 @@
+import { startServer, type RunningServer } from '../server/server.js'
+import type { ServerOptions } from '../server/config.js'
+import { createLogger } from '../observability/logger.js'
+import { parseBoolean, parseBytes, parseDuration, parseInteger } from './parse.js'
+
+/** Flags of `adit server`, as commander hands them over (strings, env already applied). */
+export interface ServerFlags {
+  port?: string
+  host?: string
+  publicBaseUrl?: string
+  signingKey?: string
+  responseTimeout?: string
+  maxHeaderBytes?: string
+  trustProxy?: string
+  drainTimeout?: string
+  logLevel?: string
+}
+
+/** Turns flags into server options; each value is checked and a bad one is named. */
+export function serverOptionsFromFlags(flags: ServerFlags, env: NodeJS.ProcessEnv): Partial<ServerOptions> {
+  const options: Partial<ServerOptions> = {}
+  if (flags.port !== undefined) options.port = parseInteger('--port / PORT', flags.port)
+  if (flags.host !== undefined) options.host = flags.host
+  if (flags.publicBaseUrl !== undefined && flags.publicBaseUrl !== '') options.publicBaseUrl = flags.publicBaseUrl
+  if (flags.signingKey !== undefined && flags.signingKey !== '') options.signingKeys = flags.signingKey.split(',').map((k) => k.trim()).filter(Boolean)
+  if (flags.responseTimeout !== undefined) options.responseTimeoutMs = parseDuration('--response-timeout / ADIT_RESPONSE_TIMEOUT', flags.responseTimeout)
+  if (flags.maxHeaderBytes !== undefined) options.maxHeaderBytes = parseBytes('--max-header-bytes / ADIT_MAX_HEADER_BYTES', flags.maxHeaderBytes)
+  if (flags.drainTimeout !== undefined) options.drainTimeoutMs = parseDuration('--drain-timeout / ADIT_DRAIN_TIMEOUT', flags.drainTimeout)
+  // Behind Cloud Run's front end the peer is always Google's proxy.
+  options.trustProxy = flags.trustProxy !== undefined ? parseBoolean('--trust-proxy / ADIT_TRUST_PROXY', flags.trustProxy) : env.K_SERVICE !== undefined
+  return options
+}
+
+/** `adit server`: runs until SIGTERM/SIGINT, then drains (GOAWAY to agents) and resolves. */
+export async function runServer(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const logger = createLogger({ name: 'adit-server', ...(flags.logLevel ? { level: flags.logLevel } : {}) })
+  const options = serverOptionsFromFlags(flags, env)
+  const server: RunningServer = await startServer({ ...options, logger })
+  logger.info({ url: server.url, port: server.port, revision: env.K_REVISION }, 'listening')
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'shutting down: draining streams and sending GOAWAY to agents')
+      server.close().then(resolve, resolve)
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
+  logger.info('stopped')
+  logger.flush()
+}

@@ -1,0 +1,56 @@
+/**
+ * The catalogue of errors adit raises outside the wire protocol. Each class
+ * has a stable `code` (never reused) and, where a public client meets it, the
+ * HTTP status it maps to. Messages say what happened and what to do next.
+ * docs/errors.md lists them; a test keeps the two in step.
+ */
+export { ProtocolError, ProtocolErrorCode } from './protocol/errors.js'
+
+export const ErrorCode = {
+  CONFIG: 'ADIT_ERR_CONFIG',
+  UNKNOWN_TUNNEL: 'ADIT_ERR_UNKNOWN_TUNNEL',
+  AGENT_NOT_CONNECTED: 'ADIT_ERR_AGENT_NOT_CONNECTED',
+  AGENT_TIMEOUT: 'ADIT_ERR_AGENT_TIMEOUT',
+  LOCAL_UNREACHABLE: 'ADIT_ERR_LOCAL_UNREACHABLE',
+  STREAM_RESET: 'ADIT_ERR_STREAM_RESET',
+  BAD_CREDENTIALS: 'ADIT_ERR_BAD_CREDENTIALS',
+  BODY_TOO_LARGE: 'ADIT_ERR_BODY_TOO_LARGE',
+  SHUTTING_DOWN: 'ADIT_ERR_SHUTTING_DOWN',
+  REGISTRATION: 'ADIT_ERR_REGISTRATION',
+  BAD_REQUEST: 'ADIT_ERR_BAD_REQUEST',
+  STATE_FILE: 'ADIT_ERR_STATE_FILE',
+} as const
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+export class AditError extends Error {
+  readonly code: ErrorCode
+  /** HTTP status a public client sees for this error, when it reaches one. */
+  readonly status: number
+  constructor(code: ErrorCode, status: number, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'AditError'
+    this.code = code
+    this.status = status
+  }
+}
+
+/** A bad option or environment variable; the message names it. */
+export class ConfigError extends AditError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.CONFIG, 500, message, options)
+    this.name = 'ConfigError'
+  }
+}
+
+/** What a public client is told, per code: the status and the one-line advice. */
+export const publicErrors = {
+  [ErrorCode.UNKNOWN_TUNNEL]: { status: 404, text: 'unknown tunnel: check the URL; the agent prints its public URL when it starts' },
+  [ErrorCode.AGENT_NOT_CONNECTED]: { status: 502, text: 'agent not connected: start the agent (adit agent --server … --local …) or check its logs' },
+  [ErrorCode.AGENT_TIMEOUT]: { status: 504, text: 'timeout waiting for agent: the local service did not answer in time' },
+  [ErrorCode.LOCAL_UNREACHABLE]: { status: 502, text: 'local service unreachable: the agent could not connect to its --local target; is the service running?' },
+  [ErrorCode.STREAM_RESET]: { status: 502, text: 'the agent aborted the request' },
+  [ErrorCode.BODY_TOO_LARGE]: { status: 413, text: 'request body too large for this tunnel' },
+  [ErrorCode.SHUTTING_DOWN]: { status: 503, text: 'server is shutting down: retry in a moment' },
+  [ErrorCode.BAD_REQUEST]: { status: 400, text: 'bad request' },
+} as const satisfies Partial<Record<ErrorCode, { status: number; text: string }>>
+export type PublicErrorCode = keyof typeof publicErrors

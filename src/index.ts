@@ -1,0 +1,18 @@
+/**
+ * adit as a library.
+ *
+ * @example
+ * import { startServer, connect } from 'adit'
+ * const server = await startServer({ host: '127.0.0.1', port: 0 })
+ * const tunnel = await connect({ server: server.url, local: 'http://127.0.0.1:3000', stateFile: null })
+ * console.log(tunnel.publicUrl)
+ * await tunnel.close()
+ * await server.close()
+ */
+export { startServer, type RunningServer } from './server/server.js'
+export { serverDefaults, type ServerOptions } from './server/config.js'
+export { connect, Tunnel, type TunnelEvents } from './agent/tunnel.js'
+export { agentDefaults, type AgentOptions, type HostHeaderMode } from './agent/config.js'
+export type { ExchangeObserver, ExchangeStart, ExchangeEnd } from './agent/exchange-observer.js'
+export { AditError, ConfigError, ErrorCode, ProtocolError, ProtocolErrorCode } from './errors.js'
+export { Subprotocol, FrameType, ResetCode, GoAwayCode } from './protocol/index.js'

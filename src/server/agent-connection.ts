@@ -1,0 +1,99 @@
+import type { WebSocket } from 'ws'
+import { GoAwayCode, JsonV1Session, Session, Subprotocol, type ProtocolError, type StreamOpener, type Transport } from '../protocol/index.js'
+import type { Logger } from '../observability/logger.js'
+
+/** WebSocket close codes the server uses. */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+} as const
+
+let nextConnectionNumber = 1
+
+/**
+ * One agent WebSocket on the server: the session that multiplexes streams
+ * over it, a heartbeat, and the bookkeeping to leave the registry when it
+ * closes. A protocol error closes this connection only.
+ */
+export class AgentConnection {
+  readonly tunnelId: string
+  readonly number = nextConnectionNumber++
+  readonly protocol: Subprotocol
+  readonly session: StreamOpener
+  readonly connectedAt = Date.now()
+  private readonly ws: WebSocket
+  private readonly logger: Logger
+  private alive = true
+  private heartbeat: NodeJS.Timeout | undefined
+
+  constructor(ws: WebSocket, tunnelId: string, options: { logger: Logger; heartbeatMs: number; maxJsonBodyBytes: number; onClose: (c: AgentConnection) => void }) {
+    this.ws = ws
+    this.tunnelId = tunnelId
+    this.logger = options.logger
+    this.protocol = ws.protocol === Subprotocol.V2 ? Subprotocol.V2 : Subprotocol.JSON_V1
+    const transport: Transport = {
+      send: (frame, onSent) => ws.send(frame, { binary: typeof frame !== 'string' }, onSent),
+      get bufferedAmount() {
+        return ws.bufferedAmount
+      },
+    }
+    const onProtocolError = (error: ProtocolError): void => this.protocolError(error)
+    this.session =
+      this.protocol === Subprotocol.V2
+        ? new Session(transport, { role: 'server', onProtocolError })
+        : new JsonV1Session(transport, { maxBodyBytes: options.maxJsonBodyBytes, onProtocolError })
+
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (this.protocol === Subprotocol.V2 && !isBinary) {
+        this.protocolError({ code: 'ADIT_ERR_BAD_FRAME_PAYLOAD', message: 'adit.v2 frames are binary messages' } as ProtocolError)
+        return
+      }
+      this.session.receive(data)
+    })
+    ws.on('pong', () => {
+      this.alive = true
+    })
+    ws.on('error', (error) => {
+      this.logger.warn({ tunnel: tunnelId, connection: this.number, err: error.message }, 'agent connection error')
+    })
+    ws.on('close', (code, reason) => {
+      if (this.heartbeat) clearInterval(this.heartbeat)
+      this.session.close('agent connection closed')
+      this.logger.info({ tunnel: tunnelId, connection: this.number, code, reason: reason.toString() }, 'agent disconnected')
+      options.onClose(this)
+    })
+    this.heartbeat = setInterval(() => {
+      if (!this.alive) {
+        this.logger.warn({ tunnel: tunnelId, connection: this.number }, 'agent missed a heartbeat; closing')
+        ws.terminate()
+        return
+      }
+      this.alive = false
+      ws.ping()
+    }, options.heartbeatMs)
+    this.heartbeat.unref()
+  }
+
+  /** Asks the agent to move to a fresh connection; streams in flight finish here. */
+  goAway(code: number = GoAwayCode.NORMAL): void {
+    this.session.goAway(code)
+  }
+
+  close(code: number = CloseCode.GOING_AWAY, reason = 'server closing'): void {
+    this.ws.close(code, reason)
+  }
+
+  terminate(): void {
+    this.ws.terminate()
+  }
+
+  private protocolError(error: { code: string; message: string }): void {
+    this.logger.warn({ tunnel: this.tunnelId, connection: this.number, code: error.code, err: error.message }, 'protocol error from agent; closing its connection')
+    this.ws.close(CloseCode.PROTOCOL_ERROR, error.code)
+    // Do not wait for the closing handshake of a misbehaving peer.
+    setTimeout(() => this.ws.terminate(), 1000).unref()
+  }
+}

@@ -1,0 +1,89 @@
+import { ConfigError } from '../errors.js'
+import type { Cluster } from '../cluster/types.js'
+import type { Logger } from '../observability/logger.js'
+
+export interface ServerOptions {
+  /** Address to listen on. */
+  host: string
+  /** Port; 0 picks a free one. */
+  port: number
+  /** Base of public URLs (`https://tunnel.example.com`); else taken from each request's Host and X-Forwarded-Proto. */
+  publicBaseUrl: string | undefined
+  /** Signing keys for tunnel credentials; the first signs. Empty: one is made at start (tunnels do not survive a restart). */
+  signingKeys: string[]
+  /** Time an agent and its service have to send a response head (ms). */
+  responseTimeoutMs: number
+  /** Time allowed for a public client to send its request headers (ms, slowloris guard). */
+  headersTimeoutMs: number
+  /** Idle keep-alive time of public connections (ms). */
+  keepAliveTimeoutMs: number
+  /** Largest request head a public client may send (bytes): 431 beyond. */
+  maxHeaderBytes: number
+  /** Largest WebSocket message an agent may send (bytes). */
+  maxFrameBytes: number
+  /** Largest request body buffered for an `adit.json.v1` agent (bytes): 413 beyond. */
+  maxJsonBodyBytes: number
+  /** Interval of WebSocket pings to agents; a connection that misses one is closed (ms). */
+  heartbeatMs: number
+  /** Trust X-Forwarded-* from the peer (behind Cloud Run's front end or another proxy). */
+  trustProxy: boolean
+  /** Time SIGTERM gives streams in flight before the process exits (ms). */
+  drainTimeoutMs: number
+  cluster: Cluster | undefined
+  logger: Logger | undefined
+}
+
+export const serverDefaults: ServerOptions = {
+  host: '0.0.0.0',
+  port: 8080,
+  publicBaseUrl: undefined,
+  signingKeys: [],
+  responseTimeoutMs: 30_000,
+  headersTimeoutMs: 20_000,
+  keepAliveTimeoutMs: 65_000,
+  maxHeaderBytes: 16 * 1024,
+  maxFrameBytes: 1024 * 1024,
+  maxJsonBodyBytes: 32 * 1024 * 1024,
+  heartbeatMs: 25_000,
+  trustProxy: false,
+  drainTimeoutMs: 8_000,
+  cluster: undefined,
+  logger: undefined,
+}
+
+function positiveInt(options: Record<string, unknown>, name: string, min: number): void {
+  const value = options[name]
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new ConfigError(`server option ${name} must be an integer ≥ ${min}, got ${String(value)}`)
+  }
+}
+
+/** Fills defaults and checks every option, naming the bad one. */
+export function resolveServerOptions(input: Partial<ServerOptions> = {}): ServerOptions {
+  const options: ServerOptions = { ...serverDefaults }
+  for (const [key, value] of Object.entries(input)) {
+    if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value
+  }
+  const record = options as unknown as Record<string, unknown>
+  positiveInt(record, 'port', 0)
+  if (options.port > 65535) throw new ConfigError(`server option port must be ≤ 65535, got ${options.port}`)
+  positiveInt(record, 'responseTimeoutMs', 1)
+  positiveInt(record, 'headersTimeoutMs', 1)
+  positiveInt(record, 'keepAliveTimeoutMs', 1)
+  positiveInt(record, 'maxHeaderBytes', 1024)
+  positiveInt(record, 'maxFrameBytes', 64 * 1024 + 5)
+  positiveInt(record, 'maxJsonBodyBytes', 0)
+  positiveInt(record, 'heartbeatMs', 100)
+  positiveInt(record, 'drainTimeoutMs', 0)
+  if (options.publicBaseUrl !== undefined) {
+    let url: URL
+    try {
+      url = new URL(options.publicBaseUrl)
+    } catch (cause) {
+      throw new ConfigError(`PUBLIC_BASE_URL is not a URL: ${options.publicBaseUrl}`, { cause })
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`PUBLIC_BASE_URL must be http(s), got ${url.protocol}`)
+    options.publicBaseUrl = options.publicBaseUrl.replace(/\/+$/, '')
+  }
+  return options
+}

@@ -1,0 +1,92 @@
+import type { IncomingMessage } from 'node:http'
+import { stripHopByHop } from '../http/hop-by-hop.js'
+
+export interface ForwardingContext {
+  /** Client address as the server sees it (the socket's peer). */
+  clientIp: string
+  /** `http` or `https`, as the public client used it. */
+  proto: string
+  /** Host the public client asked for. */
+  host: string
+  /** Prefix stripped before the request reaches the service (`/pub/{id}`), or '' for host routing. */
+  prefix: string
+  requestId: string
+  /** Trust the incoming X-Forwarded-* chain (the server sits behind a known proxy, e.g. Cloud Run's front end). */
+  trustProxy: boolean
+}
+
+/**
+ * The request headers the local service sees: the client's own, less
+ * hop-by-hop ones, plus X-Forwarded-For/-Proto/-Host/-Prefix, Forwarded and
+ * the request id. An untrusted client's X-Forwarded-* are replaced, not
+ * appended to, so it cannot forge its address.
+ */
+export function requestHeadersFor(req: IncomingMessage, ctx: ForwardingContext, keepUpgrade: boolean): Array<[string, string]> {
+  const raw = req.rawHeaders
+  const pairs: Array<[string, string]> = []
+  let priorFor: string | undefined
+  let priorForwarded: string | undefined
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    const lower = name.toLowerCase()
+    if (lower.startsWith('x-forwarded-') || lower === 'forwarded' || lower === 'x-adit-request-id') {
+      if (ctx.trustProxy && lower === 'x-forwarded-for') priorFor = priorFor === undefined ? raw[i + 1] : `${priorFor}, ${raw[i + 1]}`
+      if (ctx.trustProxy && lower === 'forwarded') priorForwarded = priorForwarded === undefined ? raw[i + 1] : `${priorForwarded}, ${raw[i + 1]}`
+      continue
+    }
+    pairs.push([name, raw[i + 1]!])
+  }
+  const out = stripHopByHop(pairs, keepUpgrade)
+  const forNode = ctx.clientIp.includes(':') ? `"[${ctx.clientIp}]"` : ctx.clientIp
+  out.push(['X-Forwarded-For', priorFor === undefined ? ctx.clientIp : `${priorFor}, ${ctx.clientIp}`])
+  out.push(['X-Forwarded-Proto', ctx.proto])
+  out.push(['X-Forwarded-Host', ctx.host])
+  if (ctx.prefix !== '') out.push(['X-Forwarded-Prefix', ctx.prefix])
+  const forwarded = `for=${forNode};host=${quoteIfNeeded(ctx.host)};proto=${ctx.proto}`
+  out.push(['Forwarded', priorForwarded === undefined ? forwarded : `${priorForwarded}, ${forwarded}`])
+  out.push(['X-Adit-Request-Id', ctx.requestId])
+  return out
+}
+
+function quoteIfNeeded(value: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`
+}
+
+/**
+ * Response headers the public client sees: hop-by-hop removed and, because
+ * the prefix was stripped on the way in, absolute-path Location /
+ * Content-Location and cookie Paths put back under it (what Apache's
+ * ProxyPassReverse and ProxyPassReverseCookiePath do). Values with CR or LF
+ * are dropped (response splitting).
+ */
+export function responseHeadersFor(pairs: Array<[string, string]>, prefix: string, keepUpgrade: boolean): Array<[string, string]> {
+  const out = stripHopByHop(pairs, keepUpgrade)
+  for (let i = out.length - 1; i >= 0; i--) {
+    const pair = out[i]!
+    const value = pair[1]
+    if (value.includes('\r') || value.includes('\n') || value.includes('\0')) {
+      out.splice(i, 1)
+      continue
+    }
+    if (prefix === '') continue
+    const lower = pair[0].toLowerCase()
+    if ((lower === 'location' || lower === 'content-location') && value.startsWith('/') && !value.startsWith('//')) {
+      out[i] = [pair[0], prefix + value]
+    } else if (lower === 'set-cookie') {
+      out[i] = [pair[0], rewriteCookiePath(value, prefix)]
+    }
+  }
+  return out
+}
+
+function rewriteCookiePath(cookie: string, prefix: string): string {
+  let sawPath = false
+  const rewritten = cookie.replace(/(;\s*path=)([^;]*)/i, (_m, attr: string, path: string) => {
+    sawPath = true
+    const p = path.trim()
+    return p.startsWith('/') ? `${attr}${prefix}${p === '/' ? '/' : p}` : `${attr}${path}`
+  })
+  // A cookie without Path defaults to the request's directory, which already
+  // lies under the prefix; leave it.
+  return sawPath ? rewritten : cookie
+}

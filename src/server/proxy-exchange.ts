@@ -1,0 +1,207 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { CONNECTION_LOST, ResetCode, type OpenedStream, type ResponseHead, type StreamHandler } from '../protocol/index.js'
+import { ErrorCode, type PublicErrorCode } from '../errors.js'
+import { pairsFromRaw, rawFromPairs } from '../http/hop-by-hop.js'
+import { responseHeadersFor } from './forwarded-headers.js'
+import { sendPublicError } from './public-errors.js'
+
+/** What the proxy reports when an exchange finishes (access log, metrics). */
+export interface ExchangeSummary {
+  requestId: string
+  tunnelId: string
+  method: string
+  path: string
+  status: number
+  requestBytes: number
+  responseBytes: number
+  durationMs: number
+  error?: string
+}
+
+const resetToError: Record<number, PublicErrorCode> = {
+  [ResetCode.LOCAL_UNREACHABLE]: ErrorCode.LOCAL_UNREACHABLE,
+  [ResetCode.TIMEOUT]: ErrorCode.AGENT_TIMEOUT,
+  [ResetCode.TOO_LARGE]: ErrorCode.BODY_TOO_LARGE,
+  [CONNECTION_LOST]: ErrorCode.AGENT_NOT_CONNECTED,
+}
+
+/**
+ * One public request streamed through a tunnel: public request body → DATA
+ * frames (paused while the agent's window is shut), response HEAD/DATA →
+ * public response (credit returned only once the public socket took the
+ * bytes). One object per request; no closures per chunk.
+ */
+export class ProxyExchange implements StreamHandler {
+  stream: OpenedStream | null = null
+  private readonly req: IncomingMessage
+  private readonly res: ServerResponse
+  private readonly prefix: string
+  private readonly started = process.hrtime.bigint()
+  private readonly onDone: (summary: ExchangeSummary) => void
+  private readonly summary: ExchangeSummary
+  private timer: NodeJS.Timeout | undefined
+  private owed = 0
+  private finished = false
+  private headSent = false
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: { requestId: string; tunnelId: string; path: string; prefix: string; responseTimeoutMs: number },
+    onDone: (summary: ExchangeSummary) => void,
+  ) {
+    this.req = req
+    this.res = res
+    this.prefix = info.prefix
+    this.onDone = onDone
+    this.summary = {
+      requestId: info.requestId,
+      tunnelId: info.tunnelId,
+      method: req.method ?? 'GET',
+      path: info.path,
+      status: 0,
+      requestBytes: 0,
+      responseBytes: 0,
+      durationMs: 0,
+    }
+    this.timer = setTimeout(this.onTimeout, info.responseTimeoutMs)
+    res.on('drain', this.onResponseDrain)
+    res.on('close', this.onResponseClose)
+  }
+
+  /** Starts streaming the public request body into `stream`. */
+  attach(stream: OpenedStream): void {
+    this.stream = stream
+    const req = this.req
+    req.on('data', this.onRequestData)
+    req.on('end', this.onRequestEnd)
+    req.on('error', this.onRequestError)
+  }
+
+  /** Fails before a stream exists (no agent, bad request …). */
+  fail(code: PublicErrorCode, detail?: string, headers?: Record<string, string>): void {
+    this.summary.error = code
+    sendPublicError(this.res, code, this.summary.requestId, detail, headers)
+    this.summary.status = this.res.statusCode
+    this.finish()
+  }
+
+  // Public request → agent
+
+  private readonly onRequestData = (chunk: Buffer): void => {
+    this.summary.requestBytes += chunk.length
+    if (this.stream !== null && !this.stream.write(chunk)) this.req.pause()
+  }
+
+  private readonly onRequestEnd = (): void => {
+    this.stream?.end()
+  }
+
+  private readonly onRequestError = (): void => {
+    this.cancel('client request error')
+  }
+
+  // Agent → public response (StreamHandler)
+
+  onHead(head: ResponseHead): void {
+    if (this.finished) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    if (head.status < 200 && head.status !== 101) {
+      // Informational responses are not forwarded by this path.
+      return
+    }
+    const headers = responseHeadersFor(head.headers, this.prefix, false)
+    headers.push(['X-Adit-Request-Id', this.summary.requestId])
+    this.summary.status = head.status
+    try {
+      this.res.writeHead(head.status, head.statusText, rawFromPairs(headers) as unknown as Record<string, string>)
+      this.headSent = true
+    } catch (error) {
+      // Invalid header from the service: answer 502 rather than crash.
+      this.stream?.reset(ResetCode.PROTOCOL_ERROR, 'invalid response head')
+      this.summary.error = 'invalid response head'
+      if (!this.res.headersSent) sendPublicError(this.res, ErrorCode.STREAM_RESET, this.summary.requestId, `invalid response head from the service: ${(error as Error).message}`)
+      this.finish()
+    }
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.finished) return
+    this.summary.responseBytes += chunk.length
+    if (this.res.write(chunk)) this.stream!.consumed(chunk.length)
+    else this.owed += chunk.length
+  }
+
+  onEnd(): void {
+    if (this.finished) return
+    this.res.end()
+    this.finish()
+  }
+
+  onReset(code: number, reason: string): void {
+    if (this.finished) return
+    if (this.timer) clearTimeout(this.timer)
+    this.summary.error = reason || `reset ${code}`
+    if (!this.headSent) {
+      const errorCode = resetToError[code] ?? ErrorCode.STREAM_RESET
+      sendPublicError(this.res, errorCode, this.summary.requestId, reason || undefined)
+      this.summary.status = this.res.statusCode
+    } else {
+      // Mid-body: the only honest signal is an aborted response.
+      this.res.destroy()
+    }
+    this.finish()
+  }
+
+  onDrain(): void {
+    this.req.resume()
+  }
+
+  // Timers and public socket events
+
+  private readonly onTimeout = (): void => {
+    this.timer = undefined
+    if (this.finished) return
+    this.stream?.reset(ResetCode.TIMEOUT, 'no response head in time')
+    this.summary.error = 'timeout'
+    sendPublicError(this.res, ErrorCode.AGENT_TIMEOUT, this.summary.requestId)
+    this.summary.status = 504
+    this.finish()
+  }
+
+  private readonly onResponseDrain = (): void => {
+    if (this.owed > 0 && this.stream !== null) {
+      const n = this.owed
+      this.owed = 0
+      this.stream.consumed(n)
+    }
+  }
+
+  private readonly onResponseClose = (): void => {
+    if (!this.finished) this.cancel('client went away')
+  }
+
+  private cancel(reason: string): void {
+    if (this.finished) return
+    this.stream?.reset(ResetCode.CANCEL, reason)
+    this.summary.error = reason
+    if (!this.res.headersSent) this.summary.status = 499
+    this.res.destroy()
+    this.finish()
+  }
+
+  private finish(): void {
+    if (this.finished) return
+    this.finished = true
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    this.req.off('data', this.onRequestData)
+    // Keep reading (and dropping) any unread request body so the connection stays usable.
+    if (!this.req.complete) this.req.resume()
+    this.summary.durationMs = Number(process.hrtime.bigint() - this.started) / 1e6
+    this.onDone(this.summary)
+  }
+}
+
+export { pairsFromRaw }

@@ -1,0 +1,88 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { Subprotocol } from '../protocol/index.js'
+import type { TunnelStore } from '../cluster/types.js'
+import type { Logger } from '../observability/logger.js'
+import type { Credentials } from './credentials.js'
+import { isValidTunnelId } from './tunnel-routes.js'
+
+export interface AgentEndpointOptions {
+  credentials: Credentials
+  store: TunnelStore | undefined
+  logger: Logger
+  maxFrameBytes: number
+  /** Called with an authenticated agent WebSocket. */
+  onAgent(ws: WebSocket, tunnelId: string, req: IncomingMessage): void
+  /** False while draining: new agents are sent elsewhere. */
+  accepting(): boolean
+}
+
+/**
+ * `GET /ws`: authenticates an agent (`Authorization: Bearer <secret>` +
+ * `?id=`, or the original `?id=&secret=`) before the upgrade completes, and
+ * picks the subprotocol: `adit.v2` when offered, else `adit.json.v1` (also
+ * for agents that offer none, as the original ones do).
+ */
+export class AgentEndpoint {
+  private readonly wss: WebSocketServer
+  private readonly options: AgentEndpointOptions
+
+  constructor(options: AgentEndpointOptions) {
+    this.options = options
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: options.maxFrameBytes,
+      clientTracking: false,
+      handleProtocols: (protocols) => {
+        if (protocols.has(Subprotocol.V2)) return Subprotocol.V2
+        if (protocols.has(Subprotocol.JSON_V1)) return Subprotocol.JSON_V1
+        return false
+      },
+    })
+  }
+
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x')
+    const id = url.searchParams.get('id') ?? ''
+    const auth = req.headers.authorization
+    const secret = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : (url.searchParams.get('secret') ?? '')
+    if (!this.options.accepting()) return reject(socket, 503, 'server is draining; reconnect to another instance')
+    if (!isValidTunnelId(id) || secret === '') return reject(socket, 401, 'missing or malformed tunnel id or secret')
+    const { credentials, store } = this.options
+    let generation = 0
+    try {
+      if (store !== undefined) {
+        if (await store.isRevoked(id)) return reject(socket, 401, 'tunnel revoked')
+        const record = await store.get(id)
+        if (record === null && !credentials.isSignedId(id)) return reject(socket, 401, 'unknown tunnel id')
+        generation = record?.secretGeneration ?? 0
+      } else if (!credentials.isSignedId(id)) {
+        return reject(socket, 401, 'unknown tunnel id')
+      }
+    } catch (error) {
+      this.options.logger.error({ err: (error as Error).message }, 'tunnel store unavailable during agent authentication')
+      return reject(socket, 503, 'tunnel store unavailable; retry shortly', { 'Retry-After': '2' })
+    }
+    if (!credentials.verify(id, secret, generation)) {
+      this.options.logger.warn({ tunnel: id, ip: req.socket.remoteAddress }, 'agent presented a wrong secret')
+      return reject(socket, 401, 'wrong secret for this tunnel id')
+    }
+    if (socket.destroyed) return
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.options.onAgent(ws, id, req))
+  }
+
+  close(): void {
+    this.wss.close()
+  }
+}
+
+/** Answers an upgrade with a plain HTTP error and closes the socket. */
+export function reject(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (socket.destroyed) return
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 501: 'Not Implemented', 503: 'Service Unavailable' }[status] ?? 'Error'
+  const body = `${status} ${message}\n`
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`)
+}
