@@ -53,9 +53,9 @@ export class ChildSet {
     return this.track(name, cp)
   }
 
-  /** Starts `node <script> ...args` without IPC (the adit server and agent, as a user would). */
-  spawnNode(name: string, script: string, args: string[], env: NodeJS.ProcessEnv): Child {
-    const cp = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  /** Starts `node [...nodeArgs] <script> ...args` without IPC (the adit server and agent, as a user would). */
+  spawnNode(name: string, script: string, args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Child {
+    const cp = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     return this.track(name, cp)
   }
 
@@ -149,8 +149,8 @@ export class ChildSet {
   }
 
   /** Ends every child still running, each by its own PID. */
-  async stopAll(): Promise<void> {
-    await Promise.all([...this.live].map((child) => this.stop(child)))
+  async stopAll(graceMs = 2000): Promise<void> {
+    await Promise.all([...this.live].map((child) => this.stop(child, graceMs)))
   }
 }
 

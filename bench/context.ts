@@ -3,7 +3,7 @@ import type { ChildSet } from './children.js'
 import type { Figure } from './figures.js'
 import type { LoadGenerator } from './load-client.js'
 import type { BenchOptions } from './options.js'
-import type { AditAgent, AditServer, LocalService } from './processes.js'
+import type { AditAgent, AditLaunch, AditServer, LocalService } from './processes.js'
 
 export interface TunnelUnderTest {
   server: AditServer
@@ -19,8 +19,8 @@ export interface BenchContext {
   local: LocalService
   /** The local service's own URL, ending in '/'. */
   directBase: string
-  /** The adit CLI entry being measured. */
-  aditBin: string
+  /** How the adit processes are started (build, profiling). */
+  launch: AditLaunch
   /** undefined when the tunnel is not available (see `tunnelProblem`). */
   tunnel: TunnelUnderTest | undefined
   tunnelProblem: string | undefined

@@ -36,6 +36,8 @@ export interface BenchOptions {
   out: string | undefined
   /** The adit CLI entry to measure; undefined means this checkout's dist/src/bin.js. */
   bin: string | undefined
+  /** Write V8 CPU profiles of the server and agent here (node --cpu-prof); undefined: no profiling. */
+  cpuProfDir: string | undefined
 }
 
 const MiB = 1024 * 1024
@@ -56,6 +58,7 @@ export const defaults: BenchOptions = {
   noTunnel: false,
   out: undefined,
   bin: undefined,
+  cpuProfDir: undefined,
 }
 
 export const quickDefaults: BenchOptions = {
@@ -84,7 +87,7 @@ export class BenchOptionError extends Error {
 const USAGE = `usage: node dist/bench/run.js [--quick] [--only=${CASE_NAMES.join(',')}]
   [--duration=SEC] [--rounds=N] [--connections=1,10,100] [--transfer-mib=N]
   [--big-mib=N] [--idle-tunnels=N] [--agent-connections=N] [--no-tunnel] [--out=FILE]
-  [--bin=FILE (another build's dist/src/bin.js)]`
+  [--bin=FILE (another build's dist/src/bin.js)] [--cpu-prof=DIR (profile server and agent)]`
 
 export function usage(): string {
   return USAGE
@@ -147,6 +150,10 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       case 'out':
         if (raw.length === 0) throw new BenchOptionError('out', 'expected a file path')
         options.out = raw
+        break
+      case 'cpu-prof':
+        if (raw.length === 0) throw new BenchOptionError('cpu-prof', 'expected a directory')
+        options.cpuProfDir = raw
         break
       case 'bin':
         if (raw.length === 0) throw new BenchOptionError('bin', 'expected a file path')

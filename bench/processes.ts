@@ -11,6 +11,19 @@ import type { Child, ChildSet } from './children.js'
 
 const STARTUP_TIMEOUT_MS = 15_000
 
+/** How the adit processes are started: which build, and node flags (profiling). */
+export interface AditLaunch {
+  bin: string
+  /** When set, each adit process writes a V8 CPU profile here when it exits. */
+  cpuProfDir: string | undefined
+}
+
+function nodeArgs(launch: AditLaunch, name: string): string[] {
+  if (launch.cpuProfDir === undefined) return []
+  const file = `${name.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}.cpuprofile`
+  return ['--cpu-prof', `--cpu-prof-dir=${launch.cpuProfDir}`, `--cpu-prof-name=${file}`]
+}
+
 /** dist/src/bin.js, next to dist/bench/: the build this checkout measures unless told otherwise. */
 export const defaultAditBin = fileURLToPath(new URL('../src/bin.js', import.meta.url))
 
@@ -37,9 +50,9 @@ export interface AditServer {
   url: string
 }
 
-export async function startAditServer(children: ChildSet, bin: string, name = 'adit server'): Promise<AditServer> {
+export async function startAditServer(children: ChildSet, launch: AditLaunch, name = 'adit server'): Promise<AditServer> {
   const env = { ...process.env, PORT: '0', HOST: '127.0.0.1' }
-  const child = children.spawnNode(name, bin, ['server', '--port', '0', '--host', '127.0.0.1'], env)
+  const child = children.spawnNode(name, launch.bin, ['server', '--port', '0', '--host', '127.0.0.1'], env, nodeArgs(launch, name))
   const line = await child.waitForLine(
     (l) => l.message === 'listening' && typeof l.url === 'string',
     STARTUP_TIMEOUT_MS,
@@ -56,7 +69,7 @@ export interface AditAgent {
 
 export async function startAditAgent(
   children: ChildSet,
-  bin: string,
+  launch: AditLaunch,
   serverUrl: string,
   localUrl: string,
   connections: number | undefined,
@@ -66,7 +79,7 @@ export async function startAditAgent(
   if (connections !== undefined) args.push('--connections', String(connections))
   const cleanup = (): Promise<void> => rm(stateDir, { recursive: true, force: true })
   try {
-    const child = children.spawnNode('adit agent', bin, args, process.env)
+    const child = children.spawnNode('adit agent', launch.bin, args, process.env, nodeArgs(launch, 'adit agent'))
     const ready = await child.waitForLine(
       (l) => l.event === 'ready' && typeof l.public_url === 'string',
       STARTUP_TIMEOUT_MS,

@@ -23,7 +23,7 @@ import type { BenchContext, CaseResult, TunnelUnderTest } from './context.js'
 import type { Figure } from './figures.js'
 import { LoadGenerator } from './load-client.js'
 import { BenchOptionError, parseBenchOptions, type BenchOptions, type CaseName } from './options.js'
-import { defaultAditBin, startAditAgent, startAditServer, startLocalService, tunnelUnavailableReason } from './processes.js'
+import { defaultAditBin, type AditLaunch, startAditAgent, startAditServer, startLocalService, tunnelUnavailableReason } from './processes.js'
 import { formatTable, machineInfo, type BenchReport } from './report.js'
 
 const defaultOut = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url))
@@ -40,10 +40,10 @@ function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`)
 }
 
-async function startTunnel(children: ChildSet, bin: string, options: BenchOptions, localUrl: string): Promise<TunnelUnderTest> {
-  const server = await startAditServer(children, bin)
+async function startTunnel(children: ChildSet, launch: AditLaunch, options: BenchOptions, localUrl: string): Promise<TunnelUnderTest> {
+  const server = await startAditServer(children, launch)
   log(`adit server on ${server.url} (pid ${server.child.pid})`)
-  const agent = await startAditAgent(children, bin, server.url, localUrl, options.agentConnections)
+  const agent = await startAditAgent(children, launch, server.url, localUrl, options.agentConnections)
   log(`adit agent ready, public URL ${agent.publicUrl} (pid ${agent.child.pid})`)
   return { server, agent, base: agent.publicUrl }
 }
@@ -53,10 +53,11 @@ async function bench(options: BenchOptions, children: ChildSet): Promise<BenchRe
   const local = await startLocalService(children)
   log(`local service on ${local.url} (pid ${local.child.pid})`)
   const bin = resolve(options.bin ?? defaultAditBin)
+  const launch: AditLaunch = { bin, cpuProfDir: options.cpuProfDir === undefined ? undefined : resolve(options.cpuProfDir) }
   const tunnelProblem = options.noTunnel ? 'tunnel not measured (--no-tunnel)' : tunnelUnavailableReason(bin)
   let tunnel: TunnelUnderTest | undefined
   if (tunnelProblem === undefined) {
-    tunnel = await startTunnel(children, bin, options, local.url)
+    tunnel = await startTunnel(children, launch, options, local.url)
   } else {
     log(`${tunnelProblem}; measuring the direct path only`)
   }
@@ -67,7 +68,7 @@ async function bench(options: BenchOptions, children: ChildSet): Promise<BenchRe
     load,
     local,
     directBase: `${local.url}/`,
-    aditBin: bin,
+    launch,
     tunnel,
     tunnelProblem,
     log,
@@ -115,7 +116,8 @@ async function main(): Promise<number> {
   process.once('SIGTERM', interrupt)
   try {
     const report = await bench(options, children)
-    await children.stopAll()
+    // A profiled process writes its profile on exit: give it time to drain and write.
+    await children.stopAll(options.cpuProfDir === undefined ? 2000 : 15_000)
     const out = resolve(options.out ?? defaultOut)
     await mkdir(dirname(out), { recursive: true })
     await writeFile(out, `${JSON.stringify(report, null, 2)}\n`)

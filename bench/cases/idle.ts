@@ -32,7 +32,7 @@ async function averageRss(pid: number): Promise<number> {
 export async function runIdle(ctx: BenchContext): Promise<CaseResult> {
   if (ctx.tunnelProblem !== undefined) return { figures: [], details: { skipped: ctx.tunnelProblem } }
   const count = ctx.options.idleTunnels
-  const server = await startAditServer(ctx.children, ctx.aditBin, 'adit server (idle tunnels)')
+  const server = await startAditServer(ctx.children, ctx.launch, 'adit server (idle tunnels)')
   const clientScript = fileURLToPath(new URL('../idle-tunnels.js', import.meta.url))
   const client = ctx.children.fork('idle tunnel client', clientScript)
   try {
