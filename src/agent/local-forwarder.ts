@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 import { ResetCode, type RequestHead, type Stream, type StreamHandler } from '../protocol/index.js'
+import { stripHopByHop } from '../http/hop-by-hop.js'
 import type { HostHeaderMode } from './config.js'
 import type { ExchangeObserver } from './exchange-observer.js'
 
@@ -15,8 +16,6 @@ export interface LocalForwarderOptions {
 
 /** Request headers undici manages itself or refuses (it rejects `expect`). */
 const dropToLocal = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection'])
-/** Response headers that describe the local hop only. */
-const dropFromLocal = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection', 'proxy-authenticate'])
 
 /**
  * Sends each stream's request to the one local service this agent was
@@ -226,12 +225,9 @@ class LocalResponse implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true
     this.resumeFn = resume
     this.status = statusCode
-    const headers: Array<[string, string]> = []
-    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toString('latin1')
-      if (dropFromLocal.has(name.toLowerCase())) continue
-      headers.push([name, rawHeaders[i + 1]!.toString('latin1')])
-    }
+    const pairs: Array<[string, string]> = []
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) pairs.push([rawHeaders[i]!.toString('latin1'), rawHeaders[i + 1]!.toString('latin1')])
+    const headers = stripHopByHop(pairs)
     this.headers = headers
     const { exchange } = this
     exchange.forwarder.observer?.onResponse?.(exchange.id, statusCode, headers)

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { request as httpRequest } from 'node:http'
+import { Readable } from 'node:stream'
+import { after, before, describe, it } from 'node:test'
+import { request } from 'undici'
+import { memoryOf, sampleRss, startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
+import { patternHash, startLocalService, type LocalService } from '../harness/local-service.js'
+import { tempDir } from '../harness/temp.js'
+
+const MiB = 1024 * 1024
+/** The stated bound: neither process grows by more than this while 100 MiB stream through it. */
+const RSS_GROWTH_BOUND = 64 * MiB
+
+function patternStream(size: number): Readable {
+  const chunk = Buffer.alloc(64 * 1024)
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) & 0xff
+  let left = size
+  return new Readable({
+    read() {
+      if (left === 0) return this.push(null)
+      const n = Math.min(left, chunk.length)
+      left -= n
+      this.push(n === chunk.length ? chunk : chunk.subarray(0, n))
+    },
+  })
+}
+
+describe('bodies of every size, streamed both ways with memory bounded', () => {
+  let service: LocalService
+  let server: ServerProcess
+  let agent: AgentProcess
+  const dir = tempDir()
+
+  before(async () => {
+    service = await startLocalService()
+    server = await startServerProcess()
+    agent = await startAgentProcess(server.url, service.url, { stateFile: dir.file('state.json') })
+  })
+  after(async () => {
+    await agent?.stop()
+    await server?.stop()
+    await service?.close()
+    dir.remove()
+  })
+
+  for (const size of [0, 1024]) {
+    it(`downloads and uploads ${size} B intact`, async () => {
+      const down = await request(`${agent.publicUrl}bytes/${size}`)
+      const body = Buffer.from(await down.body.arrayBuffer())
+      assert.equal(body.length, size)
+      assert.equal(createHash('sha256').update(body).digest('hex'), patternHash(size))
+      const up = await request(`${agent.publicUrl}echo`, { method: 'POST', body: patternStream(size), headers: { 'content-length': String(size) } })
+      const echo = (await up.body.json()) as { length: number; sha256: string }
+      assert.equal(echo.length, size)
+      assert.equal(echo.sha256, patternHash(size))
+    })
+  }
+
+  it('downloads 100 MiB intact with server and agent RSS growth under the bound', async (t) => {
+    const size = 100 * MiB
+    const serverBase = memoryOf(server.pid)
+    const agentBase = memoryOf(agent.pid)
+    const serverPeak = sampleRss(server.pid)
+    const agentPeak = sampleRss(agent.pid)
+    const started = performance.now()
+    const res = await request(`${agent.publicUrl}bytes/${size}`)
+    const hash = createHash('sha256')
+    let length = 0
+    for await (const chunk of res.body) {
+      hash.update(chunk as Buffer)
+      length += (chunk as Buffer).length
+    }
+    const seconds = (performance.now() - started) / 1000
+    const serverGrowth = serverPeak.stop() - serverBase
+    const agentGrowth = agentPeak.stop() - agentBase
+    t.diagnostic(`download 100 MiB: ${(size / MiB / seconds).toFixed(1)} MiB/s; RSS growth server ${(serverGrowth / MiB).toFixed(1)} MiB, agent ${(agentGrowth / MiB).toFixed(1)} MiB`)
+    assert.equal(length, size)
+    assert.equal(hash.digest('hex'), patternHash(size))
+    assert.ok(serverGrowth < RSS_GROWTH_BOUND, `server grew ${serverGrowth} bytes`)
+    assert.ok(agentGrowth < RSS_GROWTH_BOUND, `agent grew ${agentGrowth} bytes`)
+  })
+
+  it('uploads 100 MiB intact (chunked) with RSS growth under the bound', async (t) => {
+    const size = 100 * MiB
+    const serverBase = memoryOf(server.pid)
+    const agentBase = memoryOf(agent.pid)
+    const serverPeak = sampleRss(server.pid)
+    const agentPeak = sampleRss(agent.pid)
+    const started = performance.now()
+    const res = await request(`${agent.publicUrl}echo`, { method: 'PUT', body: patternStream(size) })
+    const echo = (await res.body.json()) as { length: number; sha256: string; headers: Record<string, string> }
+    const seconds = (performance.now() - started) / 1000
+    const serverGrowth = serverPeak.stop() - serverBase
+    const agentGrowth = agentPeak.stop() - agentBase
+    t.diagnostic(`upload 100 MiB: ${(size / MiB / seconds).toFixed(1)} MiB/s; RSS growth server ${(serverGrowth / MiB).toFixed(1)} MiB, agent ${(agentGrowth / MiB).toFixed(1)} MiB`)
+    assert.equal(echo.headers['transfer-encoding'], 'chunked')
+    assert.equal(echo.length, size)
+    assert.equal(echo.sha256, patternHash(size))
+    assert.ok(serverGrowth < RSS_GROWTH_BOUND, `server grew ${serverGrowth} bytes`)
+    assert.ok(agentGrowth < RSS_GROWTH_BOUND, `agent grew ${agentGrowth} bytes`)
+  })
+
+  it('a client that stops reading makes the whole path wait: no process buffers the download', async (t) => {
+    const size = 100 * MiB
+    const serverBase = memoryOf(server.pid)
+    const agentBase = memoryOf(agent.pid)
+    const serverPeak = sampleRss(server.pid)
+    const agentPeak = sampleRss(agent.pid)
+    const hash = createHash('sha256')
+    let length = 0
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest(`${agent.publicUrl}bytes/${size}`, { agent: false }, (res) => {
+        res.once('data', (first: Buffer) => {
+          hash.update(first)
+          length += first.length
+          res.pause()
+          // Stalled reader: 1.5 s in which an unbounded proxy would pull the whole body into memory.
+          setTimeout(() => {
+            res.on('data', (chunk: Buffer) => {
+              hash.update(chunk)
+              length += chunk.length
+            })
+            res.resume()
+          }, 1500)
+        })
+        res.on('end', resolve)
+        res.on('error', reject)
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    const serverGrowth = serverPeak.stop() - serverBase
+    const agentGrowth = agentPeak.stop() - agentBase
+    t.diagnostic(`stalled client: RSS growth server ${(serverGrowth / MiB).toFixed(1)} MiB, agent ${(agentGrowth / MiB).toFixed(1)} MiB`)
+    assert.equal(length, size)
+    assert.equal(hash.digest('hex'), patternHash(size))
+    assert.ok(serverGrowth < RSS_GROWTH_BOUND, `server grew ${serverGrowth} bytes`)
+    assert.ok(agentGrowth < RSS_GROWTH_BOUND, `agent grew ${agentGrowth} bytes`)
+  })
+})

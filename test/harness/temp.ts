@@ -1,0 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** A fresh temporary folder, removed by the returned cleanup. */
+export function tempDir(prefix = 'adit-test-'): { path: string; file(name: string): string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix))
+  return { path, file: (name) => join(path, name), remove: () => rmSync(path, { recursive: true, force: true }) }
+}
