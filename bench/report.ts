@@ -2,7 +2,7 @@
  * The two outputs of a run: a plain-text table for people (stdout) and a
  * JSON document for machines and for docs/performance.md.
  */
-import { cpus, release, totalmem } from 'node:os'
+import { cpus, loadavg, release, totalmem } from 'node:os'
 import { createRequire } from 'node:module'
 import type { Figure } from './figures.js'
 import type { BenchOptions } from './options.js'
@@ -16,6 +16,11 @@ export interface MachineInfo {
   arch: string
   kernel: string
   loadGenerator: string
+}
+
+/** The 1-minute load average, rounded. */
+export function loadAverage1m(): number {
+  return Math.round((loadavg()[0] ?? 0) * 100) / 100
 }
 
 export function machineInfo(): MachineInfo {
@@ -44,6 +49,8 @@ export interface BenchReport {
   date: string
   durationSec: number
   machine: MachineInfo
+  /** 1-minute load average when the run started and ended: other work on the machine skews every figure. */
+  loadAverage: { start: number; end: number }
   options: BenchOptions
   tunnel: { measured: boolean; bin: string; problem: string | null }
   figures: Figure[]
@@ -63,17 +70,32 @@ function withUnit(value: number | null, unit: string): string {
   return text === '-' || unit === '' ? text : `${text} ${unit}`
 }
 
-/** A fixed-width table: figure, direct, tunnel, ratio, target, met?; notes follow it. */
-export function formatTable(figures: readonly Figure[]): string {
-  const header = ['figure', 'direct', 'tunnel', 'ratio', 'target', 'met?']
-  const rows = figures.map((f) => [
+const HEADER = ['figure', 'direct', 'tunnel', 'ratio', 'target', 'met?']
+
+function cells(f: Figure): string[] {
+  return [
     f.label,
     withUnit(f.direct, f.unit),
     withUnit(f.tunnel, f.unit),
     f.ratio === null ? '-' : `${f.ratio.toFixed(2)}x`,
     f.target?.text ?? '',
     f.met === null ? (f.target ? '?' : '') : f.met ? 'yes' : 'NO',
-  ])
+  ]
+}
+
+/** The same table as Markdown, for docs/performance.md. */
+export function formatMarkdown(figures: readonly Figure[]): string {
+  const row = (c: string[]): string => `| ${c.map((x) => x.trim().replace(/\|/g, '\\|')).join(' | ')} |`
+  const out = [row(HEADER), row(HEADER.map(() => '---')), ...figures.map((f) => row(cells(f)))]
+  const notes = figures.filter((f) => f.note !== undefined).map((f) => `- ${f.label.trim()}: ${f.note}`)
+  if (notes.length > 0) out.push('', ...notes)
+  return out.join('\n')
+}
+
+/** A fixed-width table: figure, direct, tunnel, ratio, target, met?; notes follow it. */
+export function formatTable(figures: readonly Figure[]): string {
+  const header = HEADER
+  const rows = figures.map(cells)
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const line = (cells: string[]): string =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()

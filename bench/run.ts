@@ -24,7 +24,7 @@ import type { Figure } from './figures.js'
 import { LoadGenerator } from './load-client.js'
 import { BenchOptionError, parseBenchOptions, type BenchOptions, type CaseName } from './options.js'
 import { defaultAditBin, type AditLaunch, startAditAgent, startAditServer, startLocalService, tunnelUnavailableReason } from './processes.js'
-import { formatTable, machineInfo, type BenchReport } from './report.js'
+import { formatTable, loadAverage1m, machineInfo, type BenchReport } from './report.js'
 
 const defaultOut = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url))
 
@@ -50,6 +50,7 @@ async function startTunnel(children: ChildSet, launch: AditLaunch, options: Benc
 
 async function bench(options: BenchOptions, children: ChildSet): Promise<BenchReport> {
   const started = performance.now()
+  const loadAtStart = loadAverage1m()
   const local = await startLocalService(children)
   log(`local service on ${local.url} (pid ${local.child.pid})`)
   const bin = resolve(options.bin ?? defaultAditBin)
@@ -89,6 +90,7 @@ async function bench(options: BenchOptions, children: ChildSet): Promise<BenchRe
     date: new Date().toISOString(),
     durationSec: Math.round((performance.now() - started) / 100) / 10,
     machine: machineInfo(),
+    loadAverage: { start: loadAtStart, end: loadAverage1m() },
     options,
     tunnel: { measured: tunnel !== undefined, bin, problem: tunnelProblem ?? null },
     figures,
@@ -123,7 +125,7 @@ async function main(): Promise<number> {
     await writeFile(out, `${JSON.stringify(report, null, 2)}\n`)
     process.stdout.write(`${formatTable(report.figures)}\n\n`)
     process.stdout.write(
-      `${report.machine.cpus} x ${report.machine.cpuModel}, node ${report.machine.node}, ${report.durationSec} s; results in ${out}\n`,
+      `${report.machine.cpus} x ${report.machine.cpuModel}, node ${report.machine.node}, load ${report.loadAverage.start} -> ${report.loadAverage.end}, ${report.durationSec} s; results in ${out}\n`,
     )
     return 0
   } catch (error) {
