@@ -19,12 +19,15 @@ export async function loadState(path: string, server: string): Promise<AgentStat
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw new AditError(ErrorCode.STATE_FILE, 0, `cannot read state file ${path}: ${(error as Error).message}`, { cause: error })
   }
-  let value: Partial<AgentState>
+  let parsed: unknown
   try {
-    value = JSON.parse(text) as Partial<AgentState>
+    parsed = JSON.parse(text)
   } catch (cause) {
     throw new AditError(ErrorCode.STATE_FILE, 0, `state file ${path} is not valid JSON; delete it to register a new tunnel`, { cause })
   }
+  // `null` or a bare number is valid JSON but no state: treat it like missing fields.
+  if (parsed === null || typeof parsed !== 'object') return null
+  const value = parsed as Partial<AgentState>
   if (typeof value.id !== 'string' || typeof value.secret !== 'string' || typeof value.public_url !== 'string') return null
   if (value.server !== server) return null
   return value as AgentState

@@ -35,9 +35,13 @@ export interface TunnelStore {
   get(id: string): Promise<TunnelRecord | null>
   /** Creates or replaces a record. */
   put(record: TunnelRecord): Promise<void>
-  /** Creates a record only if the id is free; false when taken (names). */
+  /**
+   * Creates a record only if the id is free; false when taken (names). A
+   * revoked id is never free again: its secret is derived from the id, so
+   * re-creating it would bring the revoked secret back to life.
+   */
   create(record: TunnelRecord): Promise<boolean>
-  /** Updates lastSeenAt; no-op for an unknown id. */
+  /** Updates lastSeenAt (never moves it backwards); no-op for an unknown id. */
   touch(id: string, at: number): Promise<void>
   /** Removes the record and marks the id revoked (checked before a record lookup). */
   revoke(id: string): Promise<void>
@@ -59,10 +63,15 @@ export interface Presence {
 /** Binary messages between instances. Delivery is at most once; callers handle loss with timeouts. */
 export interface MessageBus {
   readonly instanceId: string
-  /** Starts delivering messages addressed to this instance. */
+  /** Starts delivering messages addressed to this instance. One handler per bus (`ADIT_ERR_BUS_SUBSCRIBED` on a second call). */
   subscribe(handler: (message: Buffer) => void): Promise<void>
-  /** Sends to one instance; resolves once handed to the broker (not once delivered). */
-  publish(instanceId: string, message: Buffer): Promise<void>
+  /**
+   * Sends to one instance; resolves once handed to the broker (not once
+   * delivered): `true` when the target instance was listening, `false` when
+   * nobody was (the instance is gone — fail fast instead of waiting for a
+   * timeout). The caller must not modify `message` afterwards.
+   */
+  publish(instanceId: string, message: Buffer): Promise<boolean>
 }
 
 export interface Cluster {
@@ -72,5 +81,10 @@ export interface Cluster {
   readonly bus: MessageBus
   /** True while the backing store answers (readiness). */
   healthy(): boolean
+  /**
+   * Releases connections and stops bus delivery. Idempotent. Presence entries
+   * are not withdrawn (they expire); afterwards every call rejects with
+   * `ADIT_ERR_CLUSTER_CLOSED`.
+   */
   close(): Promise<void>
 }

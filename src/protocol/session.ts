@@ -6,7 +6,11 @@ import { Stream, type OpenedStream, type StreamHandler, type StreamOwner } from 
 
 /** What a session writes to: a WebSocket in production, an array in tests. */
 export interface Transport {
-  /** Sends one whole frame as one message. `onSent` (when given) runs once it left the process. */
+  /**
+   * Sends one whole frame as one message. `onSent` (when given) runs once it
+   * left the process — never synchronously from inside `send` (the session
+   * may be mid-write), and by then `bufferedAmount` no longer counts it, as in ws.
+   */
   send(frame: Buffer | string, onSent?: (err?: Error) => void): void
   /** Bytes accepted by `send` but not yet written to the socket. */
   readonly bufferedAmount: number

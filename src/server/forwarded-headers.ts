@@ -81,7 +81,8 @@ export function responseHeadersFor(pairs: Array<[string, string]>, prefix: strin
 
 function rewriteCookiePath(cookie: string, prefix: string): string {
   let sawPath = false
-  const rewritten = cookie.replace(/(;\s*path=)([^;]*)/i, (_m, attr: string, path: string) => {
+  // Every Path attribute, not only the first: browsers use the last one.
+  const rewritten = cookie.replace(/(;\s*path=)([^;]*)/gi, (_m, attr: string, path: string) => {
     sawPath = true
     const p = path.trim()
     return p.startsWith('/') ? `${attr}${prefix}${p === '/' ? '/' : p}` : `${attr}${path}`

@@ -12,7 +12,8 @@ export function sendPublicError(res: ServerResponse, code: PublicErrorCode, requ
     return
   }
   const { status, text } = publicErrors[code]
-  const body = `${status} ${text}${detail ? ` (${detail})` : ''} [request id ${requestId}]\n`
+  // The detail may come from the agent (a RESET reason): keep the body one line.
+  const body = `${status} ${text}${detail ? ` (${detail.replace(/[\r\n]+/g, ' ')})` : ''} [request id ${requestId}]\n`
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),

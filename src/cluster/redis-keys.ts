@@ -1,0 +1,42 @@
+/**
+ * Where the Redis backend keeps things (docs/cluster.md has the same table).
+ * Every key starts with the configured prefix, so several deployments — or
+ * test runs — can share one Redis and be cleaned up by prefix.
+ *
+ *   {p}tunnel:{id}         hash: record (JSON, no secret), seen (lastSeenAt), owner
+ *   {p}idle                sorted set: id scored by lastSeenAt (idle expiry)
+ *   {p}revoked             set: revoked ids (permanent: secrets derive from ids)
+ *   {p}owner:{keyHash}     set: ids registered with that API key (per-key caps)
+ *   {p}presence:{id}       sorted set: instanceId scored by expiry (epoch ms)
+ *   {p}bus:{instanceId}    pub/sub channel: binary messages to one instance
+ */
+export class RedisKeys {
+  readonly prefix: string
+  readonly idle: string
+  readonly revoked: string
+  /** Scripts append the owner hash themselves (the old owner is only known inside Redis). */
+  readonly ownerPrefix: string
+
+  constructor(prefix: string) {
+    this.prefix = prefix
+    this.idle = `${prefix}idle`
+    this.revoked = `${prefix}revoked`
+    this.ownerPrefix = `${prefix}owner:`
+  }
+
+  tunnel(id: string): string {
+    return `${this.prefix}tunnel:${id}`
+  }
+
+  owner(keyHash: string): string {
+    return `${this.ownerPrefix}${keyHash}`
+  }
+
+  presence(tunnelId: string): string {
+    return `${this.prefix}presence:${tunnelId}`
+  }
+
+  bus(instanceId: string): string {
+    return `${this.prefix}bus:${instanceId}`
+  }
+}
