@@ -30,7 +30,9 @@ export async function runMixed(ctx: BenchContext): Promise<CaseResult> {
   ctx.log(`mixed: 1 KiB GET during a ${bytes / MiB} MiB download`)
   const serverPid = tunnel.server.child.pid
   const agentPid = tunnel.agent.child.pid
-  const sampler = new RssSampler([serverPid, agentPid])
+  const localPid = ctx.local.child.pid
+  // The local service streams the same body: its growth is what plain node:http costs for it.
+  const sampler = new RssSampler([serverPid, agentPid, localPid])
   sampler.start()
   // Twice the usual bound: this body is ten times the usual size.
   const big = download(new URL(`bytes/${bytes}`, tunnel.base).href, bytes, options.transferTimeoutSec * 2000)
@@ -65,11 +67,11 @@ export async function runMixed(ctx: BenchContext): Promise<CaseResult> {
       note: `ratio is during/alone (alone ${alone.requestsPerSec.toFixed(0)} req/s, ${connections} conns); ${overlap}`,
     }),
     figure({ id: 'mixed.download', label: `  ${bytes / MiB} MiB download itself`, unit: 'MiB/s', tunnel: bigResult.complete ? bigResult.mibPerSec : null, ...(bigNote ? { note: bigNote } : {}) }),
-    figure({ id: 'mixed.rss.server', label: `  RSS growth server, ${bytes / MiB} MiB`, unit: 'KiB', tunnel: rss.get(serverPid)!.growthKiB }),
-    figure({ id: 'mixed.rss.agent', label: `  RSS growth agent, ${bytes / MiB} MiB`, unit: 'KiB', tunnel: rss.get(agentPid)!.growthKiB }),
+    figure({ id: 'mixed.rss.server', label: `  RSS growth server, ${bytes / MiB} MiB`, unit: 'KiB', direct: rss.get(localPid)!.growthKiB, tunnel: rss.get(serverPid)!.growthKiB, note: 'direct column: RSS growth of the local service streaming the same body' }),
+    figure({ id: 'mixed.rss.agent', label: `  RSS growth agent, ${bytes / MiB} MiB`, unit: 'KiB', direct: rss.get(localPid)!.growthKiB, tunnel: rss.get(agentPid)!.growthKiB }),
   ]
   return {
     figures,
-    details: { alone, during: during ?? null, overlap, download: bigResult, rss: { server: rss.get(serverPid), agent: rss.get(agentPid) } },
+    details: { alone, during: during ?? null, overlap, download: bigResult, rss: { server: rss.get(serverPid), agent: rss.get(agentPid), local: rss.get(localPid) } },
   }
 }

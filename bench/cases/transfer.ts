@@ -33,7 +33,12 @@ export async function runTransfer(ctx: BenchContext): Promise<CaseResult> {
         ? download(new URL(`bytes/${bytes}`, base).href, bytes, timeoutMs)
         : upload(new URL('sink', base).href, bytes, timeoutMs)
     ctx.log(`transfer: ${mib} MiB ${direction}, direct`)
+    // The local service's own growth while moving the same bytes: what plain node:http costs.
+    const localPid = ctx.local.child.pid
+    const localSampler = new RssSampler([localPid])
+    localSampler.start()
     const direct = await move(ctx.directBase)
+    const localRss = localSampler.stop().get(localPid)!
     let tunnelled: TransferResult | undefined
     let rss: ReturnType<RssSampler['stop']> | undefined
     if (tunnel) {
@@ -56,15 +61,15 @@ export async function runTransfer(ctx: BenchContext): Promise<CaseResult> {
     )
     if (tunnel && rss) {
       figures.push(
-        figure({ id: `transfer.${direction}.rss.server`, label: `  RSS growth server, ${direction}`, unit: 'KiB', tunnel: rss.get(tunnel.server.child.pid)!.growthKiB }),
-        figure({ id: `transfer.${direction}.rss.agent`, label: `  RSS growth agent, ${direction}`, unit: 'KiB', tunnel: rss.get(tunnel.agent.child.pid)!.growthKiB }),
+        figure({ id: `transfer.${direction}.rss.server`, label: `  RSS growth server, ${direction}`, unit: 'KiB', direct: localRss.growthKiB, tunnel: rss.get(tunnel.server.child.pid)!.growthKiB, note: 'direct column: RSS growth of the local service (plain node:http) moving the same bytes' }),
+        figure({ id: `transfer.${direction}.rss.agent`, label: `  RSS growth agent, ${direction}`, unit: 'KiB', direct: localRss.growthKiB, tunnel: rss.get(tunnel.agent.child.pid)!.growthKiB }),
       )
     }
     details[direction] = {
       bytes,
       direct,
       tunnel: tunnelled ?? null,
-      rss: tunnel && rss ? { server: rss.get(tunnel.server.child.pid), agent: rss.get(tunnel.agent.child.pid) } : null,
+      rss: { local: localRss, ...(tunnel && rss ? { server: rss.get(tunnel.server.child.pid), agent: rss.get(tunnel.agent.child.pid) } : {}) },
     }
   }
   return { figures, details }
