@@ -10,7 +10,6 @@ import {
   decodeReset,
   encodeData,
   encodeEnd,
-  encodeGoAway,
   encodeHead,
   encodeOpen,
   encodeReset,
@@ -276,7 +275,7 @@ describe('Session: connection errors go to onProtocolError', () => {
     ['WINDOW too long', Buffer.from([6, 0, 0, 0, 1, 0, 0, 0, 0, 1]), ProtocolErrorCode.BAD_FRAME_PAYLOAD, 'server'],
     ['WINDOW too short for an unknown stream', Buffer.from([6, 0, 0, 0, 99, 1]), ProtocolErrorCode.BAD_FRAME_PAYLOAD, 'server'],
     ['GOAWAY too short', Buffer.from([7, 0, 0, 0, 0, 0, 0, 0, 1]), ProtocolErrorCode.BAD_FRAME_PAYLOAD, 'agent'],
-    ['GOAWAY sent to the server', encodeGoAway(0, 0), ProtocolErrorCode.STREAM_STATE, 'server'],
+    ['GOAWAY on a stream other than 0', Buffer.concat([Buffer.from([0x07, 0, 0, 0, 1]), Buffer.alloc(8)]), ProtocolErrorCode.STREAM_ID, 'agent'],
     ['OPEN sent to the server', encodeOpen(1, GET), ProtocolErrorCode.STREAM_STATE, 'server'],
     ['OPEN on stream 0', encodeOpen(0, GET), ProtocolErrorCode.STREAM_ID, 'agent'],
   ]
@@ -352,6 +351,26 @@ describe('Session: GOAWAY', () => {
     }
     p.pump()
     assert.deepEqual(handlers.map((h) => h.ended), [true, true])
+  })
+
+  it("an agent's GOAWAY (draining) stops new streams and the server answers with the last stream it opened", () => {
+    const p = pairWithAgentStreams()
+    const h = new RecordingHandler()
+    p.server.openStream(GET, h)
+    p.pump()
+    p.agent.goAway(GoAwayCode.NORMAL)
+    assert.equal(p.agent.goingAway, true)
+    p.pump()
+    assert.equal(p.server.goingAway, true)
+    assert.equal(p.server.openStream(GET, new RecordingHandler()), null)
+    assert.deepEqual(p.goAways, [[GoAwayCode.NORMAL, 1]], 'the server acknowledged with last stream id 1')
+    assert.deepEqual(sentFrames(p.agentTransport.log), ['GOAWAY:0'])
+    // The stream the agent already had still completes.
+    const { stream } = p.agentStreams[0]!
+    stream.sendHead({ status: 200, headers: [] })
+    stream.end()
+    p.pump()
+    assert.equal(h.ended, true)
   })
 
   it('a GOAWAY before any stream names last stream id 0', () => {
