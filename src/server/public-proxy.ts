@@ -42,8 +42,12 @@ type Resolution = { opener: StreamOpener } | { error: PublicErrorCode; headers?:
 
 const startedAt = Date.now()
 
-function newRequestId(): string {
-  return randomBytes(9).toString('base64url')
+// Request ids need to be unique, not secret: a random per-process prefix and
+// a counter (randomBytes per request cost ~4% of the server's CPU).
+const requestIdPrefix = randomBytes(6).toString('base64url')
+let requestCounter = 0
+export function newRequestId(): string {
+  return `${requestIdPrefix}${(requestCounter++).toString(36)}`
 }
 
 function clientAddress(req: IncomingMessage): string {

@@ -11,7 +11,7 @@ import { AgentConnection } from './agent-connection.js'
 import { resolveServerOptions, type ServerOptions } from './config.js'
 import { Credentials } from './credentials.js'
 import type { ExchangeSummary } from './proxy-exchange.js'
-import { PublicProxy } from './public-proxy.js'
+import { newRequestId, PublicProxy } from './public-proxy.js'
 import { handleRegister } from './registration.js'
 import { routeHost, routePub, type PubRoute } from './tunnel-routes.js'
 import { TunnelRegistry } from './tunnel-registry.js'
@@ -109,7 +109,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         res.end()
         return
       }
-      if (route.kind === 'bad-id') return sendPublicError(res, ErrorCode.UNKNOWN_TUNNEL, randomBytes(9).toString('base64url'))
+      if (route.kind === 'bad-id') return sendPublicError(res, ErrorCode.UNKNOWN_TUNNEL, newRequestId())
       proxy.handle(req, res, route)
       return
     }
@@ -175,7 +175,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       }
       return reject(socket, 404, 'not found')
     }
-    const requestId = randomBytes(9).toString('base64url')
+    const requestId = newRequestId()
     if (route.kind === 'bad-id') return sendPublicErrorOnSocket(socket, ErrorCode.UNKNOWN_TUNNEL, requestId)
     if (route.kind === 'redirect') return reject(socket, 404, `WebSocket URLs need the trailing slash: ${route.location}`)
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return reject(socket, 501, 'only WebSocket upgrades pass through tunnels')
