@@ -4,6 +4,7 @@ import { ErrorCode, type PublicErrorCode } from '../errors.js'
 import { pairsFromRaw, rawFromPairs } from '../http/hop-by-hop.js'
 import { responseHeadersFor } from './forwarded-headers.js'
 import { sendPublicError } from './public-errors.js'
+import { channels } from '../observability/channels.js'
 
 /** What the proxy reports when an exchange finishes (access log, metrics). */
 export interface ExchangeSummary {
@@ -39,6 +40,7 @@ export class ProxyExchange implements StreamHandler {
   private readonly started = process.hrtime.bigint()
   private readonly onDone: (summary: ExchangeSummary) => void
   private readonly summary: ExchangeSummary
+  private readonly origin: object | undefined
   private timer: NodeJS.Timeout | undefined
   private owed = 0
   private finished = false
@@ -47,13 +49,14 @@ export class ProxyExchange implements StreamHandler {
   constructor(
     req: IncomingMessage,
     res: ServerResponse,
-    info: { requestId: string; tunnelId: string; path: string; prefix: string; responseTimeoutMs: number },
+    info: { requestId: string; tunnelId: string; path: string; prefix: string; responseTimeoutMs: number; origin?: object },
     onDone: (summary: ExchangeSummary) => void,
   ) {
     this.req = req
     this.res = res
     this.prefix = info.prefix
     this.onDone = onDone
+    this.origin = info.origin
     this.summary = {
       requestId: info.requestId,
       tunnelId: info.tunnelId,
@@ -90,7 +93,11 @@ export class ProxyExchange implements StreamHandler {
 
   private readonly onRequestData = (chunk: Buffer): void => {
     this.summary.requestBytes += chunk.length
-    if (this.stream !== null && !this.stream.write(chunk)) this.req.pause()
+    if (this.stream !== null && !this.stream.write(chunk)) {
+      this.req.pause()
+      // Waiting for the agent's credit (or its socket): observable as `adit:server:stall`.
+      if (channels.serverStall.hasSubscribers) channels.serverStall.publish({ origin: this.origin, tunnelId: this.summary.tunnelId, requestId: this.summary.requestId })
+    }
   }
 
   private readonly onRequestEnd = (): void => {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import { GoAwayCode } from '../protocol/index.js'
 import { ErrorCode } from '../errors.js'
-import { createLogger, redactUrl, type Logger } from '../observability/logger.js'
+import { createLogger, type Logger } from '../observability/logger.js'
 import { AgentConnection } from './agent-connection.js'
 import { resolveServerOptions, type ServerOptions } from './config.js'
 import { Credentials } from './credentials.js'
@@ -15,12 +15,20 @@ import { handleRegister } from './registration.js'
 import { routePub } from './tunnel-routes.js'
 import { TunnelRegistry } from './tunnel-registry.js'
 import { AgentEndpoint, reject } from './ws-endpoint.js'
+import { subscribeAccessLog } from '../observability/access-log.js'
+import { channels, type ServerExchangeMessage } from '../observability/channels.js'
+import { answerMetrics } from '../observability/metrics-http.js'
+import { ServerMetrics } from '../observability/metrics.js'
+import { childContext, endHttpSpan, formatTraceparent, setTraceparent, SpanKind, startSpan, traceContextFrom, type TraceContext } from '../observability/tracing.js'
+import { acceptH2c } from './h2c.js'
 
 export interface RunningServer {
   /** `http://host:port` the server listens on. */
   readonly url: string
   readonly port: number
   readonly registry: TunnelRegistry
+  /** The Prometheus metrics `/metrics` serves (undefined when `metrics: false`). */
+  readonly metrics: ServerMetrics | undefined
   /** Graceful: stop accepting, GOAWAY to agents, let streams finish (up to drainTimeoutMs), close. */
   close(): Promise<void>
 }
@@ -72,21 +80,29 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     return `${proto}://${publicHost(req)}/pub/${id}/`
   }
 
-  const logExchange = (summary: ExchangeSummary): void => {
-    logger.info(
-      {
-        requestId: summary.requestId,
-        tunnel: summary.tunnelId,
-        method: summary.method,
-        path: redactUrl(summary.path),
-        status: summary.status,
-        requestBytes: summary.requestBytes,
-        responseBytes: summary.responseBytes,
-        latencyMs: Math.round(summary.durationMs * 10) / 10,
-        error: summary.error,
+  // Observability subscribes to diagnostics channels; `origin` tells this server's events from another's.
+  const origin: object = registry
+  const metrics = options.metrics ? new ServerMetrics(origin, registry) : undefined
+  const unsubscribeAccessLog = subscribeAccessLog(origin, logger, options.traceProject)
+
+  /** Ends the span and publishes `adit:server:exchange` (access log, metrics). */
+  const exchangeDone = (summary: ExchangeSummary, req: IncomingMessage, trace: TraceContext, span: ReturnType<typeof startSpan>): void => {
+    endHttpSpan(span, summary.status, summary.error, { 'adit.request_id': summary.requestId, 'http.request.body.size': summary.requestBytes, 'http.response.body.size': summary.responseBytes })
+    if (!channels.serverExchange.hasSubscribers) return
+    const message: ServerExchangeMessage = {
+      origin,
+      summary,
+      request: {
+        url: `${publicProto(req)}://${publicHost(req)}${req.url ?? '/'}`,
+        remoteIp: clientAddress(req),
+        userAgent: req.headers['user-agent'],
+        protocol: `HTTP/${req.httpVersion}`,
+        traceId: trace.traceId,
+        spanId: trace.spanId,
+        traceSampled: trace.sampled,
       },
-      'proxied',
-    )
+    }
+    channels.serverExchange.publish(message)
   }
 
   const proxy = async (req: IncomingMessage, res: ServerResponse, url: string): Promise<void> => {
@@ -98,11 +114,15 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       return
     }
     const tunnelId = route.kind === 'tunnel' ? route.id : ''
+    // The public request's trace (or a new one), shared by the span, the access log and the local service.
+    const parentTrace = traceContextFrom(req.headers)
+    const span = startSpan('adit proxy', SpanKind.SERVER, parentTrace, { 'http.request.method': req.method ?? 'GET', 'adit.tunnel.id': tunnelId, 'url.path': route.kind === 'tunnel' ? route.path : url })
+    const trace = childContext(span, parentTrace)
     const exchange = new ProxyExchange(
       req,
       res,
-      { requestId, tunnelId, path: route.kind === 'tunnel' ? route.path : url, prefix: route.kind === 'tunnel' ? route.prefix : '', responseTimeoutMs: options.responseTimeoutMs },
-      logExchange,
+      { requestId, tunnelId, path: route.kind === 'tunnel' ? route.path : url, prefix: route.kind === 'tunnel' ? route.prefix : '', responseTimeoutMs: options.responseTimeoutMs, origin },
+      (summary) => exchangeDone(summary, req, trace, span),
     )
     if (route.kind === 'bad-id') return exchange.fail(ErrorCode.UNKNOWN_TUNNEL)
     if (draining) return exchange.fail(ErrorCode.SHUTTING_DOWN, undefined, { 'retry-after': '1' })
@@ -117,6 +137,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       { clientIp: clientAddress(req), proto: publicProto(req), host: publicHost(req), prefix: route.prefix, requestId, trustProxy: options.trustProxy },
       false,
     )
+    setTraceparent(headers, formatTraceparent(trace))
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
     const stream = connection.session.openStream({ method: req.method ?? 'GET', path: route.path, headers, requestId, ...(hasBody ? {} : { bodyless: true }) }, exchange)
     if (stream === null) return exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
@@ -132,7 +153,12 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     if (path === '/healthz') return plain(res, 200, 'ok')
-    if (path === '/readyz') return draining ? plain(res, 503, 'draining') : plain(res, 200, 'ready')
+    if (path === '/readyz') {
+      if (draining) return plain(res, 503, 'draining')
+      if (options.cluster !== undefined && !options.cluster.healthy()) return plain(res, 503, `cluster store (${options.cluster.kind}) unreachable`)
+      return plain(res, 200, 'ready')
+    }
+    if (path === '/metrics' && metrics !== undefined) return answerMetrics(req, res, metrics, options.metricsToken)
     if (path === '/register') {
       if (req.method !== 'POST') return plain(res, 405, 'use POST /register', { allow: 'POST' })
       if (draining) return plain(res, 503, 'server is shutting down; retry', { 'retry-after': '1' })
@@ -159,9 +185,13 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         logger,
         heartbeatMs: options.heartbeatMs,
         maxJsonBodyBytes: options.maxJsonBodyBytes,
-        onClose: (c) => registry.remove(c),
+        onClose: (c) => {
+          registry.remove(c)
+          if (channels.serverAgent.hasSubscribers) channels.serverAgent.publish({ origin, event: 'disconnect', tunnelId: c.tunnelId, connection: c.number })
+        },
       })
       registry.add(connection)
+      if (channels.serverAgent.hasSubscribers) channels.serverAgent.publish({ origin, event: 'connect', tunnelId, connection: connection.number })
       store?.touch(tunnelId, Date.now()).catch(() => {})
       logger.info({ tunnel: tunnelId, connection: connection.number, protocol: connection.protocol }, 'agent connected')
     },
@@ -176,6 +206,8 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     keepAliveTimeout: options.keepAliveTimeoutMs,
   })
   server.on('request', handleRequest)
+  // --h2c: HTTP/2 prior-knowledge cleartext on the same port, same handler.
+  const h2c = options.h2c ? acceptH2c(server, handleRequest, options.headersTimeoutMs) : undefined
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {})
     const url = req.url ?? '/'
@@ -215,13 +247,16 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       }
       for (const connection of registry.connections()) connection.close()
       endpoint.close()
+      h2c?.close()
       server.closeIdleConnections()
       const forceAt = setTimeout(() => server.closeAllConnections(), 1000)
       await closed
       clearTimeout(forceAt)
+      metrics?.close()
+      unsubscribeAccessLog()
     })())
 
-  return { url, port, registry, close }
+  return { url, port, registry, metrics, close }
 }
 
 function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
