@@ -16,3 +16,7 @@ export { agentDefaults, type AgentOptions, type HostHeaderMode } from './agent/c
 export type { ExchangeObserver, ExchangeStart, ExchangeEnd } from './agent/exchange-observer.js'
 export { AditError, ConfigError, ErrorCode, ProtocolError, ProtocolErrorCode } from './errors.js'
 export { Subprotocol, FrameType, ResetCode, GoAwayCode } from './protocol/index.js'
+export { RequestLog, requestLogDefaults, type RequestLogOptions, type ExchangeRecord, type ExchangeSummary } from './inspector/request-log.js'
+export { startInspector, inspectorDefaults, type Inspector, type InspectorOptions } from './inspector/inspector-server.js'
+export type { ReplayFunction, ReplayRequest, ReplayResult } from './inspector/replay.js'
+export { InspectorError, InspectorErrorCode } from './inspector/errors.js'

@@ -30,6 +30,12 @@ export interface AgentOptions {
   reconnectMaxMs: number
   /** Largest WebSocket message accepted from the server (bytes). */
   maxFrameBytes: number
+  /** Ask for this name as the tunnel id (host routing: `{name}.{suffix}`). */
+  name: string | undefined
+  /** Replace each connection after this long (ms, jittered ±10%); 0 never. Keep it below the server's request timeout (Cloud Run: at most 60 min). */
+  maxConnectionAgeMs: number
+  /** How long a replaced connection may take to finish its streams before it is closed (ms). */
+  drainTimeoutMs: number
   logger: Logger | undefined
   observer: ExchangeObserver | undefined
 }
@@ -39,13 +45,16 @@ export const agentDefaults: AgentOptions = {
   local: 'http://127.0.0.1:3000',
   stateFile: join(homedir(), '.config', 'adit', 'agent-state.json'),
   apiKey: undefined,
-  connections: 1,
+  connections: 2,
   hostHeader: 'rewrite',
   localInsecure: false,
   localConnections: 128,
   reconnectBaseMs: 250,
   reconnectMaxMs: 30_000,
   maxFrameBytes: 1024 * 1024,
+  name: undefined,
+  maxConnectionAgeMs: 50 * 60_000,
+  drainTimeoutMs: 10 * 60_000,
   logger: undefined,
   observer: undefined,
 }
@@ -79,6 +88,14 @@ export function resolveAgentOptions(input: Partial<AgentOptions>): AgentOptions 
   for (const name of ['connections', 'localConnections', 'reconnectBaseMs', 'reconnectMaxMs', 'maxFrameBytes'] as const) {
     const value = options[name]
     if (!Number.isInteger(value) || value < 1) throw new ConfigError(`agent option ${name} must be a positive integer, got ${String(value)}`)
+  }
+  for (const name of ['maxConnectionAgeMs', 'drainTimeoutMs'] as const) {
+    const value = options[name]
+    if (!Number.isInteger(value) || value < 0) throw new ConfigError(`agent option ${name} must be a whole number of milliseconds, got ${String(value)}`)
+  }
+  if (options.maxConnectionAgeMs > 0 && options.maxConnectionAgeMs < 500) throw new ConfigError(`agent option maxConnectionAgeMs must be 0 (never) or at least 500 ms, got ${options.maxConnectionAgeMs}`)
+  if (options.name !== undefined && !/^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/.test(options.name)) {
+    throw new ConfigError(`agent option name must be 3–63 lowercase letters, digits or dashes (a DNS label), got ${JSON.stringify(options.name)}`)
   }
   if (options.connections > 16) throw new ConfigError(`agent option connections must be ≤ 16, got ${options.connections}`)
   return { ...options, serverUrl, localUrl }

@@ -3,19 +3,24 @@ import { AditError, ErrorCode } from '../errors.js'
 import type { AgentState } from './state-file.js'
 
 /** `POST {server}/register` → credentials for a new tunnel. */
-export async function register(server: URL, apiKey: string | undefined): Promise<AgentState> {
+export async function register(server: URL, apiKey: string | undefined, name?: string): Promise<AgentState> {
   const url = new URL('/register', server)
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`
   let response
   try {
-    response = await request(url, { method: 'POST', headers, body: '{}', headersTimeout: 15_000, bodyTimeout: 15_000 })
+    response = await request(url, { method: 'POST', headers, body: JSON.stringify(name === undefined ? {} : { name }), headersTimeout: 15_000, bodyTimeout: 15_000 })
   } catch (cause) {
     throw new AditError(ErrorCode.REGISTRATION, 0, `cannot reach ${url.origin}: ${(cause as Error).message}; check --server and your network`, { cause })
   }
   const text = await response.body.text()
   if (response.statusCode !== 201 && response.statusCode !== 200) {
-    const hint = response.statusCode === 401 || response.statusCode === 403 ? ' (the server needs an API key: --api-key or ADIT_API_KEY)' : ''
+    const hint =
+      response.statusCode === 401 || response.statusCode === 403
+        ? ' (the server needs an API key: --api-key or ADIT_API_KEY)'
+        : response.statusCode === 409
+          ? ' (that --name belongs to another tunnel; choose another)'
+          : ''
     throw new AditError(ErrorCode.REGISTRATION, response.statusCode, `registration refused with ${response.statusCode}${hint}: ${text.trim().slice(0, 200)}`)
   }
   let value: Partial<AgentState>

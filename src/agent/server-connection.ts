@@ -28,6 +28,10 @@ export class ServerConnection {
   readonly number = nextNumber++
   readonly session: Session
   opened = false
+  /** The server sent GOAWAY: every stream it will open here has been opened. */
+  serverGoAway = false
+  /** Set while this connection is being replaced (make before break). */
+  draining = false
   private readonly ws: WebSocket
   private lastHeard = Date.now()
   private watchdog: NodeJS.Timeout | undefined
@@ -50,7 +54,10 @@ export class ServerConnection {
     this.session = new Session(transport, {
       role: 'agent',
       onStream: (stream, head) => options.forwarder.forward(stream, head),
-      onGoAway: (code) => options.onGoAway(this, code),
+      onGoAway: (code) => {
+        this.serverGoAway = true
+        options.onGoAway(this, code)
+      },
       onProtocolError: (error: ProtocolError) => {
         options.logger.warn({ connection: this.number, code: error.code, err: error.message }, 'protocol error from server; reconnecting')
         ws.close(1002, error.code)
@@ -100,6 +107,12 @@ export class ServerConnection {
       this.session.close('connection to server closed')
       options.onClose(this, { opened: this.opened, ...(this.refusedStatus === undefined ? {} : { status: this.refusedStatus }), code, reason: reason.toString() })
     })
+  }
+
+  /** Agent side GOAWAY: the server opens nothing more here and answers with its own. */
+  drain(): void {
+    this.draining = true
+    this.session.goAway(0)
   }
 
   get activeStreams(): number {

@@ -21,6 +21,13 @@ export interface TunnelEvents {
   error: [Error]
 }
 
+/** One place in the connection pool: the connection in use and, while it is being replaced, the next. */
+interface Slot {
+  current: ServerConnection | undefined
+  next: ServerConnection | undefined
+  backoff: Backoff
+}
+
 /**
  * A running tunnel: registration (or saved credentials), a pool of
  * connections to the server that reconnect with backoff, and the forwarder
@@ -31,13 +38,12 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly options: ReturnType<typeof resolveAgentOptions>
   private readonly logger: Logger
   private readonly forwarder: LocalForwarder
-  private readonly slots: Array<ServerConnection | undefined>
-  private readonly backoffs: Backoff[]
+  private readonly slots: Slot[]
   private readonly draining = new Set<ServerConnection>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private closed = false
   private firstOpen: { resolve: () => void; reject: (e: Error) => void } | undefined
-  private reregistering = false
+  private reregistering: Promise<void> | undefined
 
   constructor(options: ReturnType<typeof resolveAgentOptions>, state: AgentState, logger: Logger) {
     super()
@@ -52,8 +58,11 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       observer: this.observerFor(options.observer),
       tunnelId: () => this.state.id,
     })
-    this.slots = new Array<ServerConnection | undefined>(options.connections).fill(undefined)
-    this.backoffs = this.slots.map(() => new Backoff(options.reconnectBaseMs, options.reconnectMaxMs))
+    this.slots = Array.from({ length: options.connections }, () => ({
+      current: undefined,
+      next: undefined,
+      backoff: new Backoff(options.reconnectBaseMs, options.reconnectMaxMs),
+    }))
   }
 
   get id(): string {
@@ -64,16 +73,21 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return this.state.public_url
   }
 
-  /** Connections currently open to the server. */
+  /** Connections currently open to the server (replacements included). */
   get connectedCount(): number {
-    return this.slots.filter((c) => c?.opened === true).length
+    let n = 0
+    for (const slot of this.slots) {
+      if (slot.current?.opened) n++
+      if (slot.next?.opened) n++
+    }
+    return n
   }
 
   /** Opens every connection; resolves once the first is up. */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.firstOpen = { resolve, reject }
-      for (let i = 0; i < this.slots.length; i++) this.open(i)
+      for (const slot of this.slots) this.open(slot)
     })
   }
 
@@ -83,8 +97,20 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.closed = true
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
-    for (const connection of [...this.slots, ...this.draining]) connection?.close(1000, 'agent closing')
+    for (const slot of this.slots) {
+      slot.current?.close(1000, 'agent closing')
+      slot.next?.close(1000, 'agent closing')
+    }
+    for (const connection of this.draining) connection.close(1000, 'agent closing')
     await this.forwarder.close().catch(() => {})
+  }
+
+  /**
+   * Replaces every connection, make before break (what --max-connection-age
+   * does on a timer): new ones open first, old ones drain, then close.
+   */
+  rotate(): void {
+    for (const slot of this.slots) this.replace(slot)
   }
 
   private wsUrl(): string {
@@ -94,7 +120,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return url.toString()
   }
 
-  private open(slot: number): void {
+  /** Opens a connection for `slot`: its first, a reconnect, or a replacement (`next`). */
+  private open(slot: Slot): void {
     if (this.closed) return
     const connection = new ServerConnection({
       url: this.wsUrl(),
@@ -103,53 +130,94 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       maxFrameBytes: this.options.maxFrameBytes,
       logger: this.logger,
       silenceTimeoutMs: 75_000,
-      onOpen: (c) => {
-        this.backoffs[slot]!.reset()
-        this.logger.info({ connection: c.number, tunnel: this.state.id }, 'connected to server')
-        this.emit('status', { state: 'connected', connections: this.connectedCount })
-        const first = this.firstOpen
-        this.firstOpen = undefined
-        first?.resolve()
-      },
+      onOpen: (c) => this.onOpen(slot, c),
       onGoAway: (c, code) => this.onGoAway(slot, c, code),
       onClose: (c, info) => this.onClose(slot, c, info),
     })
-    this.slots[slot] = connection
+    if (slot.current === undefined) slot.current = connection
+    else slot.next = connection
   }
 
-  /** Make before break: a replacement opens now; the old one finishes its streams, then closes. */
-  private onGoAway(slot: number, connection: ServerConnection, code: number): void {
+  private onOpen(slot: Slot, connection: ServerConnection): void {
+    slot.backoff.reset()
+    if (slot.next === connection) {
+      // The replacement is up: only now does the old connection stop taking streams.
+      const old = slot.current
+      slot.current = connection
+      slot.next = undefined
+      if (old !== undefined) this.drain(old)
+    }
+    this.logger.info({ connection: connection.number, tunnel: this.state.id }, 'connected to server')
+    this.emit('status', { state: 'connected', connections: this.connectedCount })
+    if (this.options.maxConnectionAgeMs > 0) {
+      // Jitter ±10% so the connections of a pool (and of a fleet) do not roll together.
+      const age = this.options.maxConnectionAgeMs * (0.9 + Math.random() * 0.2)
+      this.schedule(() => {
+        if (slot.current === connection && slot.next === undefined) this.replace(slot)
+      }, age)
+    }
+    const first = this.firstOpen
+    this.firstOpen = undefined
+    first?.resolve()
+  }
+
+  /** Make before break: open the replacement now; the old connection drains once it is up. */
+  private replace(slot: Slot): void {
+    if (this.closed || slot.next !== undefined) return
+    this.open(slot)
+  }
+
+  private drain(connection: ServerConnection): void {
+    this.draining.add(connection)
+    connection.drain()
+    const deadline = Date.now() + this.options.drainTimeoutMs
+    const check = (): void => {
+      if (!this.draining.has(connection)) return
+      if ((connection.serverGoAway && connection.activeStreams === 0) || Date.now() > deadline || this.closed) {
+        this.draining.delete(connection)
+        connection.close(1000, 'drained')
+        return
+      }
+      this.schedule(check, 50)
+    }
+    check()
+  }
+
+  private onGoAway(slot: Slot, connection: ServerConnection, code: number): void {
     if (code === GoAwayCode.REVOKED) {
       this.logger.error({ tunnel: this.state.id }, 'the server revoked this tunnel; not reconnecting')
       this.emit('error', new AditError(ErrorCode.BAD_CREDENTIALS, 401, 'tunnel revoked by the server'))
       void this.close()
       return
     }
+    if (connection.draining) return
     this.logger.info({ connection: connection.number }, 'server asked to move (GOAWAY); opening a replacement')
-    if (this.slots[slot] === connection) {
-      this.slots[slot] = undefined
-      this.draining.add(connection)
-      this.open(slot)
-    }
-    const check = (): void => {
-      if (connection.activeStreams === 0 || this.closed) {
-        this.draining.delete(connection)
-        connection.close(1000, 'drained')
-        return
-      }
-      this.schedule(check, 100)
-    }
-    check()
+    if (slot.current === connection) this.replace(slot)
   }
 
-  private onClose(slot: number, connection: ServerConnection, info: { opened: boolean; status?: number; code?: number; reason: string }): void {
+  private onClose(slot: Slot, connection: ServerConnection, info: { opened: boolean; status?: number; code?: number; reason: string }): void {
     this.draining.delete(connection)
-    if (this.slots[slot] !== connection) return
-    this.slots[slot] = undefined
     if (this.closed) return
+    if (slot.next === connection) {
+      // A replacement failed: the current connection keeps serving; try again later.
+      slot.next = undefined
+      this.schedule(() => {
+        if (slot.current !== undefined && slot.next === undefined) this.replace(slot)
+        else if (slot.current === undefined) this.open(slot)
+      }, slot.backoff.next())
+      return
+    }
+    if (slot.current !== connection) return
+    slot.current = undefined
     if (info.opened) {
       this.logger.warn({ connection: connection.number, code: info.code, reason: info.reason }, 'connection to server lost; reconnecting')
       this.emit('status', { state: 'disconnected', connections: this.connectedCount })
+    }
+    if (slot.next !== undefined) {
+      // A replacement is already on its way: it becomes the current one.
+      slot.current = slot.next
+      slot.next = undefined
+      return
     }
     if (info.status === 401) {
       this.reregister().then(
@@ -158,26 +226,27 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       )
       return
     }
-    const delay = this.backoffs[slot]!.next()
-    this.schedule(() => this.open(slot), delay)
+    // Planned moves (GOAWAY) reconnect at once; failures back off.
+    const delay = connection.serverGoAway ? 0 : slot.backoff.next()
+    this.schedule(() => {
+      if (slot.current === undefined) this.open(slot)
+    }, delay)
   }
 
   /** The server no longer accepts our credentials (new signing key): register again; the URL changes. */
-  private async reregister(): Promise<void> {
-    if (this.reregistering) {
-      await new Promise((r) => this.schedule(r as () => void, 500))
-      return
-    }
-    this.reregistering = true
-    try {
-      this.logger.warn({ tunnel: this.state.id }, 'the server rejected the saved credentials; registering a new tunnel (the public URL will change)')
-      const state = await register(this.options.serverUrl, this.options.apiKey)
-      this.state = state
-      if (this.options.stateFile !== null) await saveState(this.options.stateFile, state)
-      this.emit('reregistered', state)
-    } finally {
-      this.reregistering = false
-    }
+  private reregister(): Promise<void> {
+    this.reregistering ??= (async () => {
+      try {
+        this.logger.warn({ tunnel: this.state.id }, 'the server rejected the saved credentials; registering a new tunnel (the public URL will change)')
+        const state = await register(this.options.serverUrl, this.options.apiKey, this.options.name)
+        this.state = state
+        if (this.options.stateFile !== null) await saveState(this.options.stateFile, state)
+        this.emit('reregistered', state)
+      } finally {
+        this.reregistering = undefined
+      }
+    })()
+    return this.reregistering
   }
 
   private fatal(error: Error): void {
@@ -234,8 +303,10 @@ export async function connect(input: Partial<AgentOptions> & Pick<AgentOptions, 
   const logger = options.logger ?? createLogger({ name: 'adit-agent', level: 'silent' })
   const serverOrigin = options.serverUrl.origin
   let state = options.stateFile === null ? null : await loadState(options.stateFile, serverOrigin)
+  // A different --name than the saved tunnel's means a different tunnel.
+  if (state !== null && options.name !== undefined && state.id !== options.name) state = null
   if (state === null) {
-    state = await register(options.serverUrl, options.apiKey)
+    state = await register(options.serverUrl, options.apiKey, options.name)
     if (options.stateFile !== null) await saveState(options.stateFile, state)
   }
   const tunnel = new Tunnel(options, state, logger)

@@ -4,8 +4,9 @@ import pino from 'pino'
 import { connect, type Tunnel } from '../agent/tunnel.js'
 import { parseHostHeader, type AgentOptions } from '../agent/config.js'
 import type { ExchangeObserver } from '../agent/exchange-observer.js'
+import { combineObservers, startAgentInspector, type AgentInspector } from '../inspector/agent-inspector.js'
 import { createLogger } from '../observability/logger.js'
-import { parseInteger } from './parse.js'
+import { parseDuration, parseInteger } from './parse.js'
 
 export interface AgentFlags {
   server?: string
@@ -13,9 +14,13 @@ export interface AgentFlags {
   stateFile?: string
   apiKey?: string
   connections?: string
+  name?: string
+  maxConnectionAge?: string
   hostHeader?: string
   localInsecure?: boolean
   json?: boolean
+  /** --inspect alone is true (127.0.0.1:4040); with a value it is the address. */
+  inspect?: boolean | string
   logLevel?: string
 }
 
@@ -28,6 +33,8 @@ export function agentOptionsFromFlags(flags: AgentFlags): Partial<AgentOptions> 
     ...(flags.connections !== undefined ? { connections: parseInteger('--connections / ADIT_CONNECTIONS', flags.connections) } : {}),
     ...(flags.hostHeader !== undefined ? { hostHeader: parseHostHeader(flags.hostHeader) } : {}),
     localInsecure: flags.localInsecure === true,
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    ...(flags.maxConnectionAge !== undefined ? { maxConnectionAgeMs: parseDuration('--max-connection-age / ADIT_MAX_CONNECTION_AGE', flags.maxConnectionAge) } : {}),
   }
 }
 
@@ -65,14 +72,28 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     process.stdout.write(`${line}\n`)
   }
   const options = agentOptionsFromFlags(flags)
-  const tunnel: Tunnel = await connect({ ...options, logger, ...(flags.json ? { observer: jsonPrinter(write) } : {}) })
+  const inspection: AgentInspector | undefined =
+    flags.inspect === undefined || flags.inspect === false
+      ? undefined
+      : await startAgentInspector({ address: flags.inspect === true ? '127.0.0.1:4040' : flags.inspect, local: options.local, ...(options.hostHeader ? { hostHeader: options.hostHeader } : {}) })
+  const observer = combineObservers(flags.json ? jsonPrinter(write) : undefined, inspection?.log)
+  let tunnel: Tunnel
+  try {
+    tunnel = await connect({ ...options, logger, ...(observer ? { observer } : {}) })
+  } catch (error) {
+    await inspection?.close()
+    throw error
+  }
+  inspection?.setPublicUrl(tunnel.publicUrl)
   if (flags.json) {
-    write(JSON.stringify({ event: 'ready', id: tunnel.id, public_url: tunnel.publicUrl }))
+    write(JSON.stringify({ event: 'ready', id: tunnel.id, public_url: tunnel.publicUrl, ...(inspection ? { inspector_url: inspection.url } : {}) }))
   } else {
     write(`adit: forwarding ${tunnel.publicUrl} → ${options.local}`)
+    if (inspection) write(`adit: inspector on ${inspection.url}`)
     tunnel.on('request', (r) => write(`${r.method} ${r.path} → ${r.status || 'error'} ${r.responseBytes} B ${r.durationMs} ms${r.error ? ` (${r.error})` : ''}`))
   }
   tunnel.on('reregistered', (state) => {
+    inspection?.setPublicUrl(state.public_url)
     if (flags.json) write(JSON.stringify({ event: 'ready', id: state.id, public_url: state.public_url, reregistered: true }))
     else write(`adit: the server issued a new tunnel; now forwarding ${state.public_url} → ${options.local}`)
   })
@@ -82,5 +103,6 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     process.once('SIGINT', () => resolve())
   })
   await tunnel.close()
+  await inspection?.close()
   logger.flush()
 }

@@ -76,7 +76,10 @@ export function decodeJsonResponse(message: Buffer | string): { reqId: string; h
   }
   const headers: Array<[string, string]> = []
   if (frame.headers !== undefined) {
-    if (frame.headers === null || typeof frame.headers !== 'object') throw new ProtocolError(ProtocolErrorCode.JSON_FRAME, 'resp headers must be an object')
+    // An array is an object too, but `[["A","1"]]` would turn into a header named "0".
+    if (frame.headers === null || typeof frame.headers !== 'object' || Array.isArray(frame.headers)) {
+      throw new ProtocolError(ProtocolErrorCode.JSON_FRAME, 'resp headers must be an object of name → string or string[]')
+    }
     for (const [name, value] of Object.entries(frame.headers)) {
       const values = Array.isArray(value) ? value : [value]
       for (const v of values) {
@@ -89,9 +92,14 @@ export function decodeJsonResponse(message: Buffer | string): { reqId: string; h
   return { reqId: String(frame.req_id), head: { status, headers }, body: Buffer.from(frame.body ?? '', 'base64') }
 }
 
-/** `content-type` → `Content-Type`, as the original agents expect (Go's canonical form). */
-function canonicalHeaderName(name: string): string {
-  return name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase())
+/**
+ * `content-type` → `Content-Type`, as the original agents expect (Go's
+ * canonical form). The rest of each word is lowercased, as Go does: names
+ * arrive in the client's own case (rawHeaders), and `CONTENT-TYPE` must land
+ * under the same key as `content-type`, where a Go agent's `Header.Get` looks.
+ */
+export function canonicalHeaderName(name: string): string {
+  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase())
 }
 
 class JsonV1Stream implements OpenedStream {

@@ -6,7 +6,11 @@ import { Stream, type OpenedStream, type StreamHandler, type StreamOwner } from 
 
 /** What a session writes to: a WebSocket in production, an array in tests. */
 export interface Transport {
-  /** Sends one whole frame as one message. `onSent` (when given) runs once it left the process. */
+  /**
+   * Sends one whole frame as one message. `onSent` (when given) runs once it
+   * left the process — never synchronously from inside `send` (the session
+   * may be mid-write), and by then `bufferedAmount` no longer counts it, as in ws.
+   */
   send(frame: Buffer | string, onSent?: (err?: Error) => void): void
   /** Bytes accepted by `send` but not yet written to the socket. */
   readonly bufferedAmount: number
@@ -28,7 +32,7 @@ export interface SessionOptions {
   role: SessionRole
   /** Agent side: a new stream was opened by the server; return its handler. */
   onStream?: (stream: Stream, head: RequestHead) => StreamHandler
-  /** Agent side: the server asked us to move to a fresh connection. */
+  /** The peer sent GOAWAY: from the server, "move"; from the agent, "drain me" (already answered). */
   onGoAway?: (code: number, lastStreamId: number) => void
   /** A frame broke the protocol badly enough that the connection must close. */
   onProtocolError?: (error: ProtocolError) => void
@@ -59,6 +63,7 @@ export class Session implements StreamOwner, StreamOpener {
   streamErrors = 0
   goingAway = false
   closed = false
+  private sentGoAway = false
 
   private readonly transport: Transport
   private readonly options: SessionOptions
@@ -97,11 +102,18 @@ export class Session implements StreamOwner, StreamOpener {
     return stream
   }
 
-  /** Server side: tells the agent to take no new streams here. Streams in flight go on. */
+  /**
+   * Either side: no new streams on this connection. From the server it
+   * means "move to a fresh connection"; from the agent it means "I am
+   * leaving, open nothing more here", and the server answers with its own
+   * GOAWAY naming the last stream it opened, so the agent knows when every
+   * stream it must serve has arrived. Streams in flight go on.
+   */
   goAway(code: number): void {
-    if (this.goingAway || this.closed) return
+    if (this.sentGoAway || this.closed) return
+    this.sentGoAway = true
     this.goingAway = true
-    this.send(encodeGoAway(this.nextStreamId - 1, code))
+    this.send(encodeGoAway(this.role === 'server' ? this.nextStreamId - 1 : this.lastRemoteStreamId, code))
   }
 
   /** Feeds one received message. Connection-fatal errors go to `onProtocolError`. */
@@ -176,9 +188,11 @@ export class Session implements StreamOwner, StreamOpener {
     const { type, streamId, payload } = frame
 
     if (type === FrameType.GOAWAY) {
-      if (this.role !== 'agent') throw new ProtocolError(ProtocolErrorCode.STREAM_STATE, 'GOAWAY is sent by the server only')
+      if (streamId !== 0) throw new ProtocolError(ProtocolErrorCode.STREAM_ID, 'GOAWAY belongs to stream 0')
       const { lastStreamId, code } = decodeGoAway(payload)
       this.goingAway = true
+      // The server acknowledges an agent's GOAWAY with its own (last stream id).
+      if (this.role === 'server') this.goAway(code)
       this.options.onGoAway?.(code, lastStreamId)
       return
     }

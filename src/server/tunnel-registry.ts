@@ -19,12 +19,62 @@ export class TunnelEntry {
   }
 }
 
-/** Tunnel id → live connections on this instance. The cluster knows the rest. */
+interface Waiter {
+  resolve(connection: AgentConnection | undefined): void
+  timer: NodeJS.Timeout
+}
+
+/** Disconnect times kept at most (oldest forgotten first); bounds memory under churn. */
+const MAX_REMEMBERED_DISCONNECTS = 100_000
+
+/**
+ * Tunnel id → live connections on this instance, plus what the hold logic
+ * needs: when a tunnel last lost its connection here, and requests waiting
+ * for it to come back. The cluster knows the rest.
+ */
 export class TunnelRegistry {
   private readonly entries = new Map<string, TunnelEntry>()
+  private readonly disconnectedAt = new Map<string, number>()
+  private readonly waiters = new Map<string, Set<Waiter>>()
 
   get(id: string): TunnelEntry | undefined {
     return this.entries.get(id)
+  }
+
+  /** True when the tunnel had a connection here within the last `windowMs`. */
+  recentlyConnected(id: string, windowMs: number): boolean {
+    const at = this.disconnectedAt.get(id)
+    return at !== undefined && Date.now() - at <= windowMs
+  }
+
+  /** Resolves with a connection for `id` as soon as one can take streams, or undefined after `timeoutMs`. */
+  waitForConnection(id: string, timeoutMs: number): Promise<AgentConnection | undefined> {
+    const ready = this.entries.get(id)?.pick()
+    if (ready !== undefined) return Promise.resolve(ready)
+    return new Promise((resolve) => {
+      let set = this.waiters.get(id)
+      if (set === undefined) {
+        set = new Set()
+        this.waiters.set(id, set)
+      }
+      const waiters = set
+      const waiter: Waiter = {
+        resolve,
+        timer: setTimeout(() => {
+          waiters.delete(waiter)
+          if (waiters.size === 0 && this.waiters.get(id) === waiters) this.waiters.delete(id)
+          resolve(undefined)
+        }, timeoutMs),
+      }
+      waiters.add(waiter)
+    })
+  }
+
+  /** Requests holding for a reconnecting agent (all tunnels). */
+  get waitingCount(): number {
+    let n = 0
+    for (const set of this.waiters.values()) n += set.size
+    return n
   }
 
   add(connection: AgentConnection): TunnelEntry {
@@ -34,7 +84,23 @@ export class TunnelRegistry {
       this.entries.set(connection.tunnelId, entry)
     }
     entry.connections.push(connection)
+    this.release(connection.tunnelId)
     return entry
+  }
+
+  /** A connection of `id` can take streams again (new, or a GOAWAY ended elsewhere): wake its waiters. */
+  release(id: string): void {
+    const set = this.waiters.get(id)
+    if (set === undefined) return
+    const entry = this.entries.get(id)
+    for (const waiter of set) {
+      const connection = entry?.pick()
+      if (connection === undefined) return
+      set.delete(waiter)
+      clearTimeout(waiter.timer)
+      waiter.resolve(connection)
+    }
+    this.waiters.delete(id)
   }
 
   remove(connection: AgentConnection): void {
@@ -43,6 +109,12 @@ export class TunnelRegistry {
     const i = entry.connections.indexOf(connection)
     if (i !== -1) entry.connections.splice(i, 1)
     if (entry.connections.length === 0) this.entries.delete(connection.tunnelId)
+    if (this.disconnectedAt.size >= MAX_REMEMBERED_DISCONNECTS) {
+      const oldest = this.disconnectedAt.keys().next().value
+      if (oldest !== undefined) this.disconnectedAt.delete(oldest)
+    }
+    this.disconnectedAt.delete(connection.tunnelId)
+    this.disconnectedAt.set(connection.tunnelId, Date.now())
   }
 
   /** Every live connection (for GOAWAY on shutdown). */

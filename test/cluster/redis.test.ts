@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, describe, test } from 'node:test'
+import { setTimeout as delay } from 'node:timers/promises'
 import { createClient, type RedisClientType } from 'redis'
+import { createCluster } from '../../src/cluster/index.js'
 import { createRedisCluster, redactRedisUrl, type RedisClusterOptions } from '../../src/cluster/redis.js'
 import type { Cluster } from '../../src/cluster/types.js'
 import { FakeClock, Inbox, record, rejectsWithCode, runClusterContract } from './contract.js'
@@ -18,16 +20,22 @@ const IN_CI = Boolean(process.env.CI)
 /** Unique per run, so parallel runs and leftovers never collide; every key under it is deleted at the end. */
 const RUN_PREFIX = `adit-test:${process.pid}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}:`
 
+/** Null when a Redis answers PING within 2 s; the reason otherwise (also when something listens but never answers). */
 async function probe(url: string): Promise<Error | null> {
   const client = createClient({ url, socket: { connectTimeout: 1_000, reconnectStrategy: false } })
   client.on('error', () => {})
+  const timer = new AbortController()
+  const silence = delay(2_000, undefined, { signal: timer.signal }).then(() => {
+    throw new Error('connected, but no answer to PING within 2 s')
+  })
+  silence.catch(() => {})
   try {
-    await client.connect()
-    await client.ping()
+    await Promise.race([client.connect().then(() => client.ping()), silence])
     return null
   } catch (error) {
     return error as Error
   } finally {
+    timer.abort()
     if (client.isOpen) client.destroy()
   }
 }
@@ -187,6 +195,13 @@ if (unreachable !== null) {
       for (const options of bad) {
         await rejectsWithCode(createRedisCluster({ instanceId: 'x', ...options } as RedisClusterOptions), 'ADIT_ERR_CLUSTER_OPTION')
       }
+    })
+
+    test('createCluster picks Redis when given a Redis URL', { timeout: 10_000 }, async (t) => {
+      const cluster = await createCluster({ redisUrl: REDIS_URL, keyPrefix: `${RUN_PREFIX}index:`, instanceId: 'index-a' })
+      t.after(() => cluster.close())
+      assert.equal(cluster.kind, 'redis')
+      assert.equal(cluster.healthy(), true)
     })
 
     test('redactRedisUrl keeps host and port, drops credentials', () => {

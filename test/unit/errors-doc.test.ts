@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { ErrorCode, publicErrors } from '../../src/errors.js'
 import { ProtocolErrorCode } from '../../src/protocol/errors.js'
+import { ClusterErrorCode } from '../../src/cluster/errors.js'
 
 // Compiled to dist/test/unit/: three levels up is the repository root.
 const docPath = new URL('../../../docs/errors.md', import.meta.url)
@@ -20,10 +21,17 @@ function documentedRows(): Map<string, string[]> {
   return rows
 }
 
-const sourceCodes = new Set<string>([...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)])
+const sourceCodes = new Set<string>([
+  ...Object.values(ErrorCode),
+  ...Object.values(ProtocolErrorCode),
+  ...Object.values(ClusterErrorCode),
+])
 
 test('the source defines each code once', () => {
-  assert.equal(sourceCodes.size, Object.keys(ErrorCode).length + Object.keys(ProtocolErrorCode).length)
+  assert.equal(
+    sourceCodes.size,
+    Object.keys(ErrorCode).length + Object.keys(ProtocolErrorCode).length + Object.keys(ClusterErrorCode).length,
+  )
 })
 
 test('every error code in the source has a row in docs/errors.md', () => {
@@ -34,7 +42,7 @@ test('every error code in the source has a row in docs/errors.md', () => {
 
 test('docs/errors.md lists no code the source lacks', () => {
   const extra = [...documentedRows().keys()].filter((code) => !sourceCodes.has(code))
-  assert.deepEqual(extra, [], `these codes in docs/errors.md are not in src/errors.ts or src/protocol/errors.ts: ${extra.join(', ')}`)
+  assert.deepEqual(extra, [], `these codes in docs/errors.md are not in src/errors.ts, src/protocol/errors.ts or src/cluster/errors.ts: ${extra.join(', ')}`)
 })
 
 test('each row has a status, a meaning and advice; public errors show their HTTP status, the others none', () => {

@@ -1,0 +1,105 @@
+/**
+ * Test helpers: a plain node:http client (fetch will not send a custom Host
+ * header, and the guard tests need one) and a server-sent-events reader.
+ */
+import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+
+export interface Reply {
+  status: number
+  headers: IncomingHttpHeaders
+  text: string
+  json<T = unknown>(): T
+}
+
+export function httpRequest(url: string, init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: init.method ?? 'GET', headers: init.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: <T>() => JSON.parse(text) as T })
+      })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(init.body)
+  })
+}
+
+export interface ServerEvent {
+  event: string
+  data: string
+}
+
+/** Reads an event stream; `next(name)` resolves with the next event of that name. */
+export class EventReader {
+  private buffer = ''
+  private readonly events: ServerEvent[] = []
+  private waiter: (() => void) | undefined
+  private response: IncomingMessage | undefined
+  private readonly request: ReturnType<typeof request>
+  readonly opened: Promise<void>
+
+  constructor(url: string) {
+    this.request = request(url, { headers: { accept: 'text/event-stream' }, agent: false })
+    this.opened = new Promise((resolve, reject) => {
+      this.request.on('response', (res) => {
+        this.response = res
+        res.setEncoding('utf8')
+        res.on('data', (text: string) => this.push(text))
+        resolve()
+      })
+      this.request.on('error', reject)
+    })
+    this.request.end()
+  }
+
+  /** Resolves when the server ends the stream. */
+  ended(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.response === undefined || this.response.complete || this.response.destroyed) return resolve()
+      this.response.on('close', () => resolve())
+    })
+  }
+
+  async next(name: string, timeoutMs = 2000): Promise<ServerEvent> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const at = this.events.findIndex((e) => e.event === name)
+      if (at >= 0) return this.events.splice(at, 1)[0] as ServerEvent
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no "${name}" event within ${timeoutMs} ms`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiter = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+  }
+
+  close(): void {
+    this.request.destroy()
+  }
+
+  private push(text: string): void {
+    this.buffer += text
+    let end: number
+    while ((end = this.buffer.indexOf('\n\n')) >= 0) {
+      const block = this.buffer.slice(0, end)
+      this.buffer = this.buffer.slice(end + 2)
+      let event = 'message'
+      const data: string[] = []
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event: ')) event = line.slice(7)
+        else if (line.startsWith('data: ')) data.push(line.slice(6))
+      }
+      if (data.length > 0) this.events.push({ event, data: data.join('\n') })
+    }
+    const waiter = this.waiter
+    this.waiter = undefined
+    waiter?.()
+  }
+}
