@@ -3,7 +3,7 @@ import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { parseBoolean } from './parse.js'
-import { settingLabel, type Setting } from './settings.js'
+import { agentSettings, serverSettings, settingLabel, type Setting } from './settings.js'
 
 /** Where a setting's effective value came from. */
 export type SettingSource = 'flag' | 'env' | 'file' | 'default'
@@ -22,9 +22,12 @@ export interface ResolvedSettings {
  * Reads a config file (`.json`, `.yaml`/`.yml`; other names are tried as
  * JSON then YAML). Keys are the settings' keys in camelCase or kebab-case,
  * either at the top level or under a `server:` / `agent:` section (so one
- * file can serve both commands).
+ * file can serve both commands). A top-level key only the other command
+ * knows is skipped; one neither knows is refused later.
  */
 export function readConfigFile(path: string, section: 'server' | 'agent'): Record<string, unknown> {
+  const own = new Set((section === 'server' ? serverSettings : agentSettings).map((s) => s.key))
+  const others = new Set((section === 'server' ? agentSettings : serverSettings).map((s) => s.key))
   let text: string
   try {
     text = readFileSync(path, 'utf8')
@@ -53,12 +56,14 @@ export function readConfigFile(path: string, section: 'server' | 'agent'): Recor
   const flat: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(top)) {
     if (key === section || key === other) continue
-    flat[camel(key)] = value
+    const name = camel(key)
+    if (!own.has(name) && others.has(name)) continue
+    flat[name] = value
   }
-  const own = top[section]
-  if (own !== undefined) {
-    if (own === null || typeof own !== 'object' || Array.isArray(own)) throw new ConfigError(`config file ${path}: "${section}" must be an object of settings`)
-    for (const [key, value] of Object.entries(own)) flat[camel(key)] = value
+  const mine = top[section]
+  if (mine !== undefined) {
+    if (mine === null || typeof mine !== 'object' || Array.isArray(mine)) throw new ConfigError(`config file ${path}: "${section}" must be an object of settings`)
+    for (const [key, value] of Object.entries(mine)) flat[camel(key)] = value
   }
   return flat
 }
