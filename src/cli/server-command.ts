@@ -23,6 +23,9 @@ export interface ServerFlags {
   maxJsonBody?: string
   heartbeat?: string
   h2c?: boolean
+  publicHostSuffix?: string
+  holdTimeout?: string
+  holdWindow?: string
   metrics?: string
   metricsToken?: string
   traceProject?: string
@@ -48,6 +51,9 @@ export function serverOptionsFromFlags(flags: ServerFlags, env: NodeJS.ProcessEn
   if (flags.maxFrameBytes !== undefined) options.maxFrameBytes = parseBytes('--max-frame-bytes / ADIT_MAX_FRAME_BYTES', flags.maxFrameBytes)
   if (flags.maxJsonBody !== undefined) options.maxJsonBodyBytes = parseBytes('--max-json-body / ADIT_MAX_JSON_BODY', flags.maxJsonBody)
   if (flags.heartbeat !== undefined) options.heartbeatMs = parseDuration('--heartbeat / ADIT_HEARTBEAT', flags.heartbeat)
+  if (flags.publicHostSuffix !== undefined && flags.publicHostSuffix !== '') options.publicHostSuffix = flags.publicHostSuffix
+  if (flags.holdTimeout !== undefined) options.holdTimeoutMs = parseDuration('--hold-timeout / ADIT_HOLD_TIMEOUT', flags.holdTimeout)
+  if (flags.holdWindow !== undefined) options.holdWindowMs = parseDuration('--hold-window / ADIT_HOLD_WINDOW', flags.holdWindow)
   if (flags.h2c !== undefined) options.h2c = flags.h2c
   if (flags.metrics !== undefined) options.metrics = parseBoolean('--metrics / ADIT_METRICS', flags.metrics)
   if (flags.metricsToken !== undefined && flags.metricsToken !== '') options.metricsToken = flags.metricsToken
@@ -89,6 +95,9 @@ export function printableServerConfig(config: ReturnType<typeof serverConfig>): 
     port: options.port,
     host: options.host,
     publicBaseUrl: options.publicBaseUrl,
+    publicHostSuffix: options.publicHostSuffix,
+    holdTimeout: `${options.holdTimeoutMs}ms`,
+    holdWindow: `${options.holdWindowMs}ms`,
     signingKey: options.signingKeys.length > 0 ? options.signingKeys : undefined,
     responseTimeout: `${options.responseTimeoutMs}ms`,
     headersTimeout: `${options.headersTimeoutMs}ms`,

@@ -40,7 +40,8 @@ export function accessLogFields(message: ServerExchangeMessage, project: string 
     requestBytes: summary.requestBytes,
     responseBytes: summary.responseBytes,
     latencyMs: Math.round(summary.durationMs * 10) / 10,
-    error: summary.error,
+    ...(summary.retries > 0 ? { retries: summary.retries } : {}),
+    ...(summary.error ? { error: summary.error } : {}),
     httpRequest,
   }
   if (request.traceId !== undefined) {

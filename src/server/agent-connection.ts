@@ -77,9 +77,12 @@ export class AgentConnection {
     this.heartbeat.unref()
   }
 
-  /** Asks the agent to move to a fresh connection; streams in flight finish here. */
-  goAway(code: number = GoAwayCode.NORMAL): void {
-    this.session.goAway(code)
+  /**
+   * Asks the agent to move to a fresh connection. Advisory by default: this
+   * connection keeps taking streams until the agent says its replacement is up.
+   */
+  goAway(code: number = GoAwayCode.NORMAL, advisory = true): void {
+    this.session.goAway(code, advisory)
   }
 
   close(code: number = CloseCode.GOING_AWAY, reason = 'server closing'): void {
