@@ -4,7 +4,7 @@ import { connect, type Tunnel } from '../agent/tunnel.js'
 import { parseHostHeader, resolveAgentOptions, type AgentOptions } from '../agent/config.js'
 import type { ExchangeObserver } from '../agent/exchange-observer.js'
 import { combineObservers, startAgentInspector, type AgentInspector } from '../inspector/agent-inspector.js'
-import { createLogger } from '../observability/logger.js'
+import { createLogger, redactUrl } from '../observability/logger.js'
 import { subscribeAgentTracing } from '../observability/agent-tracing.js'
 import { AgentMetrics } from '../observability/metrics.js'
 import { parseListenAddress, startMetricsServer, type MetricsServer } from '../observability/metrics-http.js'
@@ -104,7 +104,7 @@ function jsonPrinter(write: (line: string) => void): ExchangeObserver {
         JSON.stringify({
           event: 'request',
           method: start?.method,
-          path: start?.path,
+          path: start === undefined ? undefined : redactUrl(start.path),
           status: end.status,
           bytes: end.responseBytes,
           request_bytes: end.requestBytes,
@@ -156,7 +156,7 @@ export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = pr
   } else {
     write(`adit: forwarding ${tunnel.publicUrl} → ${options.local}`)
     if (inspection) write(`adit: inspector on ${inspection.url}`)
-    tunnel.on('request', (r) => write(`${r.method} ${r.path} → ${r.status || 'error'} ${r.responseBytes} B ${r.durationMs} ms${r.error ? ` (${r.error})` : ''}`))
+    tunnel.on('request', (r) => write(`${r.method} ${redactUrl(r.path)} → ${r.status || 'error'} ${r.responseBytes} B ${r.durationMs} ms${r.error ? ` (${r.error})` : ''}`))
   }
   tunnel.on('reregistered', (state) => {
     inspection?.setPublicUrl(state.public_url)

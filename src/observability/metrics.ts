@@ -37,7 +37,7 @@ export interface LiveTunnels {
 export interface MetricsOptions {
   /** Distinct tunnel ids used as label values before `other` (default 1000). */
   maxTunnelLabels: number
-  /** Also export Node's process metrics (CPU, memory, event loop lag) as `adit_process_*`. */
+  /** Also export Node's process metrics (CPU, memory, event loop lag) as `adit_process_*` and `adit_nodejs_*`. */
   processMetrics: boolean
 }
 
@@ -92,7 +92,7 @@ export class ServerMetrics {
         this.set(n)
       },
     })
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'adit_process_' })
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'adit_' })
 
     this.unsubscribe.push(
       subscribeFor<ServerExchangeMessage>(ChannelName.SERVER_EXCHANGE, origin, ({ summary }) => {
@@ -148,7 +148,7 @@ export class AgentMetrics {
         this.set(tunnel.connectedCount)
       },
     })
-    if (input.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'adit_process_' })
+    if (input.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'adit_' })
     // Connections that opened before these metrics existed (connect() resolves after the first).
     if (tunnel.connectedCount > 0) opened.inc(tunnel.connectedCount)
     tunnel.on('status', (s) => {
