@@ -21,6 +21,7 @@ export interface StreamOpener {
   openStream(head: RequestHead, handler: StreamHandler): OpenedStream | null
   readonly activeStreams: number
   readonly goingAway: boolean
+  readonly closed: boolean
   goAway(code: number, advisory?: boolean): void
   /** The server asked the agent to move (advisory GOAWAY) but still opens streams here. */
   readonly moveRequested?: boolean

@@ -61,9 +61,11 @@ export class AgentConnection {
     })
     ws.on('close', (code, reason) => {
       if (this.heartbeat) clearInterval(this.heartbeat)
+      // Leave the registry first: streams reset by session.close() may be
+      // re-dispatched at once, and must not land on this connection again.
+      options.onClose(this)
       this.session.close('agent connection closed')
       this.logger.info({ tunnel: tunnelId, connection: this.number, code, reason: reason.toString() }, 'agent disconnected')
-      options.onClose(this)
     })
     this.heartbeat = setInterval(() => {
       if (!this.alive) {

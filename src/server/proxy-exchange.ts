@@ -30,7 +30,7 @@ const resetToError: Record<number, PublicErrorCode> = {
 
 /** Methods a proxy may send again when it cannot know whether the first try arrived (RFC 9110 §9.2.2). */
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
-const MAX_RETRIES = 3
+const MAX_RETRIES = 5
 
 /**
  * One public request streamed through a tunnel: public request body → DATA

@@ -17,7 +17,7 @@ export class TunnelEntry {
     let best: AgentConnection | undefined
     for (const connection of this.connections) {
       const session = connection.session
-      if (session.goingAway) continue
+      if (session.goingAway || session.closed) continue
       if (best === undefined) {
         best = connection
         continue
