@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { Server as NetServer, type AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
@@ -205,7 +205,10 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       draining = true
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      // Stop listening only. http.Server#close would also cut idle keep-alive
+      // sockets (Node ≥ 19), racing requests already on their way on them;
+      // net.Server#close leaves them to get `Connection: close` answers.
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()))
       // Idle keep-alive connections are not cut here: a request may be on
       // its way on one (the keep-alive race). Each gets its next answer with
       // `Connection: close` instead, so clients move on without an error.
