@@ -91,17 +91,27 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     })
   }
 
-  /** Closes every connection (streams in flight are cut) and the local pool. */
-  async close(): Promise<void> {
+  /**
+   * Closes the tunnel. With `graceMs`, first tells the server to send no new
+   * streams (GOAWAY on every connection) and lets streams in flight finish
+   * for up to that long; then closes every connection and the local pool.
+   */
+  async close(graceMs = 0): Promise<void> {
     if (this.closed) return
     this.closed = true
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
+    const connections = [...this.draining]
     for (const slot of this.slots) {
-      slot.current?.close(1000, 'agent closing')
-      slot.next?.close(1000, 'agent closing')
+      if (slot.current) connections.push(slot.current)
+      if (slot.next) connections.push(slot.next)
     }
-    for (const connection of this.draining) connection.close(1000, 'agent closing')
+    if (graceMs > 0) {
+      for (const c of connections) if (c.opened) c.drain()
+      const deadline = Date.now() + graceMs
+      while (Date.now() < deadline && connections.some((c) => c.opened && c.activeStreams > 0)) await new Promise((r) => setTimeout(r, 25))
+    }
+    for (const c of connections) c.close(1000, 'agent closing')
     await this.forwarder.close().catch(() => {})
   }
 

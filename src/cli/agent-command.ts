@@ -187,7 +187,8 @@ export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = pr
     process.once('SIGTERM', () => resolve())
     process.once('SIGINT', () => resolve())
   })
-  await tunnel.close()
+  // SIGTERM/SIGINT: no new requests, 5 s for those in flight.
+  await tunnel.close(5000)
   await inspection?.close()
   stopTracing()
   metrics?.close()
