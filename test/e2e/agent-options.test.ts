@@ -20,7 +20,7 @@ describe('agent options: Host header, https targets, client aborts, state file',
 
   before(async () => {
     closedEarly = new Promise((resolve) => (markClosed = resolve))
-    service = await startLocalService((req) => {
+    service = await startLocalService((req, res) => {
       if (req.url === '/delay') {
         setTimeout(() => res.end('late but whole'), 600)
         return true
