@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander'
 import { runAgent, type AgentFlags } from './agent-command.js'
+import type { ValueSource } from './agent-config-file.js'
 import { runServer, type ServerFlags } from './server-command.js'
 
 /**
@@ -39,9 +40,12 @@ export function buildCli(): Command {
     .addOption(new Option('--host-header <mode>', 'Host the local service sees: rewrite, preserve or a value').env('ADIT_HOST_HEADER'))
     .addOption(new Option('--local-insecure', 'accept a self-signed certificate from an https local service').env('ADIT_LOCAL_INSECURE'))
     .addOption(new Option('--json', 'print one JSON object per line (ready, then one per request)'))
-    .addOption(new Option('--inspect [address]', 'serve the request inspector on host:port (default 127.0.0.1:4040)').env('ADIT_INSPECT'))
+    .addOption(new Option('--inspect [address]', 'serve the request inspector (on by default at 127.0.0.1:4040, or the next free port up to 4049)').env('ADIT_INSPECT'))
+    .addOption(new Option('--no-inspect', 'do not serve the request inspector'))
+    .addOption(new Option('--inspect-addr <address>', 'host:port for the inspector (same as --inspect <address>)').env('ADIT_INSPECT_ADDR'))
+    .addOption(new Option('--config <file>', 'YAML config: these settings in snake_case, and a tunnels: list to run several (flags and env win)').env('ADIT_CONFIG'))
     .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error (logs go to stderr)').env('LOG_LEVEL'))
-    .action((flags: AgentFlags) => runAgent(flags))
+    .action((flags: AgentFlags, command: Command) => runAgent(flags, (name) => command.getOptionValueSource(name) as ValueSource))
 
   return program
 }
