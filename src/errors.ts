@@ -10,6 +10,8 @@ export const ErrorCode = {
   CONFIG: 'ADIT_ERR_CONFIG',
   UNKNOWN_TUNNEL: 'ADIT_ERR_UNKNOWN_TUNNEL',
   AGENT_NOT_CONNECTED: 'ADIT_ERR_AGENT_NOT_CONNECTED',
+  AGENT_RECONNECTING: 'ADIT_ERR_AGENT_RECONNECTING',
+  NAME_TAKEN: 'ADIT_ERR_NAME_TAKEN',
   AGENT_TIMEOUT: 'ADIT_ERR_AGENT_TIMEOUT',
   LOCAL_UNREACHABLE: 'ADIT_ERR_LOCAL_UNREACHABLE',
   STREAM_RESET: 'ADIT_ERR_STREAM_RESET',
@@ -46,6 +48,7 @@ export class ConfigError extends AditError {
 export const publicErrors = {
   [ErrorCode.UNKNOWN_TUNNEL]: { status: 404, text: 'unknown tunnel: check the URL; the agent prints its public URL when it starts' },
   [ErrorCode.AGENT_NOT_CONNECTED]: { status: 502, text: 'agent not connected: start the agent (adit agent --server … --local …) or check its logs' },
+  [ErrorCode.AGENT_RECONNECTING]: { status: 503, text: 'agent reconnecting: the tunnel\'s agent was just here and did not come back in time; retry shortly' },
   [ErrorCode.AGENT_TIMEOUT]: { status: 504, text: 'timeout waiting for agent: the local service did not answer in time' },
   [ErrorCode.LOCAL_UNREACHABLE]: { status: 502, text: 'local service unreachable: the agent could not connect to its --local target; is the service running?' },
   [ErrorCode.STREAM_RESET]: { status: 502, text: 'the agent aborted the request' },

@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws'
-import { Session, Subprotocol, type ProtocolError, type Transport } from '../protocol/index.js'
+import { MAX_STREAM_ID, Session, Subprotocol, type ProtocolError, type Transport } from '../protocol/index.js'
 import type { Logger } from '../observability/logger.js'
 import type { LocalForwarder } from './local-forwarder.js'
 
@@ -54,8 +54,10 @@ export class ServerConnection {
     this.session = new Session(transport, {
       role: 'agent',
       onStream: (stream, head) => options.forwarder.forward(stream, head),
-      onGoAway: (code) => {
-        this.serverGoAway = true
+      onGoAway: (code, lastStreamId) => {
+        // An advisory GOAWAY (last stream id 2^32-1) asks us to move; the
+        // final one promises no more OPENs.
+        if (lastStreamId !== MAX_STREAM_ID) this.serverGoAway = true
         options.onGoAway(this, code)
       },
       onProtocolError: (error: ProtocolError) => {

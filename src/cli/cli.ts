@@ -24,6 +24,8 @@ export function buildCli(): Command {
     .addOption(new Option('--max-header-bytes <size>', 'largest public request head (431 beyond)').env('ADIT_MAX_HEADER_BYTES'))
     .addOption(new Option('--trust-proxy <bool>', 'trust X-Forwarded-* from the peer (default: true on Cloud Run)').env('ADIT_TRUST_PROXY'))
     .addOption(new Option('--drain-timeout <duration>', 'time SIGTERM gives streams in flight').env('ADIT_DRAIN_TIMEOUT'))
+    .addOption(new Option('--hold-timeout <duration>', 'how long a request waits for a reconnecting agent (503 after)').env('ADIT_HOLD_TIMEOUT'))
+    .addOption(new Option('--public-host-suffix <domain>', 'wildcard domain for host routing: {id}.<domain>').env('PUBLIC_HOST_SUFFIX'))
     .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error').env('LOG_LEVEL'))
     .action((flags: ServerFlags) => runServer(flags))
 

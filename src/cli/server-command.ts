@@ -13,6 +13,8 @@ export interface ServerFlags {
   maxHeaderBytes?: string
   trustProxy?: string
   drainTimeout?: string
+  holdTimeout?: string
+  publicHostSuffix?: string
   logLevel?: string
 }
 
@@ -26,6 +28,8 @@ export function serverOptionsFromFlags(flags: ServerFlags, env: NodeJS.ProcessEn
   if (flags.responseTimeout !== undefined) options.responseTimeoutMs = parseDuration('--response-timeout / ADIT_RESPONSE_TIMEOUT', flags.responseTimeout)
   if (flags.maxHeaderBytes !== undefined) options.maxHeaderBytes = parseBytes('--max-header-bytes / ADIT_MAX_HEADER_BYTES', flags.maxHeaderBytes)
   if (flags.drainTimeout !== undefined) options.drainTimeoutMs = parseDuration('--drain-timeout / ADIT_DRAIN_TIMEOUT', flags.drainTimeout)
+  if (flags.holdTimeout !== undefined) options.holdTimeoutMs = parseDuration('--hold-timeout / ADIT_HOLD_TIMEOUT', flags.holdTimeout)
+  if (flags.publicHostSuffix !== undefined && flags.publicHostSuffix !== '') options.publicHostSuffix = flags.publicHostSuffix
   // Behind Cloud Run's front end the peer is always Google's proxy.
   options.trustProxy = flags.trustProxy !== undefined ? parseBoolean('--trust-proxy / ADIT_TRUST_PROXY', flags.trustProxy) : env.K_SERVICE !== undefined
   return options

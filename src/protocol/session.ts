@@ -21,7 +21,10 @@ export interface StreamOpener {
   openStream(head: RequestHead, handler: StreamHandler): OpenedStream | null
   readonly activeStreams: number
   readonly goingAway: boolean
-  goAway(code: number): void
+  readonly closed: boolean
+  goAway(code: number, advisory?: boolean): void
+  /** The server asked the agent to move (advisory GOAWAY) but still opens streams here. */
+  readonly moveRequested?: boolean
   receive(message: Buffer): void
   close(reason?: string): void
 }
@@ -64,6 +67,7 @@ export class Session implements StreamOwner, StreamOpener {
   goingAway = false
   closed = false
   private sentGoAway = false
+  moveRequested = false
 
   private readonly transport: Transport
   private readonly options: SessionOptions
@@ -108,9 +112,20 @@ export class Session implements StreamOwner, StreamOpener {
    * leaving, open nothing more here", and the server answers with its own
    * GOAWAY naming the last stream it opened, so the agent knows when every
    * stream it must serve has arrived. Streams in flight go on.
+   *
+   * `advisory` (server only) is the first of HTTP/2's two-step shutdown:
+   * GOAWAY with last stream id 2^32-1 asks the agent to move while the
+   * server keeps opening streams here until the agent's own GOAWAY says its
+   * replacement is up; nothing is refused in between.
    */
-  goAway(code: number): void {
+  goAway(code: number, advisory = false): void {
     if (this.sentGoAway || this.closed) return
+    if (advisory && this.role === 'server') {
+      if (this.moveRequested) return
+      this.moveRequested = true
+      this.send(encodeGoAway(MAX_STREAM_ID, code))
+      return
+    }
     this.sentGoAway = true
     this.goingAway = true
     this.send(encodeGoAway(this.role === 'server' ? this.nextStreamId - 1 : this.lastRemoteStreamId, code))

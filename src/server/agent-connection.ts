@@ -61,9 +61,11 @@ export class AgentConnection {
     })
     ws.on('close', (code, reason) => {
       if (this.heartbeat) clearInterval(this.heartbeat)
+      // Leave the registry first: streams reset by session.close() may be
+      // re-dispatched at once, and must not land on this connection again.
+      options.onClose(this)
       this.session.close('agent connection closed')
       this.logger.info({ tunnel: tunnelId, connection: this.number, code, reason: reason.toString() }, 'agent disconnected')
-      options.onClose(this)
     })
     this.heartbeat = setInterval(() => {
       if (!this.alive) {
@@ -77,9 +79,12 @@ export class AgentConnection {
     this.heartbeat.unref()
   }
 
-  /** Asks the agent to move to a fresh connection; streams in flight finish here. */
-  goAway(code: number = GoAwayCode.NORMAL): void {
-    this.session.goAway(code)
+  /**
+   * Asks the agent to move to a fresh connection. Advisory by default: this
+   * connection keeps taking streams until the agent says its replacement is up.
+   */
+  goAway(code: number = GoAwayCode.NORMAL, advisory = true): void {
+    this.session.goAway(code, advisory)
   }
 
   close(code: number = CloseCode.GOING_AWAY, reason = 'server closing'): void {

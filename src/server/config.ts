@@ -27,6 +27,12 @@ export interface ServerOptions {
   heartbeatMs: number
   /** Trust X-Forwarded-* from the peer (behind Cloud Run's front end or another proxy). */
   trustProxy: boolean
+  /** How long a public request waits for a reconnecting agent before 503 (ms). */
+  holdTimeoutMs: number
+  /** A tunnel whose agent left less than this long ago counts as reconnecting: its requests are held (ms). */
+  holdWindowMs: number
+  /** Wildcard domain for host routing: `{id}.{suffix}` reaches tunnel `id` with no prefix. */
+  publicHostSuffix: string | undefined
   /** Time SIGTERM gives streams in flight before the process exits (ms). */
   drainTimeoutMs: number
   cluster: Cluster | undefined
@@ -46,6 +52,9 @@ export const serverDefaults: ServerOptions = {
   maxJsonBodyBytes: 32 * 1024 * 1024,
   heartbeatMs: 25_000,
   trustProxy: false,
+  holdTimeoutMs: 10_000,
+  holdWindowMs: 30_000,
+  publicHostSuffix: undefined,
   drainTimeoutMs: 8_000,
   cluster: undefined,
   logger: undefined,
@@ -75,6 +84,13 @@ export function resolveServerOptions(input: Partial<ServerOptions> = {}): Server
   positiveInt(record, 'maxJsonBodyBytes', 0)
   positiveInt(record, 'heartbeatMs', 100)
   positiveInt(record, 'drainTimeoutMs', 0)
+  positiveInt(record, 'holdTimeoutMs', 0)
+  positiveInt(record, 'holdWindowMs', 0)
+  if (options.publicHostSuffix !== undefined) {
+    const suffix = options.publicHostSuffix.toLowerCase().replace(/^\*?\./, '').replace(/\.$/, '')
+    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(suffix)) throw new ConfigError(`PUBLIC_HOST_SUFFIX must be a domain like tunnel.example.com, got ${JSON.stringify(options.publicHostSuffix)}`)
+    options.publicHostSuffix = suffix
+  }
   if (options.publicBaseUrl !== undefined) {
     let url: URL
     try {

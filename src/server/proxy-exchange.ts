@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { CONNECTION_LOST, ResetCode, type OpenedStream, type ResponseHead, type StreamHandler } from '../protocol/index.js'
+import { CONNECTION_LOST, ResetCode, type OpenedStream, type RequestHead, type ResponseHead, type StreamHandler } from '../protocol/index.js'
 import { ErrorCode, type PublicErrorCode } from '../errors.js'
-import { pairsFromRaw, rawFromPairs } from '../http/hop-by-hop.js'
+import { rawFromPairs } from '../http/hop-by-hop.js'
 import { responseHeadersFor } from './forwarded-headers.js'
 import { sendPublicError } from './public-errors.js'
 
@@ -15,6 +15,8 @@ export interface ExchangeSummary {
   requestBytes: number
   responseBytes: number
   durationMs: number
+  /** Times the request was moved to another connection before any of it was sent. */
+  retries: number
   error?: string
 }
 
@@ -25,35 +27,53 @@ const resetToError: Record<number, PublicErrorCode> = {
   [CONNECTION_LOST]: ErrorCode.AGENT_NOT_CONNECTED,
 }
 
+/** Methods a proxy may send again when it cannot know whether the first try arrived (RFC 9110 §9.2.2). */
+const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+const MAX_RETRIES = 5
+
 /**
  * One public request streamed through a tunnel: public request body → DATA
  * frames (paused while the agent's window is shut), response HEAD/DATA →
  * public response (credit returned only once the public socket took the
  * bytes). One object per request; no closures per chunk.
+ *
+ * A stream that ends before any of the request was sent — the agent refused
+ * it, or (for idempotent requests) its connection died — is handed back to
+ * `redispatch`, which finds another connection or holds for a reconnecting
+ * agent: a connection swap never loses such a request.
  */
 export class ProxyExchange implements StreamHandler {
   stream: OpenedStream | null = null
+  readonly head: RequestHead
+  readonly summary: ExchangeSummary
+  finished = false
   private readonly req: IncomingMessage
   private readonly res: ServerResponse
   private readonly prefix: string
+  private readonly responseTimeoutMs: number
   private readonly started = process.hrtime.bigint()
   private readonly onDone: (summary: ExchangeSummary) => void
-  private readonly summary: ExchangeSummary
+  private readonly redispatch: (exchange: ProxyExchange) => void
   private timer: NodeJS.Timeout | undefined
   private owed = 0
-  private finished = false
   private headSent = false
+  private listening = false
+  private requestEnded = false
+  private bytesSentOnStream = 0
 
   constructor(
     req: IncomingMessage,
     res: ServerResponse,
-    info: { requestId: string; tunnelId: string; path: string; prefix: string; responseTimeoutMs: number },
-    onDone: (summary: ExchangeSummary) => void,
+    info: { requestId: string; tunnelId: string; path: string; prefix: string; head: RequestHead; responseTimeoutMs: number },
+    callbacks: { onDone: (summary: ExchangeSummary) => void; redispatch: (exchange: ProxyExchange) => void },
   ) {
     this.req = req
     this.res = res
     this.prefix = info.prefix
-    this.onDone = onDone
+    this.head = info.head
+    this.responseTimeoutMs = info.responseTimeoutMs
+    this.onDone = callbacks.onDone
+    this.redispatch = callbacks.redispatch
     this.summary = {
       requestId: info.requestId,
       tunnelId: info.tunnelId,
@@ -63,23 +83,32 @@ export class ProxyExchange implements StreamHandler {
       requestBytes: 0,
       responseBytes: 0,
       durationMs: 0,
+      retries: 0,
     }
-    this.timer = setTimeout(this.onTimeout, info.responseTimeoutMs)
     res.on('drain', this.onResponseDrain)
     res.on('close', this.onResponseClose)
   }
 
-  /** Starts streaming the public request body into `stream`. */
+  /** Starts (or, after a retry, resumes) streaming the public request into `stream`. */
   attach(stream: OpenedStream): void {
     this.stream = stream
-    const req = this.req
-    req.on('data', this.onRequestData)
-    req.on('end', this.onRequestEnd)
-    req.on('error', this.onRequestError)
+    this.bytesSentOnStream = 0
+    this.timer ??= setTimeout(this.onTimeout, this.responseTimeoutMs)
+    if (!this.listening) {
+      this.listening = true
+      const req = this.req
+      req.on('data', this.onRequestData)
+      req.on('end', this.onRequestEnd)
+      req.on('error', this.onRequestError)
+    } else {
+      this.req.resume()
+    }
+    if (this.requestEnded) stream.end()
   }
 
   /** Fails before a stream exists (no agent, bad request …). */
   fail(code: PublicErrorCode, detail?: string, headers?: Record<string, string>): void {
+    if (this.finished) return
     this.summary.error = code
     sendPublicError(this.res, code, this.summary.requestId, detail, headers)
     this.summary.status = this.res.statusCode
@@ -90,10 +119,12 @@ export class ProxyExchange implements StreamHandler {
 
   private readonly onRequestData = (chunk: Buffer): void => {
     this.summary.requestBytes += chunk.length
+    this.bytesSentOnStream += chunk.length
     if (this.stream !== null && !this.stream.write(chunk)) this.req.pause()
   }
 
   private readonly onRequestEnd = (): void => {
+    this.requestEnded = true
     this.stream?.end()
   }
 
@@ -107,10 +138,8 @@ export class ProxyExchange implements StreamHandler {
     if (this.finished) return
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
-    if (head.status < 200 && head.status !== 101) {
-      // Informational responses are not forwarded by this path.
-      return
-    }
+    // Informational responses are not forwarded by this path.
+    if (head.status < 200) return
     const headers = responseHeadersFor(head.headers, this.prefix, false)
     headers.push(['X-Adit-Request-Id', this.summary.requestId])
     this.summary.status = head.status
@@ -118,7 +147,7 @@ export class ProxyExchange implements StreamHandler {
       this.res.writeHead(head.status, head.statusText, rawFromPairs(headers) as unknown as Record<string, string>)
       this.headSent = true
     } catch (error) {
-      // Invalid header from the service: answer 502 rather than crash.
+      // An invalid header from the service: answer 502 rather than crash.
       this.stream?.reset(ResetCode.PROTOCOL_ERROR, 'invalid response head')
       this.summary.error = 'invalid response head'
       if (!this.res.headersSent) sendPublicError(this.res, ErrorCode.STREAM_RESET, this.summary.requestId, `invalid response head from the service: ${(error as Error).message}`)
@@ -141,6 +170,13 @@ export class ProxyExchange implements StreamHandler {
 
   onReset(code: number, reason: string): void {
     if (this.finished) return
+    if (!this.headSent && this.canRetry(code)) {
+      this.stream = null
+      this.summary.retries++
+      this.req.pause()
+      this.redispatch(this)
+      return
+    }
     if (this.timer) clearTimeout(this.timer)
     this.summary.error = reason || `reset ${code}`
     if (!this.headSent) {
@@ -156,6 +192,13 @@ export class ProxyExchange implements StreamHandler {
 
   onDrain(): void {
     this.req.resume()
+  }
+
+  /** Safe to send again: nothing of it reached the agent, or the agent refused it, or it is idempotent and bodiless. */
+  private canRetry(code: number): boolean {
+    if (this.summary.retries >= MAX_RETRIES || this.bytesSentOnStream > 0 || this.summary.requestBytes > 0) return false
+    if (code === ResetCode.REFUSED) return true
+    return code === CONNECTION_LOST && idempotent.has(this.summary.method) && this.head.bodyless === true
   }
 
   // Timers and public socket events
@@ -203,5 +246,3 @@ export class ProxyExchange implements StreamHandler {
     this.onDone(this.summary)
   }
 }
-
-export { pairsFromRaw }

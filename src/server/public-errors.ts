@@ -11,9 +11,8 @@ export function sendPublicError(res: ServerResponse, code: PublicErrorCode, requ
     res.destroy()
     return
   }
-  const { status, text } = publicErrors[code]
-  // The detail may come from the agent (a RESET reason): keep the body one line.
-  const body = `${status} ${text}${detail ? ` (${detail.replace(/[\r\n]+/g, ' ')})` : ''} [request id ${requestId}]\n`
+  const { status } = publicErrors[code]
+  const body = publicErrorBody(code, requestId, detail)
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -24,3 +23,23 @@ export function sendPublicError(res: ServerResponse, code: PublicErrorCode, requ
   })
   res.end(body)
 }
+
+/** The one-line body of a public error. The detail may come from the agent (a RESET reason): kept to one line. */
+export function publicErrorBody(code: PublicErrorCode, requestId: string, detail?: string): string {
+  const { status, text } = publicErrors[code]
+  return `${status} ${text}${detail ? ` (${detail.replace(/[\r\n]+/g, ' ')})` : ''} [request id ${requestId}]\n`
+}
+
+/** The same error on a raw socket (an upgrade request that cannot be served); closes it. */
+export function sendPublicErrorOnSocket(socket: import('node:stream').Duplex, code: PublicErrorCode, requestId: string, detail?: string, extraHeaders: Record<string, string> = {}): void {
+  if (socket.destroyed) return
+  const { status } = publicErrors[code]
+  const body = publicErrorBody(code, requestId, detail)
+  const extra = Object.entries(extraHeaders).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText[status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Adit-Request-Id: ${requestId}\r\nX-Adit-Error: ${code}\r\n${extra}Connection: close\r\n\r\n${body}`,
+  )
+}
+
+const statusText: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 413: 'Payload Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }

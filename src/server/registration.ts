@@ -5,7 +5,7 @@ import { readSmallBody } from './request-body.js'
 
 export interface RegistrationContext {
   credentials: Credentials
-  store: TunnelStore | undefined
+  store: TunnelStore
   publicUrlFor(req: IncomingMessage, id: string): string
 }
 
@@ -20,19 +20,49 @@ function json(res: ServerResponse, status: number, body: unknown): void {
  * from the id under the signing key and never stored; the record keeps what
  * must survive a restart (creation time, options).
  */
+/** Names nobody gets: they would look like the server's own endpoints or infrastructure. */
+const RESERVED_NAMES = new Set(['www', 'api', 'app', 'admin', 'dashboard', 'pub', 'ws', 'register', 'healthz', 'readyz', 'metrics', 'mail', 'ftp', 'localhost', 'status', 'static', 'assets', 'docs', 'adit'])
+
+/** Why a requested name cannot be a tunnel id, or null when it can. */
+export function nameProblem(name: string, credentials: Credentials): string | null {
+  if (!/^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/.test(name)) return 'a name is 3–63 lowercase letters, digits or dashes, not starting or ending with a dash'
+  if (RESERVED_NAMES.has(name)) return `the name ${name} is reserved`
+  // 16 base32 characters is the shape of a signed id: names must never be mistaken for one.
+  if (/^[a-z2-7]{16}$/.test(name) || credentials.isSignedId(name)) return 'names of 16 letters and digits 2–7 are kept for generated ids'
+  return null
+}
+
+/**
+ * `POST /register` → `201 {id, secret, public_url}`. The secret is derived
+ * from the id under the signing key and never stored; the record keeps what
+ * must survive a restart (creation time, options). A `{"name": "myapp"}`
+ * body asks for that name as the id: given when free and allowed (409 when
+ * taken), and the name stays this tunnel's while its credentials do.
+ */
 export async function handleRegister(req: IncomingMessage, res: ServerResponse, ctx: RegistrationContext): Promise<void> {
   const body = await readSmallBody(req, 16 * 1024)
   if (body === null) return json(res, 413, { error: 'ADIT_ERR_BODY_TOO_LARGE', message: 'registration body over 16 KiB' })
+  let request: { name?: unknown } = {}
   if (body.length > 0) {
     try {
       const parsed: unknown = JSON.parse(body.toString('utf8'))
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object')
+      request = parsed as { name?: unknown }
     } catch {
       return json(res, 400, { error: 'ADIT_ERR_BAD_REQUEST', message: 'registration body must be a JSON object (or empty)' })
     }
   }
-  const id = ctx.credentials.newTunnelId()
   const now = Date.now()
-  await ctx.store?.put({ id, createdAt: now, lastSeenAt: now, secretGeneration: 0 })
+  if (request.name !== undefined) {
+    if (typeof request.name !== 'string') return json(res, 400, { error: 'ADIT_ERR_BAD_REQUEST', message: 'name must be a string' })
+    const name = request.name.toLowerCase()
+    const problem = nameProblem(name, ctx.credentials)
+    if (problem !== null) return json(res, 400, { error: 'ADIT_ERR_BAD_REQUEST', message: problem })
+    const created = await ctx.store.create({ id: name, name, createdAt: now, lastSeenAt: now, secretGeneration: 0 })
+    if (!created) return json(res, 409, { error: 'ADIT_ERR_NAME_TAKEN', message: `the name ${name} belongs to another tunnel; choose another` })
+    return json(res, 201, { id: name, secret: ctx.credentials.secretFor(name), public_url: ctx.publicUrlFor(req, name) })
+  }
+  const id = ctx.credentials.newTunnelId()
+  await ctx.store.put({ id, createdAt: now, lastSeenAt: now, secretGeneration: 0 })
   json(res, 201, { id, secret: ctx.credentials.secretFor(id), public_url: ctx.publicUrlFor(req, id) })
 }

@@ -4,44 +4,35 @@ import type { Duplex } from 'node:stream'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import { GoAwayCode } from '../protocol/index.js'
-import { ErrorCode } from '../errors.js'
+import { createMemoryCluster } from '../cluster/memory.js'
+import type { Cluster } from '../cluster/types.js'
 import { createLogger, redactUrl, type Logger } from '../observability/logger.js'
 import { AgentConnection } from './agent-connection.js'
 import { resolveServerOptions, type ServerOptions } from './config.js'
 import { Credentials } from './credentials.js'
-import { requestHeadersFor } from './forwarded-headers.js'
-import { ProxyExchange, type ExchangeSummary } from './proxy-exchange.js'
+import type { ExchangeSummary } from './proxy-exchange.js'
+import { PublicProxy } from './public-proxy.js'
 import { handleRegister } from './registration.js'
-import { routePub } from './tunnel-routes.js'
+import { routeHost, routePub, type PubRoute } from './tunnel-routes.js'
 import { TunnelRegistry } from './tunnel-registry.js'
 import { AgentEndpoint, reject } from './ws-endpoint.js'
+import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
+import { ErrorCode } from '../errors.js'
 
 export interface RunningServer {
   /** `http://host:port` the server listens on. */
   readonly url: string
   readonly port: number
   readonly registry: TunnelRegistry
+  readonly cluster: Cluster
   /** Graceful: stop accepting, GOAWAY to agents, let streams finish (up to drainTimeoutMs), close. */
   close(): Promise<void>
 }
 
-function newRequestId(): string {
-  return randomBytes(9).toString('base64url')
-}
-
-function clientAddress(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? ''
-  return address.startsWith('::ffff:') ? address.slice(7) : address
-}
-
-function firstValue(value: string | string[] | undefined): string | undefined {
-  const v = Array.isArray(value) ? value[0] : value
-  return v?.split(',')[0]?.trim() || undefined
-}
-
 /**
- * Starts the public server: `/register`, `/ws` (agents), `/pub/{id}/…`
- * (public traffic), `/healthz`, `/readyz`. Resolves once listening.
+ * Starts the public server: `/register`, `/ws` (agents), `/pub/{id}/…` and
+ * `{id}.{PUBLIC_HOST_SUFFIX}` (public traffic, WebSockets included),
+ * `/healthz`, `/readyz`. Resolves once listening.
  *
  * @example
  * const server = await startServer({ port: 0, host: '127.0.0.1' })
@@ -55,22 +46,11 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   if (credentials.ephemeral) {
     logger.warn('no ADIT_SIGNING_KEY set: made one for this process; tunnels will not survive a restart (set ADIT_SIGNING_KEY to keep them)')
   }
-  const store = options.cluster?.store
+  const ownCluster = options.cluster === undefined
+  const cluster = options.cluster ?? createMemoryCluster({ instanceId: `local-${randomBytes(4).toString('hex')}` })
+  const store = cluster.store
   const registry = new TunnelRegistry()
   let draining = false
-
-  const publicProto = (req: IncomingMessage): string =>
-    (options.trustProxy ? firstValue(req.headers['x-forwarded-proto']) : undefined) ?? ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http')
-  const publicHost = (req: IncomingMessage): string =>
-    (options.trustProxy ? firstValue(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host ?? 'localhost'
-
-  const publicUrlFor = (req: IncomingMessage, id: string): string => {
-    if (options.publicBaseUrl !== undefined) return `${options.publicBaseUrl}/pub/${id}/`
-    // The agent's own request: X-Forwarded-Proto is honoured here even when
-    // not trusting proxies, since it only shapes the URL handed back to it.
-    const proto = firstValue(req.headers['x-forwarded-proto']) ?? publicProto(req)
-    return `${proto}://${publicHost(req)}/pub/${id}/`
-  }
 
   const logExchange = (summary: ExchangeSummary): void => {
     logger.info(
@@ -83,56 +63,61 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         requestBytes: summary.requestBytes,
         responseBytes: summary.responseBytes,
         latencyMs: Math.round(summary.durationMs * 10) / 10,
-        error: summary.error,
+        ...(summary.retries > 0 ? { retries: summary.retries } : {}),
+        ...(summary.error ? { error: summary.error } : {}),
       },
       'proxied',
     )
   }
 
-  const proxy = async (req: IncomingMessage, res: ServerResponse, url: string): Promise<void> => {
-    const route = routePub(url)
-    const requestId = newRequestId()
-    if (route.kind === 'redirect') {
-      res.writeHead(308, { location: route.location, 'content-length': 0, 'x-adit-request-id': requestId })
-      res.end()
-      return
-    }
-    const tunnelId = route.kind === 'tunnel' ? route.id : ''
-    const exchange = new ProxyExchange(
-      req,
-      res,
-      { requestId, tunnelId, path: route.kind === 'tunnel' ? route.path : url, prefix: route.kind === 'tunnel' ? route.prefix : '', responseTimeoutMs: options.responseTimeoutMs },
-      logExchange,
-    )
-    if (route.kind === 'bad-id') return exchange.fail(ErrorCode.UNKNOWN_TUNNEL)
-    if (draining) return exchange.fail(ErrorCode.SHUTTING_DOWN, undefined, { 'retry-after': '1' })
-    const connection = registry.get(route.id)?.pick()
-    if (connection === undefined) {
-      let known = credentials.isSignedId(route.id)
-      if (!known && store !== undefined) known = (await store.get(route.id)) !== null
-      return exchange.fail(known ? ErrorCode.AGENT_NOT_CONNECTED : ErrorCode.UNKNOWN_TUNNEL)
-    }
-    const headers = requestHeadersFor(
-      req,
-      { clientIp: clientAddress(req), proto: publicProto(req), host: publicHost(req), prefix: route.prefix, requestId, trustProxy: options.trustProxy },
-      false,
-    )
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
-    const stream = connection.session.openStream({ method: req.method ?? 'GET', path: route.path, headers, requestId, ...(hasBody ? {} : { bodyless: true }) }, exchange)
-    if (stream === null) return exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
-    exchange.attach(stream)
+  const proxy = new PublicProxy({
+    registry,
+    store,
+    credentials,
+    logger,
+    responseTimeoutMs: options.responseTimeoutMs,
+    holdTimeoutMs: options.holdTimeoutMs,
+    holdWindowMs: options.holdWindowMs,
+    trustProxy: options.trustProxy,
+    draining: () => draining,
+    onExchange: logExchange,
+  })
+
+  const publicUrlFor = (req: IncomingMessage, id: string): string => {
+    // The agent's own request: X-Forwarded-Proto is honoured here even when
+    // not trusting proxies, since it only shapes the URL handed back to it.
+    const proto = options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).protocol.slice(0, -1) : (firstValue(req.headers['x-forwarded-proto']) ?? proxy.publicProto(req))
+    if (options.publicHostSuffix !== undefined) return `${proto}://${id}.${options.publicHostSuffix}/`
+    if (options.publicBaseUrl !== undefined) return `${options.publicBaseUrl}/pub/${id}/`
+    return `${proto}://${proxy.publicHost(req)}/pub/${id}/`
+  }
+
+  const routeOf = (req: IncomingMessage): PubRoute | null => {
+    const url = req.url ?? '/'
+    const byHost = routeHost(req.headers.host, options.publicHostSuffix, url)
+    if (byHost !== null) return byHost
+    if (url.startsWith('/pub/')) return routePub(url)
+    if (url === '/pub' || url.startsWith('/pub?')) return { kind: 'bad-id' }
+    return null
   }
 
   const handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = req.url ?? '/'
-    if (url.startsWith('/pub/') || url === '/pub') {
-      proxy(req, res, url === '/pub' ? '/pub/' : url).catch((error: unknown) => internalError(res, error))
+    const route = routeOf(req)
+    if (route !== null) {
+      if (route.kind === 'redirect') {
+        res.writeHead(308, { location: route.location, 'content-length': 0 })
+        res.end()
+        return
+      }
+      if (route.kind === 'bad-id') return sendPublicError(res, ErrorCode.UNKNOWN_TUNNEL, randomBytes(9).toString('base64url'))
+      proxy.handle(req, res, route)
       return
     }
+    const url = req.url ?? '/'
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     if (path === '/healthz') return plain(res, 200, 'ok')
-    if (path === '/readyz') return draining ? plain(res, 503, 'draining') : plain(res, 200, 'ready')
+    if (path === '/readyz') return draining ? plain(res, 503, 'draining') : cluster.healthy() ? plain(res, 200, 'ready') : plain(res, 503, 'cluster store unreachable')
     if (path === '/register') {
       if (req.method !== 'POST') return plain(res, 405, 'use POST /register', { allow: 'POST' })
       if (draining) return plain(res, 503, 'server is shutting down; retry', { 'retry-after': '1' })
@@ -159,10 +144,13 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         logger,
         heartbeatMs: options.heartbeatMs,
         maxJsonBodyBytes: options.maxJsonBodyBytes,
-        onClose: (c) => registry.remove(c),
+        onClose: (c) => {
+          registry.remove(c)
+          store.touch(tunnelId, Date.now()).catch(() => {})
+        },
       })
       registry.add(connection)
-      store?.touch(tunnelId, Date.now()).catch(() => {})
+      store.touch(tunnelId, Date.now()).catch(() => {})
       logger.info({ tunnel: tunnelId, connection: connection.number, protocol: connection.protocol }, 'agent connected')
     },
   })
@@ -178,12 +166,20 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   server.on('request', handleRequest)
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {})
-    const url = req.url ?? '/'
-    if (url === '/ws' || url.startsWith('/ws?')) {
-      endpoint.handleUpgrade(req, socket, head).catch(() => reject(socket, 503, 'internal error'))
-      return
+    const route = routeOf(req)
+    if (route === null) {
+      const url = req.url ?? '/'
+      if (url === '/ws' || url.startsWith('/ws?')) {
+        endpoint.handleUpgrade(req, socket, head).catch(() => reject(socket, 503, 'internal error'))
+        return
+      }
+      return reject(socket, 404, 'not found')
     }
-    reject(socket, 501, 'WebSocket passthrough to tunnels is not supported by this server version')
+    const requestId = randomBytes(9).toString('base64url')
+    if (route.kind === 'bad-id') return sendPublicErrorOnSocket(socket, ErrorCode.UNKNOWN_TUNNEL, requestId)
+    if (route.kind === 'redirect') return reject(socket, 404, `WebSocket URLs need the trailing slash: ${route.location}`)
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return reject(socket, 501, 'only WebSocket upgrades pass through tunnels')
+    proxy.handleUpgrade(req, socket, head, route)
   })
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable) return socket.destroy()
@@ -208,20 +204,30 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     (closing ??= (async () => {
       draining = true
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      for (const connection of registry.connections()) connection.goAway(GoAwayCode.NORMAL)
+      // Keep-alive connections that sit idle would bring their next request
+      // here; close them so clients reconnect to an instance that stays.
+      server.closeIdleConnections()
+      // Advisory GOAWAY: connections keep serving until each agent's
+      // replacement is up (its own GOAWAY), so nothing is refused meanwhile.
+      for (const connection of registry.connections()) connection.goAway(GoAwayCode.NORMAL, true)
       const deadline = Date.now() + options.drainTimeoutMs
-      while (Date.now() < deadline && [...registry.connections()].some((c) => c.session.activeStreams > 0)) {
-        await new Promise((r) => setTimeout(r, 50))
-      }
+      const settled = (): boolean => [...registry.connections()].every((c) => c.session.goingAway && c.session.activeStreams === 0)
+      while (Date.now() < deadline && !settled()) await new Promise((r) => setTimeout(r, 25))
       for (const connection of registry.connections()) connection.close()
       endpoint.close()
       server.closeIdleConnections()
       const forceAt = setTimeout(() => server.closeAllConnections(), 1000)
       await closed
       clearTimeout(forceAt)
+      if (ownCluster) await cluster.close().catch(() => {})
     })())
 
-  return { url, port, registry, close }
+  return { url, port, registry, cluster, close }
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? value[0] : value
+  return v?.split(',')[0]?.trim() || undefined
 }
 
 function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {

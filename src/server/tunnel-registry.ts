@@ -8,12 +8,27 @@ export class TunnelEntry {
     this.id = id
   }
 
-  /** The connection to open the next stream on: least streams in flight, never one going away. */
+  /**
+   * The connection to open the next stream on: never one going away; one
+   * asked to move only when nothing else is left; then least streams in flight
+   * (so the agents of a tunnel share its load).
+   */
   pick(): AgentConnection | undefined {
     let best: AgentConnection | undefined
     for (const connection of this.connections) {
-      if (connection.session.goingAway) continue
-      if (best === undefined || connection.session.activeStreams < best.session.activeStreams) best = connection
+      const session = connection.session
+      if (session.goingAway || session.closed) continue
+      if (best === undefined) {
+        best = connection
+        continue
+      }
+      const moving = session.moveRequested === true
+      const bestMoving = best.session.moveRequested === true
+      if (moving !== bestMoving) {
+        if (bestMoving) best = connection
+        continue
+      }
+      if (session.activeStreams < best.session.activeStreams) best = connection
     }
     return best
   }

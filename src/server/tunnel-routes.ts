@@ -32,3 +32,22 @@ export function routePub(url: string): PubRoute {
   }
   return { kind: 'tunnel', id, prefix, path: url.slice(end) }
 }
+
+/**
+ * Host-based routing: `{id}.{suffix}` (wildcard DNS) reaches tunnel `id`
+ * with nothing stripped, so apps that use absolute paths work unchanged.
+ * Returns null when the Host is not one of ours.
+ */
+export function routeHost(host: string | undefined, suffix: string | undefined, url: string): PubRoute | null {
+  if (suffix === undefined || host === undefined) return null
+  let name = host.toLowerCase()
+  // Strip a port (IPv6 literals never match a suffix anyway).
+  const colon = name.lastIndexOf(':')
+  if (colon !== -1 && !name.endsWith(']')) name = name.slice(0, colon)
+  if (name.endsWith('.')) name = name.slice(0, -1)
+  const tail = `.${suffix}`
+  if (!name.endsWith(tail)) return null
+  const id = name.slice(0, -tail.length)
+  if (!isValidTunnelId(id)) return { kind: 'bad-id' }
+  return { kind: 'tunnel', id, prefix: '', path: url.startsWith('/') ? url : `/${url}` }
+}

@@ -69,7 +69,7 @@ describe('failures end with a clear status, and the server lives on', () => {
 
   it('the agent killed mid-download → the client sees an aborted response; a restarted agent keeps the id and serves', async () => {
     const service = jobs.add(await startLocalService())
-    const server = jobs.add(await startServerProcess())
+    const server = jobs.add(await startServerProcess({ args: ['--hold-timeout', '300ms'] }))
     const dir = jobs.add(tempDir())
     const stateFile = dir.file('s.json')
     const agent = jobs.add(await startAgentProcess(server.url, service.url, { stateFile }))
@@ -89,9 +89,11 @@ describe('failures end with a clear status, and the server lives on', () => {
     })
     assert.equal(outcome.complete, false, 'a cut download must not look complete')
     assert.ok(outcome.received < 1024 * 1024 * 1024)
+    // The agent was just here: the request is held for it, then told to retry.
     const gone = await request(`${agent.publicUrl}echo`)
-    assert.equal(gone.statusCode, 502)
-    assert.equal(gone.headers['x-adit-error'], 'ADIT_ERR_AGENT_NOT_CONNECTED')
+    assert.equal(gone.statusCode, 503)
+    assert.equal(gone.headers['x-adit-error'], 'ADIT_ERR_AGENT_RECONNECTING')
+    assert.equal(gone.headers['retry-after'], '2')
     await gone.body.text()
 
     const again = jobs.add(await startAgentProcess(server.url, service.url, { stateFile }))

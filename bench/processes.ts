@@ -1,0 +1,94 @@
+/**
+ * Starting the processes under test: the local service (ours), and adit's
+ * server and agent through the public CLI, exactly as a user runs them.
+ */
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Child, ChildSet } from './children.js'
+
+const STARTUP_TIMEOUT_MS = 15_000
+
+/** How the adit processes are started: which build, and node flags (profiling). */
+export interface AditLaunch {
+  bin: string
+  /** When set, each adit process writes a V8 CPU profile here when it exits. */
+  cpuProfDir: string | undefined
+}
+
+function nodeArgs(launch: AditLaunch, name: string): string[] {
+  if (launch.cpuProfDir === undefined) return []
+  const file = `${name.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}.cpuprofile`
+  return ['--cpu-prof', `--cpu-prof-dir=${launch.cpuProfDir}`, `--cpu-prof-name=${file}`]
+}
+
+/** dist/src/bin.js, next to dist/bench/: the build this checkout measures unless told otherwise. */
+export const defaultAditBin = fileURLToPath(new URL('../src/bin.js', import.meta.url))
+
+/** Why the tunnel cannot be measured with `bin`, or undefined when it can. */
+export function tunnelUnavailableReason(bin: string): string | undefined {
+  if (!existsSync(bin)) return `adit CLI not built (${bin} missing): the server and agent are not on this branch yet`
+  return undefined
+}
+
+export interface LocalService {
+  child: Child
+  url: string
+}
+
+export async function startLocalService(children: ChildSet): Promise<LocalService> {
+  const script = fileURLToPath(new URL('./local-service.js', import.meta.url))
+  const child = children.fork('local service', script)
+  const ready = await child.waitForLine((line) => line.event === 'ready', STARTUP_TIMEOUT_MS)
+  return { child, url: String(ready.url) }
+}
+
+export interface AditServer {
+  child: Child
+  url: string
+}
+
+export async function startAditServer(children: ChildSet, launch: AditLaunch, name = 'adit server'): Promise<AditServer> {
+  const env = { ...process.env, PORT: '0', HOST: '127.0.0.1' }
+  const child = children.spawnNode(name, launch.bin, ['server', '--port', '0', '--host', '127.0.0.1'], env, nodeArgs(launch, name))
+  const line = await child.waitForLine(
+    (l) => l.message === 'listening' && typeof l.url === 'string',
+    STARTUP_TIMEOUT_MS,
+  )
+  return { child, url: String(line.url) }
+}
+
+export interface AditAgent {
+  child: Child
+  publicUrl: string
+  /** Removes the agent's state directory (after the agent has been stopped). */
+  cleanup(): Promise<void>
+}
+
+export async function startAditAgent(
+  children: ChildSet,
+  launch: AditLaunch,
+  serverUrl: string,
+  localUrl: string,
+  connections: number | undefined,
+): Promise<AditAgent> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'adit-bench-'))
+  const args = ['agent', '--server', serverUrl, '--local', localUrl, '--json', '--state-file', join(stateDir, 'state.json')]
+  if (connections !== undefined) args.push('--connections', String(connections))
+  const cleanup = (): Promise<void> => rm(stateDir, { recursive: true, force: true })
+  try {
+    const child = children.spawnNode('adit agent', launch.bin, args, process.env, nodeArgs(launch, 'adit agent'))
+    const ready = await child.waitForLine(
+      (l) => l.event === 'ready' && typeof l.public_url === 'string',
+      STARTUP_TIMEOUT_MS,
+    )
+    let publicUrl = String(ready.public_url)
+    if (!publicUrl.endsWith('/')) publicUrl += '/'
+    return { child, publicUrl, cleanup }
+  } catch (error) {
+    await cleanup()
+    throw error
+  }
+}

@@ -1,0 +1,176 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { randomBytes } from 'node:crypto'
+import type { StreamOpener } from '../protocol/index.js'
+import type { TunnelRecord, TunnelStore } from '../cluster/types.js'
+import { ErrorCode, type PublicErrorCode } from '../errors.js'
+import type { Logger } from '../observability/logger.js'
+import type { Credentials } from './credentials.js'
+import { requestHeadersFor } from './forwarded-headers.js'
+import { ProxyExchange, type ExchangeSummary } from './proxy-exchange.js'
+import type { TunnelRegistry } from './tunnel-registry.js'
+import { UpgradeExchange } from './upgrade-exchange.js'
+
+export interface PublicProxyOptions {
+  registry: TunnelRegistry
+  store: TunnelStore
+  credentials: Credentials
+  logger: Logger
+  responseTimeoutMs: number
+  /** How long a request waits for a reconnecting agent before 503. */
+  holdTimeoutMs: number
+  /** A tunnel counts as "reconnecting" this long after its agent was last here. */
+  holdWindowMs: number
+  trustProxy: boolean
+  /** True while the server drains: responses ask clients to reconnect (to another instance). */
+  draining(): boolean
+  /**
+   * Cluster hook: an opener that carries streams to another instance holding
+   * the tunnel's agent, or undefined. Tried when no local connection exists.
+   */
+  remoteOpener?: (tunnelId: string) => Promise<StreamOpener | undefined>
+  onExchange(summary: ExchangeSummary): void
+}
+
+export interface TunnelTarget {
+  id: string
+  prefix: string
+  path: string
+}
+
+type Resolution = { opener: StreamOpener } | { error: PublicErrorCode; headers?: Record<string, string> }
+
+const startedAt = Date.now()
+
+function newRequestId(): string {
+  return randomBytes(9).toString('base64url')
+}
+
+function clientAddress(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress ?? ''
+  return address.startsWith('::ffff:') ? address.slice(7) : address
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? value[0] : value
+  return v?.split(',')[0]?.trim() || undefined
+}
+
+/**
+ * Public traffic into tunnels: finds where a tunnel's agent is (a local
+ * connection, another instance, or — while it reconnects — soon), opens a
+ * stream there and hands the exchange to it. Used for plain requests and
+ * for WebSocket upgrades alike.
+ */
+export class PublicProxy {
+  private readonly options: PublicProxyOptions
+
+  constructor(options: PublicProxyOptions) {
+    this.options = options
+  }
+
+  publicProto(req: IncomingMessage): string {
+    return (this.options.trustProxy ? firstValue(req.headers['x-forwarded-proto']) : undefined) ?? ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http')
+  }
+
+  publicHost(req: IncomingMessage): string {
+    return (this.options.trustProxy ? firstValue(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host ?? 'localhost'
+  }
+
+  /** A plain request (any method) for `target`. */
+  handle(req: IncomingMessage, res: ServerResponse, target: TunnelTarget): void {
+    const requestId = newRequestId()
+    if (this.options.draining()) res.shouldKeepAlive = false
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+    const headers = requestHeadersFor(req, this.forwarding(req, target, requestId), false)
+    const exchange = new ProxyExchange(
+      req,
+      res,
+      {
+        requestId,
+        tunnelId: target.id,
+        path: target.path,
+        prefix: target.prefix,
+        head: { method: req.method ?? 'GET', path: target.path, headers, requestId, ...(hasBody ? {} : { bodyless: true }) },
+        responseTimeoutMs: this.options.responseTimeoutMs,
+      },
+      { onDone: this.options.onExchange, redispatch: (e) => this.dispatch(e) },
+    )
+    this.dispatch(exchange)
+  }
+
+  /** A public `Upgrade` request (WebSocket) for `target`. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, early: Buffer, target: TunnelTarget): void {
+    const requestId = newRequestId()
+    const exchange = new UpgradeExchange(socket, early, { requestId, tunnelId: target.id, path: target.path, prefix: target.prefix, responseTimeoutMs: this.options.responseTimeoutMs }, this.options.onExchange)
+    const headers = requestHeadersFor(req, this.forwarding(req, target, requestId), true)
+    this.resolve(target.id).then(
+      (resolution) => {
+        if (exchange.finished) return
+        if ('error' in resolution) return exchange.fail(resolution.error, undefined, resolution.headers)
+        const stream = resolution.opener.openStream({ method: req.method ?? 'GET', path: target.path, headers, requestId, upgrade: true, bodyless: true }, exchange)
+        if (stream === null) return exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
+        exchange.attach(stream)
+      },
+      (error: unknown) => {
+        this.options.logger.error({ err: (error as Error).message, tunnel: target.id }, 'tunnel lookup failed')
+        exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
+      },
+    )
+  }
+
+  private forwarding(req: IncomingMessage, target: TunnelTarget, requestId: string) {
+    return { clientIp: clientAddress(req), proto: this.publicProto(req), host: this.publicHost(req), prefix: target.prefix, requestId, trustProxy: this.options.trustProxy }
+  }
+
+  private dispatch(exchange: ProxyExchange): void {
+    this.resolve(exchange.summary.tunnelId).then(
+      (resolution) => {
+        if (exchange.finished) return
+        if ('error' in resolution) return exchange.fail(resolution.error, undefined, resolution.headers)
+        const stream = resolution.opener.openStream(exchange.head, exchange)
+        if (stream === null) {
+          // The connection started going away between pick and open: look again.
+          return exchange.summary.retries++ < 3 ? this.dispatch(exchange) : exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
+        }
+        exchange.attach(stream)
+      },
+      (error: unknown) => {
+        this.options.logger.error({ err: (error as Error).message, tunnel: exchange.summary.tunnelId }, 'tunnel lookup failed')
+        exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
+      },
+    )
+  }
+
+  /**
+   * Where to open a stream for tunnel `id`: a local connection; else another
+   * instance (cluster); else, when the agent was just here (or this instance
+   * just started and the tunnel is real), wait up to holdTimeoutMs for it.
+   */
+  async resolve(id: string): Promise<Resolution> {
+    const { registry, credentials, store } = this.options
+    const local = registry.get(id)?.pick()
+    if (local !== undefined) return { opener: local.session }
+    const remote = await this.options.remoteOpener?.(id)
+    if (remote !== undefined) return { opener: remote }
+    const signed = credentials.isSignedId(id)
+    const record = signed ? await store.get(id).catch(() => null) : await store.get(id)
+    if (!signed && record === null) return { error: ErrorCode.UNKNOWN_TUNNEL }
+    if (!this.shouldHold(id, signed, record)) return { error: ErrorCode.AGENT_NOT_CONNECTED }
+    const connection = await registry.waitForConnection(id, this.options.holdTimeoutMs)
+    if (connection !== undefined) return { opener: connection.session }
+    const late = await this.options.remoteOpener?.(id)
+    if (late !== undefined) return { opener: late }
+    return { error: ErrorCode.AGENT_RECONNECTING, headers: { 'retry-after': '2' } }
+  }
+
+  private shouldHold(id: string, signed: boolean, record: TunnelRecord | null): boolean {
+    const { registry, holdWindowMs } = this.options
+    if (registry.get(id) !== undefined) return true // only draining connections left: their replacement is coming
+    if (registry.recentlyConnected(id, holdWindowMs)) return true
+    const everConnected = record !== null && record.lastSeenAt > record.createdAt
+    if (everConnected && Date.now() - record.lastSeenAt <= holdWindowMs) return true
+    // A fresh instance (a restart, a new replica) has not met its agents yet.
+    return Date.now() - startedAt <= holdWindowMs && (record === null ? signed : everConnected)
+  }
+}

@@ -1,0 +1,153 @@
+import type { Duplex } from 'node:stream'
+import { ResetCode, type OpenedStream, type ResponseHead, type StreamHandler } from '../protocol/index.js'
+import { ErrorCode } from '../errors.js'
+import { responseHeadersFor } from './forwarded-headers.js'
+import type { ExchangeSummary } from './proxy-exchange.js'
+import { sendPublicErrorOnSocket } from './public-errors.js'
+
+/**
+ * A public `Upgrade: websocket` request through a tunnel. Until the agent's
+ * HEAD it is a request; after a 101 the public socket and the stream are
+ * one raw two-way byte pipe with the same credit-based flow control as any
+ * body, so close frames, pings and binary messages pass untouched both ways.
+ * A non-101 answer is written as a plain response and the socket closed.
+ */
+export class UpgradeExchange implements StreamHandler {
+  stream: OpenedStream | null = null
+  finished = false
+  readonly summary: ExchangeSummary
+  private readonly socket: Duplex
+  private readonly early: Buffer
+  private readonly prefix: string
+  private readonly responseTimeoutMs: number
+  private readonly onDone: (summary: ExchangeSummary) => void
+  private readonly started = process.hrtime.bigint()
+  private timer: NodeJS.Timeout | undefined
+  private upgraded = false
+  private headWritten = false
+  private owed = 0
+
+  constructor(
+    socket: Duplex,
+    early: Buffer,
+    info: { requestId: string; tunnelId: string; path: string; prefix: string; responseTimeoutMs: number },
+    onDone: (summary: ExchangeSummary) => void,
+  ) {
+    this.socket = socket
+    this.early = early
+    this.prefix = info.prefix
+    this.responseTimeoutMs = info.responseTimeoutMs
+    this.onDone = onDone
+    this.summary = { requestId: info.requestId, tunnelId: info.tunnelId, method: 'GET', path: info.path, status: 0, requestBytes: 0, responseBytes: 0, durationMs: 0, retries: 0 }
+    socket.on('close', this.onSocketClose)
+    socket.on('error', this.onSocketClose)
+  }
+
+  attach(stream: OpenedStream): void {
+    this.stream = stream
+    this.timer = setTimeout(this.onTimeout, this.responseTimeoutMs)
+  }
+
+  fail(code: Parameters<typeof sendPublicErrorOnSocket>[1], detail?: string, headers?: Record<string, string>): void {
+    if (this.finished) return
+    this.summary.error = code
+    sendPublicErrorOnSocket(this.socket, code, this.summary.requestId, detail, headers)
+    this.finish()
+  }
+
+  onHead(head: ResponseHead): void {
+    if (this.finished || this.headWritten) return
+    if (head.status < 200 && head.status !== 101) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    this.headWritten = true
+    this.summary.status = head.status
+    this.upgraded = head.status === 101
+    const headers = responseHeadersFor(head.headers, this.prefix, this.upgraded)
+    headers.push(['X-Adit-Request-Id', this.summary.requestId])
+    if (!this.upgraded) headers.push(['Connection', 'close'])
+    let text = `HTTP/1.1 ${head.status} ${head.statusText ?? (this.upgraded ? 'Switching Protocols' : 'Response')}\r\n`
+    for (const [name, value] of headers) text += `${name}: ${value}\r\n`
+    this.socket.write(`${text}\r\n`)
+    if (this.upgraded) {
+      // Bytes the client sent right behind its request head belong to the new protocol.
+      if (this.early.length > 0) this.onSocketData(this.early)
+      this.socket.on('data', this.onSocketData)
+      this.socket.on('end', this.onSocketEnd)
+      this.socket.on('drain', this.onSocketDrain)
+    }
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.finished) return
+    this.summary.responseBytes += chunk.length
+    if (this.socket.write(chunk)) this.stream!.consumed(chunk.length)
+    else this.owed += chunk.length
+  }
+
+  onEnd(): void {
+    if (this.finished) return
+    this.socket.end()
+    if (!this.upgraded) this.finish()
+    else this.maybeFinish()
+  }
+
+  onReset(code: number, reason: string): void {
+    if (this.finished) return
+    this.summary.error = reason || `reset ${code}`
+    if (!this.headWritten) {
+      this.fail(code === ResetCode.LOCAL_UNREACHABLE ? ErrorCode.LOCAL_UNREACHABLE : code === ResetCode.TIMEOUT ? ErrorCode.AGENT_TIMEOUT : ErrorCode.STREAM_RESET, reason || undefined)
+      return
+    }
+    this.socket.destroy()
+    this.finish()
+  }
+
+  onDrain(): void {
+    this.socket.resume()
+  }
+
+  private readonly onSocketData = (chunk: Buffer): void => {
+    this.summary.requestBytes += chunk.length
+    if (this.stream !== null && !this.stream.write(chunk)) this.socket.pause()
+  }
+
+  private readonly onSocketEnd = (): void => {
+    this.stream?.end()
+    this.maybeFinish()
+  }
+
+  private readonly onSocketDrain = (): void => {
+    if (this.owed > 0 && this.stream !== null) {
+      const n = this.owed
+      this.owed = 0
+      this.stream.consumed(n)
+    }
+  }
+
+  private readonly onSocketClose = (): void => {
+    if (this.finished) return
+    this.stream?.reset(ResetCode.CANCEL, 'client went away')
+    this.summary.error ??= this.upgraded ? undefined : 'client went away'
+    this.finish()
+  }
+
+  private readonly onTimeout = (): void => {
+    this.timer = undefined
+    if (this.finished) return
+    this.stream?.reset(ResetCode.TIMEOUT, 'no response head in time')
+    this.fail(ErrorCode.AGENT_TIMEOUT)
+  }
+
+  private maybeFinish(): void {
+    if (this.socket.writableEnded && this.socket.readableEnded) this.finish()
+  }
+
+  private finish(): void {
+    if (this.finished) return
+    this.finished = true
+    if (this.timer) clearTimeout(this.timer)
+    this.summary.durationMs = Number(process.hrtime.bigint() - this.started) / 1e6
+    this.onDone(this.summary)
+  }
+}
