@@ -26,6 +26,7 @@ export function buildCli(): Command {
     .addOption(new Option('--drain-timeout <duration>', 'time SIGTERM gives streams in flight').env('ADIT_DRAIN_TIMEOUT'))
     .addOption(new Option('--hold-timeout <duration>', 'how long a request waits for a reconnecting agent (503 after)').env('ADIT_HOLD_TIMEOUT'))
     .addOption(new Option('--public-host-suffix <domain>', 'wildcard domain for host routing: {id}.<domain>').env('PUBLIC_HOST_SUFFIX'))
+    .addOption(new Option('--admin-token <token>', 'turns on /dashboard for whoever holds this token (16+ characters)').env('ADIT_ADMIN_TOKEN'))
     .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error').env('LOG_LEVEL'))
     .action((flags: ServerFlags) => runServer(flags))
 

@@ -15,6 +15,7 @@ export interface ServerFlags {
   drainTimeout?: string
   holdTimeout?: string
   publicHostSuffix?: string
+  adminToken?: string
   logLevel?: string
 }
 
@@ -30,6 +31,7 @@ export function serverOptionsFromFlags(flags: ServerFlags, env: NodeJS.ProcessEn
   if (flags.drainTimeout !== undefined) options.drainTimeoutMs = parseDuration('--drain-timeout / ADIT_DRAIN_TIMEOUT', flags.drainTimeout)
   if (flags.holdTimeout !== undefined) options.holdTimeoutMs = parseDuration('--hold-timeout / ADIT_HOLD_TIMEOUT', flags.holdTimeout)
   if (flags.publicHostSuffix !== undefined && flags.publicHostSuffix !== '') options.publicHostSuffix = flags.publicHostSuffix
+  if (flags.adminToken !== undefined && flags.adminToken !== '') options.adminToken = flags.adminToken
   // Behind Cloud Run's front end the peer is always Google's proxy.
   options.trustProxy = flags.trustProxy !== undefined ? parseBoolean('--trust-proxy / ADIT_TRUST_PROXY', flags.trustProxy) : env.K_SERVICE !== undefined
   return options

@@ -8,6 +8,7 @@ import { createMemoryCluster } from '../cluster/memory.js'
 import type { Cluster } from '../cluster/types.js'
 import { createLogger, redactUrl, type Logger } from '../observability/logger.js'
 import { AgentConnection } from './agent-connection.js'
+import { createDashboard } from './dashboard/dashboard.js'
 import { resolveServerOptions, type ServerOptions } from './config.js'
 import { Credentials } from './credentials.js'
 import type { ExchangeSummary } from './proxy-exchange.js'
@@ -50,9 +51,11 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const cluster = options.cluster ?? createMemoryCluster({ instanceId: `local-${randomBytes(4).toString('hex')}` })
   const store = cluster.store
   const registry = new TunnelRegistry()
+  const dashboard = createDashboard({ adminToken: options.adminToken, registry, trustProxy: options.trustProxy })
   let draining = false
 
   const logExchange = (summary: ExchangeSummary): void => {
+    dashboard.recordExchange(summary)
     logger.info(
       {
         requestId: summary.requestId,
@@ -113,6 +116,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       proxy.handle(req, res, route)
       return
     }
+    if (dashboard.handleDashboard(req, res)) return
     const url = req.url ?? '/'
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)

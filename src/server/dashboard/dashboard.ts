@@ -13,6 +13,7 @@
  * server.on('request', (req, res) => { if (!dashboard.handleDashboard(req, res)) route(req, res) })
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ConfigError } from '../../errors.js'
 import { checkAdmin } from './admin-auth.js'
 import { RequestRates, type RequestRatesOptions } from './request-rate.js'
 import { dashboardSnapshot, type DashboardRegistry } from './snapshot.js'
@@ -45,8 +46,8 @@ export interface Dashboard {
   readonly rates: RequestRates
 }
 
-function badOption(name: string, expected: string, value: unknown): RangeError {
-  return new RangeError(`dashboard option ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
+function badOption(name: string, expected: string, value: unknown): ConfigError {
+  return new ConfigError(`dashboard option ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
 }
 
 export function validateDashboardOptions(input: Partial<DashboardOptions>): DashboardOptions & { registry: DashboardRegistry } {
