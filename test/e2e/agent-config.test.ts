@@ -36,7 +36,7 @@ state_dir: ${dir.file('state')}
 tunnels:
   - name: web
     local: ${web.url}
-  - name: api
+  - name: billing
     local: ${api.url}
     host_header: rewrite
 `,
@@ -46,7 +46,7 @@ tunnels:
   const inspectorLine = await agent.waitForLine((l) => l.startsWith('adit: inspector on '))
   const inspectorUrl = inspectorLine.slice('adit: inspector on '.length)
   const webLine = forwarding(await agent.waitForLine((l) => forwarding(l)?.[3] === 'web'))!
-  const apiLine = forwarding(await agent.waitForLine((l) => forwarding(l)?.[3] === 'api'))!
+  const apiLine = forwarding(await agent.waitForLine((l) => forwarding(l)?.[3] === 'billing'))!
   assert.equal(webLine[2], web.url)
   assert.equal(apiLine[2], api.url)
   assert.notEqual(webLine[1], apiLine[1], 'each tunnel has its own public URL')
@@ -58,7 +58,7 @@ tunnels:
   assert.equal(b.statusCode, 418)
   await b.body.dump()
   await agent.waitForLine((l) => l.startsWith('[web] GET /echo/web → 200'))
-  await agent.waitForLine((l) => l.startsWith('[api] GET /status/418 → 418'))
+  await agent.waitForLine((l) => l.startsWith('[billing] GET /status/418 → 418'))
 
   // One inspector lists both tunnels' requests.
   const list = (await (await request(`${inspectorUrl}api/requests`)).body.json()) as { requests: Array<{ id: string; path: string }> }
@@ -73,7 +73,7 @@ tunnels:
   assert.equal(replayed.status, 418)
   assert.equal(replayed.replayOf, original.id)
   assert.match(replayed.exchangeId, /^2:replay-\d+$/, 'the forwarder of the second tunnel recorded it')
-  await agent.waitForLine((l) => l.startsWith('[api] GET /status/418 → 418') && agent.lines.filter((x) => x.startsWith('[api] GET /status/418')).length === 2)
+  await agent.waitForLine((l) => l.startsWith('[billing] GET /status/418 → 418') && agent.lines.filter((x) => x.startsWith('[billing] GET /status/418')).length === 2)
   assert.equal(api.requests.filter((r) => r.url === '/status/418').length, 2, 'the api service saw the original and the replay')
   assert.equal(web.requests.filter((r) => r.url === '/status/418').length, 0, 'and the web service saw neither')
   const after = (await (await request(`${inspectorUrl}api/requests`)).body.json()) as { total: number }
@@ -81,7 +81,7 @@ tunnels:
 
   // Each tunnel keeps its own state file, so a restart keeps both URLs.
   const webState = JSON.parse(readFileSync(dir.file('state/tunnel-web.json'), 'utf8')) as { public_url: string }
-  const apiState = JSON.parse(readFileSync(dir.file('state/tunnel-api.json'), 'utf8')) as { public_url: string }
+  const apiState = JSON.parse(readFileSync(dir.file('state/tunnel-billing.json'), 'utf8')) as { public_url: string }
   assert.equal(webState.public_url, webLine[1])
   assert.equal(apiState.public_url, apiLine[1])
   assert.equal(await agent.stop(), 0)
