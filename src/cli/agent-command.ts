@@ -140,7 +140,13 @@ function replayThrough(runners: TunnelRunner[], prefixes: Array<string | undefin
   }
 }
 
-async function startInspection(address: { address: string; attempts: number }, plans: TunnelPlan[], replay: ReplayFunction, logger: Logger): Promise<AgentInspector | undefined> {
+async function startInspection(
+  address: { address: string; attempts: number },
+  plans: TunnelPlan[],
+  replay: ReplayFunction,
+  logger: Logger,
+  note: (text: string) => void,
+): Promise<AgentInspector | undefined> {
   const first = plans[0]!.options
   try {
     return await startAgentInspector({
@@ -154,6 +160,7 @@ async function startInspection(address: { address: string; attempts: number }, p
     // The inspector is a convenience: the tunnels run without it.
     const e = error as NodeJS.ErrnoException
     const tried = address.attempts > 1 ? ` (tried ${address.attempts} ports from ${address.address})` : ''
+    note(`inspector not started: ${e.code === 'EADDRINUSE' ? 'address in use' : (e.code ?? 'error')}`)
     logger.warn({ err: e.code ?? e.message }, `inspector not started${tried}: ${e.code === 'EADDRINUSE' ? 'address in use' : e.message}; the agent runs without it (--inspect <host:port> picks another, --no-inspect turns it off)`)
     return undefined
   }
@@ -172,8 +179,9 @@ export async function runAgent(input: AgentFlags, sourceOf: (flag: keyof AgentFi
   const several = file?.tunnels !== undefined
   const json = flags.json === true
   const tty = !json && process.stdout.isTTY === true
-  // On a TTY the table is redrawn in place: routine info logs would tear it, so only warnings show unless asked.
-  const level = flags.logLevel ?? (tty ? 'warn' : 'info')
+  // On a TTY the table is redrawn in place and shows states and last errors itself: log lines
+  // would tear it, so only errors are logged there unless --log-level asks for more.
+  const level = flags.logLevel ?? (tty ? 'error' : 'info')
   // Logs go to stderr so stdout carries only what the user asked for.
   const logger = createLogger({ name: 'adit-agent', level, destination: pino.destination({ dest: 2, sync: false }) })
   const write = (line: string): void => {
@@ -184,7 +192,8 @@ export async function runAgent(input: AgentFlags, sourceOf: (flag: keyof AgentFi
   // Several tunnels share one inspector log: each one's exchange ids get a prefix so they stay unique.
   const prefixes = plans.map((_, i) => (several ? `${i + 1}:` : undefined))
   const address = inspectAddressFrom(flags)
-  const inspection = address === null ? undefined : await startInspection(address, plans, replayThrough(runners, prefixes), logger)
+  const inspectorNote: string[] = []
+  const inspection = address === null ? undefined : await startInspection(address, plans, replayThrough(runners, prefixes), logger, (note) => inspectorNote.push(note))
   const writeJson = json
     ? (event: Record<string, unknown>) => write(JSON.stringify(event.event === 'ready' && inspection ? { ...event, inspector_url: inspection.url } : event))
     : undefined
@@ -192,7 +201,7 @@ export async function runAgent(input: AgentFlags, sourceOf: (flag: keyof AgentFi
     ? undefined
     : new StatusBoard(process.stdout, {
         several,
-        header: () => [`adit agent${inspection ? ` · inspector ${inspection.url}` : ''} · Ctrl-C to stop`, ''],
+        header: () => [`adit agent · ${inspection ? `inspector ${inspection.url}` : (inspectorNote[0] ?? 'no inspector')} · Ctrl-C to stop`, ''],
       })
   if (board !== undefined && !board.inPlace && inspection) write(`adit: inspector on ${inspection.url}`)
 
