@@ -1,16 +1,21 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import pino from 'pino'
-import { parseHostHeader, type AgentOptions } from '../agent/config.js'
+import type { Tunnel } from '../agent/tunnel.js'
+import { parseHostHeader, resolveAgentOptions, type AgentOptions } from '../agent/config.js'
 import type { ExchangeObserver } from '../agent/exchange-observer.js'
 import { ConfigError } from '../errors.js'
-import { combineObservers, startAgentInspector, type AgentInspector } from '../inspector/agent-inspector.js'
-import { InspectorError, InspectorErrorCode } from '../inspector/errors.js'
-import type { ReplayFunction } from '../inspector/replay.js'
+import { combineObservers } from '../inspector/agent-inspector.js'
 import { ScopedObserver } from '../inspector/scoped-observer.js'
-import { createLogger, type Logger } from '../observability/logger.js'
-import { applyConfigFile, loadAgentConfigFile, stateFileFor, type AgentConfigFile, type AgentFileSettings, type ValueSource } from './agent-config-file.js'
-import { parseDuration, parseInteger } from './parse.js'
+import { createLogger, redactUrl } from '../observability/logger.js'
+import { subscribeAgentTracing } from '../observability/agent-tracing.js'
+import { AgentMetrics } from '../observability/metrics.js'
+import { parseListenAddress, startMetricsServer, type MetricsServer } from '../observability/metrics-http.js'
+import { loadTunnelsFile, stateFileFor, type AgentTunnelsFile } from './agent-config-file.js'
+import { inspectAddressFrom, replayThrough, startInspection } from './agent-inspection.js'
+import { describeSettings, loadSettings, type ResolvedSettings } from './config-file.js'
+import { parseBytes, parseDuration, parseInteger } from './parse.js'
+import { checkLogSettings } from './server-command.js'
+import { agentSettings } from './settings.js'
 import { StatusBoard } from './status-board.js'
 import { TunnelRunner, type TunnelPlan } from './tunnel-runner.js'
 
@@ -29,32 +34,17 @@ export interface AgentFlags {
   inspect?: boolean | string
   /** The inspector's address (the issue's spelling); same as --inspect <address>. */
   inspectAddr?: string
-  /** A YAML agent config file: the flags' settings, and optionally a `tunnels:` list. */
-  config?: string
   logLevel?: string
+  localConnections?: string
+  reconnectMax?: string
+  maxFrameBytes?: string
+  metricsAddr?: string
+  logFormat?: string
+  /** `--config <file>` / ADIT_CONFIG. */
+  config?: string
+  /** Print the effective configuration (secrets redacted) and exit. */
+  printConfig?: boolean
 }
-
-/** The inspector's address when none is given; the next nine ports are tried if it is taken. */
-export const DEFAULT_INSPECT_ADDRESS = '127.0.0.1:4040'
-const DEFAULT_INSPECT_ATTEMPTS = 10
-
-/**
- * Where the inspector listens, or null when it is off. --inspect alone (or
- * nothing: it is on by default) means 127.0.0.1:4040 with fallback ports;
- * an explicit address is used as given.
- */
-export function inspectAddressFrom(flags: Pick<AgentFlags, 'inspect' | 'inspectAddr'>): { address: string; attempts: number } | null {
-  if (flags.inspect === false) return null
-  if (typeof flags.inspect === 'string') {
-    const value = flags.inspect.trim()
-    // ADIT_INSPECT=false / =true arrive as strings; digits are a port (0 picks a free one).
-    if (/^(false|off|no)$/i.test(value)) return null
-    if (value !== '' && !/^(true|on|yes)$/i.test(value)) return { address: value, attempts: 1 }
-  }
-  if (flags.inspectAddr !== undefined) return { address: flags.inspectAddr, attempts: 1 }
-  return { address: DEFAULT_INSPECT_ADDRESS, attempts: DEFAULT_INSPECT_ATTEMPTS }
-}
-
 
 export function agentOptionsFromFlags(flags: AgentFlags): Partial<AgentOptions> & Pick<AgentOptions, 'server' | 'local'> {
   return {
@@ -67,7 +57,45 @@ export function agentOptionsFromFlags(flags: AgentFlags): Partial<AgentOptions> 
     localInsecure: flags.localInsecure === true,
     ...(flags.name !== undefined ? { name: flags.name } : {}),
     ...(flags.maxConnectionAge !== undefined ? { maxConnectionAgeMs: parseDuration('--max-connection-age / ADIT_MAX_CONNECTION_AGE', flags.maxConnectionAge) } : {}),
+    ...(flags.localConnections !== undefined ? { localConnections: parseInteger('--local-connections / ADIT_LOCAL_CONNECTIONS', flags.localConnections) } : {}),
+    ...(flags.reconnectMax !== undefined ? { reconnectMaxMs: parseDuration('--reconnect-max / ADIT_RECONNECT_MAX', flags.reconnectMax) } : {}),
+    ...(flags.maxFrameBytes !== undefined ? { maxFrameBytes: parseBytes('--max-frame-bytes / ADIT_MAX_FRAME_BYTES', flags.maxFrameBytes) } : {}),
   }
+}
+
+/** Flags typed on the command line, environment and config file → validated agent settings (flag > env > file > default). */
+export function agentConfig(cliFlags: AgentFlags, env: NodeJS.ProcessEnv): { flags: AgentFlags; resolved: ResolvedSettings; options: ReturnType<typeof resolveAgentOptions> } {
+  const resolved = loadSettings(agentSettings, 'agent', cliFlags as Record<string, unknown>, env)
+  const flags = { ...cliFlags, ...resolved.values } as AgentFlags
+  checkLogSettings(flags.logLevel, flags.logFormat)
+  if (flags.metricsAddr !== undefined && flags.metricsAddr !== '') parseListenAddress('--metrics-addr / ADIT_METRICS_ADDR', flags.metricsAddr)
+  const options = resolveAgentOptions(agentOptionsFromFlags(flags))
+  return { flags, resolved, options }
+}
+
+export function printableAgentConfig(config: ReturnType<typeof agentConfig>): string {
+  const { options, flags } = config
+  const o = options as unknown as Record<string, unknown>
+  const effective: Record<string, unknown> = {
+    server: options.server,
+    local: options.local,
+    stateFile: options.stateFile ?? 'none',
+    apiKey: options.apiKey,
+    connections: options.connections,
+    name: o.name,
+    maxConnectionAge: typeof o.maxConnectionAgeMs === 'number' ? `${o.maxConnectionAgeMs}ms` : undefined,
+    hostHeader: typeof options.hostHeader === 'object' ? options.hostHeader.value : options.hostHeader,
+    localInsecure: options.localInsecure,
+    localConnections: options.localConnections,
+    reconnectMax: `${options.reconnectMaxMs}ms`,
+    maxFrameBytes: options.maxFrameBytes,
+    metricsAddr: flags.metricsAddr || undefined,
+    inspect: inspectAddressFrom(flags)?.address ?? false,
+    json: flags.json === true,
+    logLevel: flags.logLevel ?? 'info',
+    logFormat: flags.logFormat ?? 'auto',
+  }
+  return `${JSON.stringify({ configFile: config.resolved.file ?? null, settings: describeSettings(agentSettings, config.resolved, effective) }, null, 2)}\n`
 }
 
 /** One line per event on stdout, for scripts: `ready`, then one per finished request. */
@@ -85,7 +113,7 @@ function jsonPrinter(write: (line: string) => void, name: string | undefined): E
           event: 'request',
           ...(name !== undefined ? { name } : {}),
           method: start?.method,
-          path: start?.path,
+          path: start === undefined ? undefined : redactUrl(start.path),
           status: end.status,
           bytes: end.responseBytes,
           request_bytes: end.requestBytes,
@@ -97,21 +125,41 @@ function jsonPrinter(write: (line: string) => void, name: string | undefined): E
   }
 }
 
-/** The tunnels to run: one from the flags, or one per entry of the config file's `tunnels:` list. */
-export function tunnelPlans(flags: AgentFlags, file: AgentConfigFile | undefined): TunnelPlan[] {
+/**
+ * Lines for stdout, written once per event-loop turn: stdout to a pipe is
+ * synchronous, and one write per proxied request cost the agent ~15% of its
+ * CPU under load.
+ */
+function lineWriter(out: NodeJS.WriteStream): (line: string) => void {
+  let pending = ''
+  const flush = (): void => {
+    const text = pending
+    pending = ''
+    out.write(text)
+  }
+  process.once('exit', () => {
+    if (pending !== '') flush()
+  })
+  return (line) => {
+    if (pending === '') setImmediate(flush)
+    pending += `${line}\n`
+  }
+}
+
+/** The tunnels to run: one from the settings, or one per entry of the config file's `tunnels:` list. */
+export function tunnelPlans(flags: AgentFlags, file: AgentTunnelsFile | undefined): TunnelPlan[] {
   const base = agentOptionsFromFlags(flags)
   if (file?.tunnels === undefined) return [{ name: flags.name, options: base, access: undefined }]
   const plans = file.tunnels.map((entry): TunnelPlan => {
+    const { hostHeader: _hostHeader, name: _name, ...shared } = base
     const options: TunnelPlan['options'] = {
-      ...base,
+      ...shared,
       local: entry.local,
       stateFile: stateFileFor(entry, file.stateDir),
       localInsecure: entry.localInsecure === true,
       ...(entry.hostHeader !== undefined ? { hostHeader: entry.hostHeader } : {}),
       ...(entry.name !== undefined ? { name: entry.name } : {}),
     }
-    if (entry.hostHeader === undefined) delete options.hostHeader
-    if (entry.name === undefined) delete options.name
     return { name: entry.name, options, access: entry.access }
   })
   const seen = new Map<string, number>()
@@ -125,85 +173,66 @@ export function tunnelPlans(flags: AgentFlags, file: AgentConfigFile | undefined
   return plans
 }
 
-/** Replay for the shared inspector: through the forwarder of the tunnel the original went through. */
-function replayThrough(runners: TunnelRunner[], prefixes: Array<string | undefined>): ReplayFunction {
-  return async (request) => {
-    let index = runners.findIndex((r) => r.tunnel !== undefined && r.tunnel.id === request.tunnelId)
-    if (index === -1 && runners.length === 1) index = 0
-    const tunnel = runners[index]?.tunnel
-    if (tunnel === undefined) {
-      throw new InspectorError(InspectorErrorCode.REPLAY_UNAVAILABLE, `tunnel ${request.tunnelId ?? '?'} is not running in this agent, so its requests cannot be replayed`)
-    }
-    const result = await tunnel.replay(request)
-    const prefix = prefixes[index]
-    return prefix === undefined ? result : { ...result, exchangeId: prefix + result.exchangeId }
-  }
-}
-
-async function startInspection(
-  address: { address: string; attempts: number },
-  plans: TunnelPlan[],
-  replay: ReplayFunction,
-  logger: Logger,
-  note: (text: string) => void,
-): Promise<AgentInspector | undefined> {
-  const first = plans[0]!.options
-  try {
-    return await startAgentInspector({
-      address: address.address,
-      portAttempts: address.attempts,
-      local: first.local,
-      replay,
-      ...(first.hostHeader ? { hostHeader: first.hostHeader } : {}),
-    })
-  } catch (error) {
-    // The inspector is a convenience: the tunnels run without it.
-    const e = error as NodeJS.ErrnoException
-    const tried = address.attempts > 1 ? ` (tried ${address.attempts} ports from ${address.address})` : ''
-    note(`inspector not started: ${e.code === 'EADDRINUSE' ? 'address in use' : (e.code ?? 'error')}`)
-    logger.warn({ err: e.code ?? e.message }, `inspector not started${tried}: ${e.code === 'EADDRINUSE' ? 'address in use' : e.message}; the agent runs without it (--inspect <host:port> picks another, --no-inspect turns it off)`)
-    return undefined
-  }
-}
-
 /**
- * `adit agent`: runs one tunnel (from flags) or several (a config file's
- * `tunnels:`), shows their status, serves the inspector, and runs until
- * SIGTERM/SIGINT. `sourceOf` says whether a flag came from the command line
- * or the environment, which both beat the config file.
+ * `adit agent`: runs one tunnel (from the settings) or several (the config
+ * file's `tunnels:`), shows their status (a table on a terminal, a line per
+ * change when piped, JSON with --json), serves the inspector, and runs
+ * until SIGTERM/SIGINT.
  */
-export async function runAgent(input: AgentFlags, sourceOf: (flag: keyof AgentFileSettings) => ValueSource = () => undefined): Promise<void> {
-  const file = input.config === undefined ? undefined : await loadAgentConfigFile(input.config)
-  const flags = file === undefined ? input : applyConfigFile(input, sourceOf, file)
+export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = agentConfig(cliFlags, env)
+  const { flags } = config
+  const fileSettings = new Set(Object.entries(config.resolved.sources).filter(([, source]) => source === 'file').map(([key]) => key))
+  const file = config.resolved.file === undefined ? undefined : await loadTunnelsFile(config.resolved.file, fileSettings)
   const plans = tunnelPlans(flags, file)
+  if (cliFlags.printConfig) {
+    process.stdout.write(printableAgentConfig(config))
+    if (file?.tunnels !== undefined) process.stdout.write(`${JSON.stringify({ tunnels: plans.map((p) => ({ name: p.name ?? null, local: p.options.local, stateFile: p.options.stateFile ?? 'none', access: p.access === undefined ? [] : Object.keys(p.access) })) }, null, 2)}\n`)
+    return
+  }
   const several = file?.tunnels !== undefined
   const json = flags.json === true
   const tty = !json && process.stdout.isTTY === true
-  // On a TTY the table is redrawn in place and shows states and last errors itself: log lines
-  // would tear it, so only errors are logged there unless --log-level asks for more.
-  const level = flags.logLevel ?? (tty ? 'error' : 'info')
+  // On a terminal the table is redrawn in place and shows states and last errors itself: log
+  // lines would tear it, so only errors are logged there unless --log-level asks for more.
+  const logSettings = checkLogSettings(flags.logLevel ?? (tty ? 'error' : undefined), flags.logFormat)
   // Logs go to stderr so stdout carries only what the user asked for.
-  const logger = createLogger({ name: 'adit-agent', level, destination: pino.destination({ dest: 2, sync: false }) })
-  const write = (line: string): void => {
-    process.stdout.write(`${line}\n`)
-  }
+  const logger = createLogger({ name: 'adit-agent', level: 'info', ...logSettings, fd: 2 })
+  const write = lineWriter(process.stdout)
 
   const runners: TunnelRunner[] = []
   // Several tunnels share one inspector log: each one's exchange ids get a prefix so they stay unique.
   const prefixes = plans.map((_, i) => (several ? `${i + 1}:` : undefined))
   const address = inspectAddressFrom(flags)
   const inspectorNote: string[] = []
-  const inspection = address === null ? undefined : await startInspection(address, plans, replayThrough(runners, prefixes), logger, (note) => inspectorNote.push(note))
+  const first = plans[0]!.options
+  const inspection =
+    address === null
+      ? undefined
+      : await startInspection(address, { local: first.local, ...(first.hostHeader ? { hostHeader: first.hostHeader } : {}) }, replayThrough(runners, prefixes), logger, (n) => inspectorNote.push(n))
   const writeJson = json
     ? (event: Record<string, unknown>) => write(JSON.stringify(event.event === 'ready' && inspection ? { ...event, inspector_url: inspection.url } : event))
     : undefined
   const board = json
     ? undefined
-    : new StatusBoard(process.stdout, {
+    : new StatusBoard(tty ? process.stdout : { write: (text: string) => write(text.endsWith('\n') ? text.slice(0, -1) : text), isTTY: false }, {
         several,
         header: () => [`adit agent · ${inspection ? `inspector ${inspection.url}` : (inspectorNote[0] ?? 'no inspector')} · Ctrl-C to stop`, ''],
       })
   if (board !== undefined && !board.inPlace && inspection) write(`adit: inspector on ${inspection.url}`)
+
+  let metrics: AgentMetrics | undefined
+  let metricsServer: MetricsServer | undefined
+  const cleanups: Array<() => void> = []
+  const onTunnel = async (tunnel: Tunnel): Promise<void> => {
+    cleanups.push(subscribeAgentTracing(tunnel))
+    // Metrics follow one tunnel (their registry has no tunnel label yet): the first to come up.
+    if (metrics === undefined && flags.metricsAddr !== undefined && flags.metricsAddr !== '') {
+      metrics = new AgentMetrics(tunnel, tunnel)
+      metricsServer = await startMetricsServer(parseListenAddress('--metrics-addr / ADIT_METRICS_ADDR', flags.metricsAddr), metrics)
+      logger.info({ url: metricsServer.url, ...(several ? { tunnel: tunnel.id } : {}) }, several ? 'serving metrics of the first tunnel up' : 'serving metrics')
+    }
+  }
 
   let fail: (error: Error) => void = () => {}
   const failed = new Promise<never>((_, reject) => {
@@ -213,7 +242,7 @@ export async function runAgent(input: AgentFlags, sourceOf: (flag: keyof AgentFi
   for (const [i, plan] of plans.entries()) {
     const prefix = prefixes[i]
     const logObserver = inspection === undefined ? undefined : prefix === undefined ? inspection.log : new ScopedObserver(prefix, inspection.log)
-    const observer = combineObservers(json ? jsonPrinter(write, several ? (plan.name ?? plan.options.local) : undefined) : undefined, logObserver)
+    const observer: ExchangeObserver | undefined = combineObservers(json ? jsonPrinter(write, several ? (plan.name ?? plan.options.local) : undefined) : undefined, logObserver)
     runners.push(
       new TunnelRunner(plan, {
         logger,
@@ -221,6 +250,8 @@ export async function runAgent(input: AgentFlags, sourceOf: (flag: keyof AgentFi
         status: board?.add({ label: plan.name ?? plan.options.local, local: plan.options.local, state: 'connecting' }),
         json: writeJson,
         retry: several,
+        redactPath: redactUrl,
+        onTunnel,
         onUrl: (url) => {
           if (!several) inspection?.setPublicUrl(url)
         },
@@ -229,11 +260,8 @@ export async function runAgent(input: AgentFlags, sourceOf: (flag: keyof AgentFi
         },
       }),
     )
-  }
-  if (several) {
-    for (const plan of plans) {
-      if (plan.access !== undefined) logger.warn({ tunnel: plan.name ?? plan.options.local }, 'access rules (basic_auth, allow_ip, require_jwt) are checked but not yet sent: this server version takes none at registration')
-    }
+    // TODO(security): send plan.access at registration once the server takes access rules there.
+    if (plan.access !== undefined) logger.warn({ tunnel: plan.name ?? plan.options.local }, 'access rules (basic_auth, allow_ip, require_jwt) are checked but not yet sent: this server version takes none at registration')
   }
 
   const stopped = new Promise<void>((resolve) => {
@@ -248,6 +276,9 @@ export async function runAgent(input: AgentFlags, sourceOf: (flag: keyof AgentFi
     await Promise.all(runners.map((r) => r.close()))
     board?.close()
     await inspection?.close()
+    for (const cleanup of cleanups) cleanup()
+    metrics?.close()
+    await metricsServer?.close()
     logger.flush()
   }
 }

@@ -1,9 +1,12 @@
 /**
- * `adit agent --config adit.yaml`: the agent's settings in a YAML (or JSON)
- * file. Top-level keys are the flags in snake_case (`server`, `api_key`,
- * `local`, `name`, `host_header`, …); a `tunnels:` list runs several tunnels
- * in one process, each with its own local target, name, access options and
- * state file. Precedence: flag > environment > file > default.
+ * The `tunnels:` part of the agent's config file (`--config`, the same JSON
+ * or YAML file config-file.ts reads for single settings). With a `tunnels:`
+ * list the agent runs several tunnels in one process, each with its own
+ * local target, name, access options and state file; the other top-level
+ * settings (server, api_key, connections, inspect …) apply to all of them
+ * and follow the one precedence rule (flag > env > file > default).
+ * Keys may be snake_case, kebab-case or camelCase, at the top level or under
+ * `agent:`.
  *
  * @example
  * server: https://adit.example.com
@@ -12,7 +15,7 @@
  * tunnels:
  *   - name: web
  *     local: http://127.0.0.1:3000
- *   - name: api
+ *   - name: billing
  *     local: https://127.0.0.1:8443
  *     local_insecure: true
  *     basic_auth: user:secret
@@ -43,46 +46,29 @@ export interface TunnelFileEntry {
   access?: TunnelAccess
 }
 
-/** Top-level settings, named as the CLI flags are (camelCase), all as the strings commander would give. */
-export interface AgentFileSettings {
-  server?: string
-  local?: string
-  stateFile?: string
-  apiKey?: string
-  connections?: string
-  name?: string
-  maxConnectionAge?: string
-  hostHeader?: string
-  localInsecure?: boolean
-  json?: boolean
-  inspect?: boolean | string
-  logLevel?: string
-}
-
-export interface AgentConfigFile {
+/** What the file says about tunnels; the rest of it is read by config-file.ts. */
+export interface AgentTunnelsFile {
   path: string
-  settings: AgentFileSettings
   /** Where derived per-tunnel state files go; 'none' keeps nothing. */
   stateDir: string | undefined
   /** Present when the file has a `tunnels:` list. */
   tunnels: TunnelFileEntry[] | undefined
 }
 
-const settingKeys: Record<string, { flag: keyof AgentFileSettings; type: 'string' | 'boolean' | 'number-or-string' | 'inspect' }> = {
-  server: { flag: 'server', type: 'string' },
-  local: { flag: 'local', type: 'string' },
-  state_file: { flag: 'stateFile', type: 'string' },
-  api_key: { flag: 'apiKey', type: 'string' },
-  connections: { flag: 'connections', type: 'number-or-string' },
-  name: { flag: 'name', type: 'string' },
-  max_connection_age: { flag: 'maxConnectionAge', type: 'number-or-string' },
-  host_header: { flag: 'hostHeader', type: 'string' },
-  local_insecure: { flag: 'localInsecure', type: 'boolean' },
-  json: { flag: 'json', type: 'boolean' },
-  inspect: { flag: 'inspect', type: 'inspect' },
-  log_level: { flag: 'logLevel', type: 'string' },
+/** Top-level keys that belong to this module, not to the flat settings (config-file.ts skips them). */
+export const TUNNEL_FILE_KEYS: ReadonlySet<string> = new Set(['tunnels', 'stateDir'])
+
+const tunnelKeys = new Set(['local', 'name', 'hostHeader', 'localInsecure', 'stateFile', 'basicAuth', 'allowIp', 'allowIps', 'requireJwt'])
+
+function camel(key: string): string {
+  return key.replace(/[-_]([a-z])/g, (_m, c: string) => c.toUpperCase())
 }
-const tunnelKeys = new Set(['local', 'name', 'host_header', 'local_insecure', 'state_file', 'basic_auth', 'allow_ip', 'allow_ips', 'require_jwt'])
+
+function camelKeys(value: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(value)) out[camel(key)] = v
+  return out
+}
 
 function bad(path: string, message: string): ConfigError {
   return new ConfigError(`config file ${path}: ${message}`)
@@ -108,14 +94,14 @@ function booleanAt(path: string, key: string, value: unknown): boolean {
 
 function accessOf(path: string, where: string, entry: Record<string, unknown>): TunnelAccess | undefined {
   const access: TunnelAccess = {}
-  if (entry.basic_auth !== undefined) {
-    const value = stringAt(path, `${where}.basic_auth`, entry.basic_auth)
+  if (entry.basicAuth !== undefined) {
+    const value = stringAt(path, `${where}.basic_auth`, entry.basicAuth)
     const colon = value.indexOf(':')
     if (colon < 1 || colon === value.length - 1) throw bad(path, `${where}.basic_auth must be user:password with both parts non-empty`)
     access.basic_auth = value
   }
-  if (entry.allow_ip !== undefined && entry.allow_ips !== undefined) throw bad(path, `${where}: give allow_ip or allow_ips, not both`)
-  const allow = entry.allow_ip ?? entry.allow_ips
+  if (entry.allowIp !== undefined && entry.allowIps !== undefined) throw bad(path, `${where}: give allow_ip or allow_ips, not both`)
+  const allow = entry.allowIp ?? entry.allowIps
   if (allow !== undefined) {
     const list = typeof allow === 'string' ? [allow] : allow
     if (!Array.isArray(list) || list.length === 0 || !list.every((item) => typeof item === 'string' && /^[0-9a-fA-F:.]+(?:\/\d{1,3})?$/.test(item))) {
@@ -123,10 +109,10 @@ function accessOf(path: string, where: string, entry: Record<string, unknown>): 
     }
     access.allow_ips = list as string[]
   }
-  if (entry.require_jwt !== undefined) {
-    const jwt = entry.require_jwt
+  if (entry.requireJwt !== undefined) {
+    const jwt = isRecord(entry.requireJwt) ? camelKeys(entry.requireJwt) : entry.requireJwt
     if (!isRecord(jwt)) throw bad(path, `${where}.require_jwt must be a mapping with jwks_url (and optional issuer, audience)`)
-    const jwksUrl = stringAt(path, `${where}.require_jwt.jwks_url`, jwt.jwks_url)
+    const jwksUrl = stringAt(path, `${where}.require_jwt.jwks_url`, jwt.jwksUrl)
     if (!URL.canParse(jwksUrl)) throw bad(path, `${where}.require_jwt.jwks_url is not a URL`)
     access.require_jwt = {
       jwks_url: jwksUrl,
@@ -138,75 +124,48 @@ function accessOf(path: string, where: string, entry: Record<string, unknown>): 
   return Object.keys(access).length > 0 ? access : undefined
 }
 
-function tunnelOf(path: string, index: number, value: unknown): TunnelFileEntry {
+function tunnelOf(path: string, index: number, raw: unknown): TunnelFileEntry {
   const where = `tunnels[${index}]`
-  if (!isRecord(value)) throw bad(path, `${where} must be a mapping with at least local:`)
+  if (!isRecord(raw)) throw bad(path, `${where} must be a mapping with at least local:`)
+  const value = camelKeys(raw)
   for (const key of Object.keys(value)) {
     if (!tunnelKeys.has(key)) throw bad(path, `${where} has an unknown key ${JSON.stringify(key)} (known: ${[...tunnelKeys].join(', ')})`)
   }
   const entry: TunnelFileEntry = { local: stringAt(path, `${where}.local`, value.local) }
   if (value.name !== undefined) entry.name = stringAt(path, `${where}.name`, value.name)
-  if (value.host_header !== undefined) {
+  if (value.hostHeader !== undefined) {
     try {
-      entry.hostHeader = parseHostHeader(stringAt(path, `${where}.host_header`, value.host_header))
+      entry.hostHeader = parseHostHeader(stringAt(path, `${where}.host_header`, value.hostHeader))
     } catch (cause) {
       throw new ConfigError(`config file ${path}: ${where}.host_header must be rewrite, preserve or a host name`, { cause })
     }
   }
-  if (value.local_insecure !== undefined) entry.localInsecure = booleanAt(path, `${where}.local_insecure`, value.local_insecure)
-  if (value.state_file !== undefined) entry.stateFile = expandHome(stringAt(path, `${where}.state_file`, value.state_file))
+  if (value.localInsecure !== undefined) entry.localInsecure = booleanAt(path, `${where}.local_insecure`, value.localInsecure)
+  if (value.stateFile !== undefined) entry.stateFile = expandHome(stringAt(path, `${where}.state_file`, value.stateFile))
   const access = accessOf(path, where, value)
   if (access !== undefined) entry.access = access
   return entry
 }
 
-/** Parses the text of a config file; `path` only names it in errors. */
-export function parseAgentConfigText(text: string, path: string): AgentConfigFile {
-  let value: unknown
-  try {
-    value = parseYaml(text)
-  } catch (cause) {
-    throw new ConfigError(`config file ${path} is not valid YAML: ${(cause as Error).message.split('\n')[0]}`, { cause })
-  }
-  if (value === null || value === undefined) value = {}
-  if (!isRecord(value)) throw bad(path, 'must be a mapping of settings (server:, api_key:, tunnels: …)')
-  const settings: AgentFileSettings = {}
+/**
+ * Reads `tunnels:` and `state_dir:` from the parsed config file (top level,
+ * or under `agent:`). `undefined` tunnels: the file configures one tunnel
+ * through the ordinary settings. `perTunnelSettings` are the settings that
+ * came from the file and belong inside each tunnel when there is a list.
+ */
+export function tunnelsFromConfig(parsed: unknown, path: string, fileSettings: ReadonlySet<string> = new Set()): AgentTunnelsFile {
+  if (parsed === null || parsed === undefined) return { path, stateDir: undefined, tunnels: undefined }
+  if (!isRecord(parsed)) throw bad(path, 'must be a mapping of settings (server:, api_key:, tunnels: …)')
+  const top = camelKeys(parsed)
+  const scope = isRecord(top.agent) ? { ...top, ...camelKeys(top.agent) } : top
   let stateDir: string | undefined
   let tunnels: TunnelFileEntry[] | undefined
-  for (const [key, raw] of Object.entries(value)) {
-    if (key === 'tunnels') {
-      if (!Array.isArray(raw) || raw.length === 0) throw bad(path, 'tunnels must be a non-empty list')
-      tunnels = raw.map((entry, i) => tunnelOf(path, i, entry))
-      continue
-    }
-    if (key === 'state_dir') {
-      stateDir = expandHome(stringAt(path, key, raw))
-      continue
-    }
-    const known = settingKeys[key]
-    if (known === undefined) throw bad(path, `unknown key ${JSON.stringify(key)} (known: ${[...Object.keys(settingKeys), 'state_dir', 'tunnels'].join(', ')})`)
-    const target = settings as Record<string, unknown>
-    switch (known.type) {
-      case 'string':
-        target[known.flag] = stringAt(path, key, raw)
-        break
-      case 'boolean':
-        target[known.flag] = booleanAt(path, key, raw)
-        break
-      case 'number-or-string':
-        if (typeof raw !== 'number' && typeof raw !== 'string') throw bad(path, `${key} must be a number or a string like 50m, got ${JSON.stringify(raw)}`)
-        target[known.flag] = String(raw)
-        break
-      case 'inspect':
-        if (typeof raw !== 'boolean' && typeof raw !== 'string' && typeof raw !== 'number') throw bad(path, `inspect must be true, false or an address like 127.0.0.1:4040`)
-        target[known.flag] = typeof raw === 'number' ? String(raw) : raw
-        break
-    }
-  }
-  if (settings.stateFile !== undefined && settings.stateFile !== 'none') settings.stateFile = expandHome(settings.stateFile)
-  if (tunnels !== undefined) {
-    for (const key of ['local', 'name', 'hostHeader', 'localInsecure', 'stateFile'] as const) {
-      if (settings[key] !== undefined) throw bad(path, `${key === 'hostHeader' ? 'host_header' : key === 'localInsecure' ? 'local_insecure' : key === 'stateFile' ? 'state_file' : key} belongs inside each entry of tunnels: when the file has a tunnels list`)
+  if (scope.stateDir !== undefined) stateDir = expandHome(stringAt(path, 'state_dir', scope.stateDir))
+  if (scope.tunnels !== undefined) {
+    if (!Array.isArray(scope.tunnels) || scope.tunnels.length === 0) throw bad(path, 'tunnels must be a non-empty list')
+    tunnels = scope.tunnels.map((entry: unknown, i: number) => tunnelOf(path, i, entry))
+    for (const key of ['local', 'name', 'hostHeader', 'localInsecure', 'stateFile']) {
+      if (fileSettings.has(key)) throw bad(path, `${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)} belongs inside each entry of tunnels: when the file has a tunnels list`)
     }
     const names = new Set<string>()
     for (const [i, entry] of tunnels.entries()) {
@@ -215,10 +174,20 @@ export function parseAgentConfigText(text: string, path: string): AgentConfigFil
       names.add(entry.name)
     }
   }
-  return { path, settings, stateDir, tunnels }
+  return { path, stateDir, tunnels }
 }
 
-export async function loadAgentConfigFile(path: string): Promise<AgentConfigFile> {
+/** Parses config-file text (YAML, which JSON is a subset of); `path` only names it in errors. */
+export function parseConfigText(text: string, path: string): unknown {
+  try {
+    return parseYaml(text)
+  } catch (cause) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(cause as Error).message.split('\n')[0]}`, { cause })
+  }
+}
+
+/** Reads the tunnels part of the config file at `path`. */
+export async function loadTunnelsFile(path: string, fileSettings: ReadonlySet<string>): Promise<AgentTunnelsFile> {
   const absolute = resolve(expandHome(path))
   let text: string
   try {
@@ -226,24 +195,7 @@ export async function loadAgentConfigFile(path: string): Promise<AgentConfigFile
   } catch (cause) {
     throw new ConfigError(`cannot read config file ${absolute}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause })
   }
-  return parseAgentConfigText(text, absolute)
-}
-
-/** Where a flag's value came from, as commander reports it. */
-export type ValueSource = 'default' | 'env' | 'cli' | 'config' | 'implied' | undefined
-
-/**
- * The flags with the file's settings filled in where neither the command
- * line nor the environment gave a value (flag > env > file > default).
- */
-export function applyConfigFile<T extends AgentFileSettings>(flags: T, sourceOf: (flag: keyof AgentFileSettings) => ValueSource, file: AgentConfigFile): T {
-  const merged: T = { ...flags }
-  for (const [flag, value] of Object.entries(file.settings) as Array<[keyof AgentFileSettings, unknown]>) {
-    const source = sourceOf(flag)
-    if (source === 'cli' || source === 'env') continue
-    ;(merged as Record<string, unknown>)[flag] = value
-  }
-  return merged
+  return tunnelsFromConfig(parseConfigText(text, absolute), absolute, fileSettings)
 }
 
 /** Characters safe in a file name, from a tunnel name or local target. */

@@ -32,6 +32,10 @@ export interface TunnelRunnerOptions {
   json: ((event: Record<string, unknown>) => void) | undefined
   /** Retry a failed connect with backoff instead of rejecting (several tunnels). */
   retry: boolean
+  /** Shapes a request path for display (redacts credentials in the query). */
+  redactPath: (path: string) => string
+  /** The tunnel is up (tracing, metrics attach here). */
+  onTunnel: (tunnel: Tunnel) => Promise<void> | void
   /** The tunnel's public URL is known or changed. */
   onUrl: (url: string) => void
   /** A tunnel error the runner cannot recover from (single tunnel: the agent stops). */
@@ -93,6 +97,7 @@ export class TunnelRunner {
     }
     this.tunnel = tunnel
     this.attach(tunnel)
+    await this.options.onTunnel(tunnel)
     this.options.onUrl(tunnel.publicUrl)
     status?.setPublicUrl(tunnel.publicUrl, false)
     status?.setLabel(this.label)
@@ -107,7 +112,7 @@ export class TunnelRunner {
       else if (change.connections === 0) status?.setState('reconnecting', change.reason ? { error: change.reason } : {})
     })
     tunnel.on('request', (r) => {
-      status?.request({ method: r.method, path: r.path, status: r.status, responseBytes: r.responseBytes, durationMs: r.durationMs, ...(r.error ? { error: r.error } : {}) })
+      status?.request({ method: r.method, path: this.options.redactPath(r.path), status: r.status, responseBytes: r.responseBytes, durationMs: r.durationMs, ...(r.error ? { error: r.error } : {}) })
     })
     tunnel.on('reregistered', (state) => {
       this.options.onUrl(state.public_url)

@@ -37,6 +37,14 @@ export interface ServerOptions {
   adminToken: string | undefined
   /** Time SIGTERM gives streams in flight before the process exits (ms). */
   drainTimeoutMs: number
+  /** Serve Prometheus metrics at `/metrics`. */
+  metrics: boolean
+  /** When set, `/metrics` requires `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined
+  /** Google Cloud project id: access lines get `logging.googleapis.com/trace` = `projects/<id>/traces/<trace id>`. */
+  traceProject: string | undefined
+  /** Also accept HTTP/2 with prior knowledge (h2c) on the public port, for Cloud Run's `--use-http2`. */
+  h2c: boolean
   cluster: Cluster | undefined
   logger: Logger | undefined
 }
@@ -59,6 +67,10 @@ export const serverDefaults: ServerOptions = {
   publicHostSuffix: undefined,
   adminToken: undefined,
   drainTimeoutMs: 8_000,
+  metrics: true,
+  metricsToken: undefined,
+  traceProject: undefined,
+  h2c: false,
   cluster: undefined,
   logger: undefined,
 }
@@ -87,6 +99,10 @@ export function resolveServerOptions(input: Partial<ServerOptions> = {}): Server
   positiveInt(record, 'maxJsonBodyBytes', 0)
   positiveInt(record, 'heartbeatMs', 100)
   positiveInt(record, 'drainTimeoutMs', 0)
+  if (options.metricsToken !== undefined && options.metricsToken.length < 16) throw new ConfigError('server option metricsToken (ADIT_METRICS_TOKEN) must be at least 16 characters')
+  if (options.traceProject !== undefined && !/^[a-z0-9][a-z0-9.:-]{0,62}$/i.test(options.traceProject)) {
+    throw new ConfigError(`server option traceProject (GOOGLE_CLOUD_PROJECT) is not a project id: ${options.traceProject}`)
+  }
   positiveInt(record, 'holdTimeoutMs', 0)
   positiveInt(record, 'holdWindowMs', 0)
   if (options.publicHostSuffix !== undefined) {
