@@ -8,6 +8,7 @@ import { createMemoryCluster } from '../cluster/memory.js'
 import type { Cluster } from '../cluster/types.js'
 import { createLogger, type Logger } from '../observability/logger.js'
 import { AgentConnection } from './agent-connection.js'
+import { createDashboard } from './dashboard/dashboard.js'
 import { resolveServerOptions, type ServerOptions } from './config.js'
 import { Credentials } from './credentials.js'
 import type { ExchangeSummary } from './proxy-exchange.js'
@@ -19,7 +20,7 @@ import { AgentEndpoint, reject } from './ws-endpoint.js'
 import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
 import { ErrorCode } from '../errors.js'
 import { subscribeAccessLog } from '../observability/access-log.js'
-import { channels } from '../observability/channels.js'
+import { ChannelName, channels, subscribeFor, type ServerExchangeMessage } from '../observability/channels.js'
 import { answerMetrics } from '../observability/metrics-http.js'
 import { ServerMetrics } from '../observability/metrics.js'
 import { acceptH2c } from './h2c.js'
@@ -57,6 +58,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const cluster = options.cluster ?? createMemoryCluster({ instanceId: `local-${randomBytes(4).toString('hex')}` })
   const store = cluster.store
   const registry = new TunnelRegistry()
+  const dashboard = createDashboard({ adminToken: options.adminToken, registry, trustProxy: options.trustProxy })
   let draining = false
 
   // Observability subscribes to diagnostics channels (the proxy publishes
@@ -64,6 +66,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const origin: object = registry
   const metrics = options.metrics ? new ServerMetrics(origin, registry) : undefined
   const unsubscribeAccessLog = subscribeAccessLog(origin, logger, options.traceProject)
+  const unsubscribeDashboard = options.adminToken ? subscribeFor<ServerExchangeMessage>(ChannelName.SERVER_EXCHANGE, origin, (m) => dashboard.recordExchange(m.summary)) : () => {}
   const logExchange = (_summary: ExchangeSummary): void => {}
 
   const proxy = new PublicProxy({
@@ -110,6 +113,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       proxy.handle(req, res, route)
       return
     }
+    if (dashboard.handleDashboard(req, res)) return
     const url = req.url ?? '/'
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
@@ -228,6 +232,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       if (ownCluster) await cluster.close().catch(() => {})
       metrics?.close()
       unsubscribeAccessLog()
+      unsubscribeDashboard()
     })())
 
   return { url, port, registry, cluster, metrics, close }
