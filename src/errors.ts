@@ -28,6 +28,7 @@ export const ErrorCode = {
   IP_NOT_ALLOWED: 'ADIT_ERR_IP_NOT_ALLOWED',
   TOO_MANY_STREAMS: 'ADIT_ERR_TOO_MANY_STREAMS',
   TUNNEL_REVOKED: 'ADIT_ERR_TUNNEL_REVOKED',
+  DOCTOR_FAILED: 'ADIT_ERR_DOCTOR_FAILED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 

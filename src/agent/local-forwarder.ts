@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream'
+import { Readable, type Duplex } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 import { ResetCode, type RequestHead, type Stream, type StreamHandler } from '../protocol/index.js'
 import { stripHopByHop } from '../http/hop-by-hop.js'
@@ -68,8 +68,15 @@ export class LocalForwarder {
     return out
   }
 
-  close(): Promise<void> {
-    return this.pool.close()
+  /** Closes the pool; requests still running after a second are cut (a long download must not hold the exit). */
+  async close(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), 1000)
+    })
+    const outcome = await Promise.race([this.pool.close().then(() => 'closed' as const), late])
+    clearTimeout(timer)
+    if (outcome === 'late') await this.pool.destroy()
   }
 }
 
@@ -129,6 +136,9 @@ class ForwardedExchange implements StreamHandler {
   readonly started = Date.now()
   requestBytes = 0
   done = false
+  /** After a 101: the local service's socket, piped to and from the stream. */
+  private upgraded: Duplex | null = null
+  private owed = 0
 
   constructor(forwarder: LocalForwarder, stream: Stream, head: RequestHead, id: string) {
     this.id = id
@@ -145,11 +155,13 @@ class ForwardedExchange implements StreamHandler {
       headers: head.headers,
       startedAt: this.started,
     })
+    const upgrade = head.upgrade === true ? (head.headers.find(([n]) => n.toLowerCase() === 'upgrade')?.[1] ?? 'websocket') : null
     const options: Dispatcher.DispatchOptions = {
       path: head.path,
       method: head.method as Dispatcher.HttpMethod,
       headers: forwarder.requestHeaders(head),
       body: this.body,
+      ...(upgrade !== null ? { upgrade } : {}),
     }
     forwarder.pool.dispatch(options, this.response)
   }
@@ -158,6 +170,11 @@ class ForwardedExchange implements StreamHandler {
 
   onData(chunk: Buffer): void {
     this.requestBytes += chunk.length
+    if (this.upgraded !== null) {
+      if (this.upgraded.write(chunk)) this.stream.consumed(chunk.length)
+      else this.owed += chunk.length
+      return
+    }
     if (this.body === null) return this.stream.consumed(chunk.length)
     this.forwarder.observer?.onRequestBody?.(this.id, chunk)
     if (this.body.push(chunk)) this.stream.consumed(chunk.length)
@@ -165,6 +182,10 @@ class ForwardedExchange implements StreamHandler {
   }
 
   onEnd(): void {
+    if (this.upgraded !== null) {
+      this.upgraded.end()
+      return
+    }
     this.body?.push(null)
   }
 
@@ -172,10 +193,45 @@ class ForwardedExchange implements StreamHandler {
     this.finish(reason || 'reset by server')
     this.response.abort(new Error(reason || 'stream reset by the server'))
     this.body?.destroy()
+    this.upgraded?.destroy()
   }
 
   onDrain(): void {
-    this.response.resume()
+    if (this.upgraded !== null) this.upgraded.resume()
+    else this.response.resume()
+  }
+
+  /** The local service switched protocols: from now on the stream is a raw pipe to its socket. */
+  upgrade(socket: Duplex): void {
+    this.upgraded = socket
+    socket.on('data', this.onSocketData)
+    socket.on('end', this.onSocketEnd)
+    socket.on('drain', this.onSocketDrain)
+    socket.on('close', this.onSocketClose)
+    socket.on('error', this.onSocketClose)
+  }
+
+  private readonly onSocketData = (chunk: Buffer): void => {
+    this.response.bytes += chunk.length
+    if (!this.stream.write(chunk)) this.upgraded?.pause()
+  }
+
+  private readonly onSocketEnd = (): void => {
+    this.stream.end()
+  }
+
+  private readonly onSocketDrain = (): void => {
+    if (this.owed > 0) {
+      const n = this.owed
+      this.owed = 0
+      this.stream.consumed(n)
+    }
+  }
+
+  private readonly onSocketClose = (): void => {
+    if (this.done) return
+    if (!this.stream.closed) this.stream.reset(ResetCode.CANCEL, 'local socket closed')
+    this.finish()
   }
 
   finish(error?: string): void {
@@ -233,6 +289,19 @@ class LocalResponse implements Dispatcher.DispatchHandler {
     exchange.forwarder.observer?.onResponse?.(exchange.id, statusCode, headers)
     exchange.stream.sendHead({ status: statusCode, headers, ...(statusText ? { statusText } : {}) })
     return true
+  }
+
+  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
+    const { exchange } = this
+    this.status = statusCode
+    const pairs: Array<[string, string]> = []
+    const raw = rawHeaders ?? []
+    for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i]!.toString(), raw[i + 1]!.toString()])
+    const headers = stripHopByHop(pairs, true)
+    this.headers = headers
+    exchange.forwarder.observer?.onResponse?.(exchange.id, statusCode, headers)
+    exchange.stream.sendHead({ status: statusCode, headers, statusText: 'Switching Protocols' })
+    exchange.upgrade(socket)
   }
 
   onData(chunk: Buffer): boolean {

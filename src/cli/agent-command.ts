@@ -1,13 +1,24 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import pino from 'pino'
-import { connect, type Tunnel } from '../agent/tunnel.js'
-import { parseHostHeader, type AgentOptions } from '../agent/config.js'
+import type { Tunnel } from '../agent/tunnel.js'
+import { parseHostHeader, resolveAgentOptions, type AgentOptions } from '../agent/config.js'
 import type { ExchangeObserver } from '../agent/exchange-observer.js'
-import { combineObservers, startAgentInspector, type AgentInspector } from '../inspector/agent-inspector.js'
-import { createLogger } from '../observability/logger.js'
+import { ConfigError } from '../errors.js'
+import { combineObservers } from '../inspector/agent-inspector.js'
+import { ScopedObserver } from '../inspector/scoped-observer.js'
+import { createLogger, redactUrl } from '../observability/logger.js'
+import { subscribeAgentTracing } from '../observability/agent-tracing.js'
+import { AgentMetrics } from '../observability/metrics.js'
+import { parseListenAddress, startMetricsServer, type MetricsServer } from '../observability/metrics-http.js'
+import { loadTunnelsFile, stateFileFor, type AgentTunnelsFile } from './agent-config-file.js'
+import { inspectAddressFrom, replayThrough, startInspection } from './agent-inspection.js'
+import { describeSettings, loadSettings, type ResolvedSettings } from './config-file.js'
+import { parseBytes, parseDuration, parseInteger } from './parse.js'
+import { checkLogSettings } from './server-command.js'
+import { agentSettings } from './settings.js'
+import { StatusBoard } from './status-board.js'
+import { TunnelRunner, type TunnelPlan } from './tunnel-runner.js'
 import { accessFromFlags } from '../agent/access-flags.js'
-import { parseDuration, parseInteger } from './parse.js'
 
 export interface AgentFlags {
   server?: string
@@ -23,9 +34,20 @@ export interface AgentFlags {
   allowIp?: string
   requireJwt?: string
   json?: boolean
-  /** --inspect alone is true (127.0.0.1:4040); with a value it is the address. */
+  /** On by default (127.0.0.1:4040, then 4041…4049 if taken); --no-inspect is false; a value is the address. */
   inspect?: boolean | string
+  /** The inspector's address (the issue's spelling); same as --inspect <address>. */
+  inspectAddr?: string
   logLevel?: string
+  localConnections?: string
+  reconnectMax?: string
+  maxFrameBytes?: string
+  metricsAddr?: string
+  logFormat?: string
+  /** `--config <file>` / ADIT_CONFIG. */
+  config?: string
+  /** Print the effective configuration (secrets redacted) and exit. */
+  printConfig?: boolean
 }
 
 export function agentOptionsFromFlags(flags: AgentFlags): Partial<AgentOptions> & Pick<AgentOptions, 'server' | 'local'> {
@@ -40,11 +62,49 @@ export function agentOptionsFromFlags(flags: AgentFlags): Partial<AgentOptions> 
     access: accessFromFlags(flags),
     ...(flags.name !== undefined ? { name: flags.name } : {}),
     ...(flags.maxConnectionAge !== undefined ? { maxConnectionAgeMs: parseDuration('--max-connection-age / ADIT_MAX_CONNECTION_AGE', flags.maxConnectionAge) } : {}),
+    ...(flags.localConnections !== undefined ? { localConnections: parseInteger('--local-connections / ADIT_LOCAL_CONNECTIONS', flags.localConnections) } : {}),
+    ...(flags.reconnectMax !== undefined ? { reconnectMaxMs: parseDuration('--reconnect-max / ADIT_RECONNECT_MAX', flags.reconnectMax) } : {}),
+    ...(flags.maxFrameBytes !== undefined ? { maxFrameBytes: parseBytes('--max-frame-bytes / ADIT_MAX_FRAME_BYTES', flags.maxFrameBytes) } : {}),
   }
 }
 
+/** Flags typed on the command line, environment and config file → validated agent settings (flag > env > file > default). */
+export function agentConfig(cliFlags: AgentFlags, env: NodeJS.ProcessEnv): { flags: AgentFlags; resolved: ResolvedSettings; options: ReturnType<typeof resolveAgentOptions> } {
+  const resolved = loadSettings(agentSettings, 'agent', cliFlags as Record<string, unknown>, env)
+  const flags = { ...cliFlags, ...resolved.values } as AgentFlags
+  checkLogSettings(flags.logLevel, flags.logFormat)
+  if (flags.metricsAddr !== undefined && flags.metricsAddr !== '') parseListenAddress('--metrics-addr / ADIT_METRICS_ADDR', flags.metricsAddr)
+  const options = resolveAgentOptions(agentOptionsFromFlags(flags))
+  return { flags, resolved, options }
+}
+
+export function printableAgentConfig(config: ReturnType<typeof agentConfig>): string {
+  const { options, flags } = config
+  const o = options as unknown as Record<string, unknown>
+  const effective: Record<string, unknown> = {
+    server: options.server,
+    local: options.local,
+    stateFile: options.stateFile ?? 'none',
+    apiKey: options.apiKey,
+    connections: options.connections,
+    name: o.name,
+    maxConnectionAge: typeof o.maxConnectionAgeMs === 'number' ? `${o.maxConnectionAgeMs}ms` : undefined,
+    hostHeader: typeof options.hostHeader === 'object' ? options.hostHeader.value : options.hostHeader,
+    localInsecure: options.localInsecure,
+    localConnections: options.localConnections,
+    reconnectMax: `${options.reconnectMaxMs}ms`,
+    maxFrameBytes: options.maxFrameBytes,
+    metricsAddr: flags.metricsAddr || undefined,
+    inspect: inspectAddressFrom(flags)?.address ?? false,
+    json: flags.json === true,
+    logLevel: flags.logLevel ?? 'info',
+    logFormat: flags.logFormat ?? 'auto',
+  }
+  return `${JSON.stringify({ configFile: config.resolved.file ?? null, settings: describeSettings(agentSettings, config.resolved, effective) }, null, 2)}\n`
+}
+
 /** One line per event on stdout, for scripts: `ready`, then one per finished request. */
-function jsonPrinter(write: (line: string) => void): ExchangeObserver {
+function jsonPrinter(write: (line: string) => void, name: string | undefined): ExchangeObserver {
   const starts = new Map<string, { method: string; path: string }>()
   return {
     onRequest(start) {
@@ -56,8 +116,9 @@ function jsonPrinter(write: (line: string) => void): ExchangeObserver {
       write(
         JSON.stringify({
           event: 'request',
+          ...(name !== undefined ? { name } : {}),
           method: start?.method,
-          path: start?.path,
+          path: start === undefined ? undefined : redactUrl(start.path),
           status: end.status,
           bytes: end.responseBytes,
           request_bytes: end.requestBytes,
@@ -69,45 +130,161 @@ function jsonPrinter(write: (line: string) => void): ExchangeObserver {
   }
 }
 
-/** `adit agent`: connects, prints the public URL, runs until SIGTERM/SIGINT. */
-export async function runAgent(flags: AgentFlags): Promise<void> {
-  // Logs go to stderr so stdout carries only what the user asked for.
-  const logger = createLogger({ name: 'adit-agent', level: flags.logLevel ?? 'info', destination: pino.destination({ dest: 2, sync: false }) })
-  const write = (line: string): void => {
-    process.stdout.write(`${line}\n`)
+/**
+ * Lines for stdout, written once per event-loop turn: stdout to a pipe is
+ * synchronous, and one write per proxied request cost the agent ~15% of its
+ * CPU under load.
+ */
+function lineWriter(out: NodeJS.WriteStream): (line: string) => void {
+  let pending = ''
+  const flush = (): void => {
+    const text = pending
+    pending = ''
+    out.write(text)
   }
-  const options = agentOptionsFromFlags(flags)
-  const inspection: AgentInspector | undefined =
-    flags.inspect === undefined || flags.inspect === false
-      ? undefined
-      : await startAgentInspector({ address: flags.inspect === true ? '127.0.0.1:4040' : flags.inspect, local: options.local, ...(options.hostHeader ? { hostHeader: options.hostHeader } : {}) })
-  const observer = combineObservers(flags.json ? jsonPrinter(write) : undefined, inspection?.log)
-  let tunnel: Tunnel
-  try {
-    tunnel = await connect({ ...options, logger, ...(observer ? { observer } : {}) })
-  } catch (error) {
-    await inspection?.close()
-    throw error
-  }
-  inspection?.setPublicUrl(tunnel.publicUrl)
-  if (flags.json) {
-    write(JSON.stringify({ event: 'ready', id: tunnel.id, public_url: tunnel.publicUrl, ...(inspection ? { inspector_url: inspection.url } : {}) }))
-  } else {
-    write(`adit: forwarding ${tunnel.publicUrl} → ${options.local}`)
-    if (inspection) write(`adit: inspector on ${inspection.url}`)
-    tunnel.on('request', (r) => write(`${r.method} ${r.path} → ${r.status || 'error'} ${r.responseBytes} B ${r.durationMs} ms${r.error ? ` (${r.error})` : ''}`))
-  }
-  tunnel.on('reregistered', (state) => {
-    inspection?.setPublicUrl(state.public_url)
-    if (flags.json) write(JSON.stringify({ event: 'ready', id: state.id, public_url: state.public_url, reregistered: true }))
-    else write(`adit: the server issued a new tunnel; now forwarding ${state.public_url} → ${options.local}`)
+  process.once('exit', () => {
+    if (pending !== '') flush()
   })
-  await new Promise<void>((resolve, reject) => {
-    tunnel.on('error', reject)
+  return (line) => {
+    if (pending === '') setImmediate(flush)
+    pending += `${line}\n`
+  }
+}
+
+/** The tunnels to run: one from the settings, or one per entry of the config file's `tunnels:` list. */
+export function tunnelPlans(flags: AgentFlags, file: AgentTunnelsFile | undefined): TunnelPlan[] {
+  const base = agentOptionsFromFlags(flags)
+  if (file?.tunnels === undefined) return [{ name: flags.name, options: base, access: undefined }]
+  const plans = file.tunnels.map((entry): TunnelPlan => {
+    const { hostHeader: _hostHeader, name: _name, ...shared } = base
+    const options: TunnelPlan['options'] = {
+      ...shared,
+      local: entry.local,
+      stateFile: stateFileFor(entry, file.stateDir),
+      localInsecure: entry.localInsecure === true,
+      ...(entry.hostHeader !== undefined ? { hostHeader: entry.hostHeader } : {}),
+      ...(entry.name !== undefined ? { name: entry.name } : {}),
+    }
+    return { name: entry.name, options, access: entry.access }
+  })
+  const seen = new Map<string, number>()
+  for (const [i, plan] of plans.entries()) {
+    const stateFile = plan.options.stateFile
+    if (stateFile === null || stateFile === undefined) continue
+    const other = seen.get(stateFile)
+    if (other !== undefined) throw new ConfigError(`config file ${file.path}: tunnels[${other}] and tunnels[${i}] would share the state file ${stateFile}; give them different names or state_file`)
+    seen.set(stateFile, i)
+  }
+  return plans
+}
+
+/**
+ * `adit agent`: runs one tunnel (from the settings) or several (the config
+ * file's `tunnels:`), shows their status (a table on a terminal, a line per
+ * change when piped, JSON with --json), serves the inspector, and runs
+ * until SIGTERM/SIGINT.
+ */
+export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = agentConfig(cliFlags, env)
+  const { flags } = config
+  const fileSettings = new Set(Object.entries(config.resolved.sources).filter(([, source]) => source === 'file').map(([key]) => key))
+  const file = config.resolved.file === undefined ? undefined : await loadTunnelsFile(config.resolved.file, fileSettings)
+  const plans = tunnelPlans(flags, file)
+  if (cliFlags.printConfig) {
+    process.stdout.write(printableAgentConfig(config))
+    if (file?.tunnels !== undefined) process.stdout.write(`${JSON.stringify({ tunnels: plans.map((p) => ({ name: p.name ?? null, local: p.options.local, stateFile: p.options.stateFile ?? 'none', access: p.access === undefined ? [] : Object.keys(p.access) })) }, null, 2)}\n`)
+    return
+  }
+  const several = file?.tunnels !== undefined
+  const json = flags.json === true
+  const tty = !json && process.stdout.isTTY === true
+  // On a terminal the table is redrawn in place and shows states and last errors itself: log
+  // lines would tear it, so only errors are logged there unless --log-level asks for more.
+  const logSettings = checkLogSettings(flags.logLevel ?? (tty ? 'error' : undefined), flags.logFormat)
+  // Logs go to stderr so stdout carries only what the user asked for.
+  const logger = createLogger({ name: 'adit-agent', level: 'info', ...logSettings, fd: 2 })
+  const write = lineWriter(process.stdout)
+
+  const runners: TunnelRunner[] = []
+  // Several tunnels share one inspector log: each one's exchange ids get a prefix so they stay unique.
+  const prefixes = plans.map((_, i) => (several ? `${i + 1}:` : undefined))
+  const address = inspectAddressFrom(flags)
+  const inspectorNote: string[] = []
+  const first = plans[0]!.options
+  const inspection =
+    address === null
+      ? undefined
+      : await startInspection(address, { local: first.local, ...(first.hostHeader ? { hostHeader: first.hostHeader } : {}) }, replayThrough(runners, prefixes), logger, (n) => inspectorNote.push(n))
+  const writeJson = json
+    ? (event: Record<string, unknown>) => write(JSON.stringify(event.event === 'ready' && inspection ? { ...event, inspector_url: inspection.url } : event))
+    : undefined
+  const board = json
+    ? undefined
+    : new StatusBoard(tty ? process.stdout : { write: (text: string) => write(text.endsWith('\n') ? text.slice(0, -1) : text), isTTY: false }, {
+        several,
+        header: () => [`adit agent · ${inspection ? `inspector ${inspection.url}` : (inspectorNote[0] ?? 'no inspector')} · Ctrl-C to stop`, ''],
+      })
+  if (board !== undefined && !board.inPlace && inspection) write(`adit: inspector on ${inspection.url}`)
+
+  let metrics: AgentMetrics | undefined
+  let metricsServer: MetricsServer | undefined
+  const cleanups: Array<() => void> = []
+  const onTunnel = async (tunnel: Tunnel): Promise<void> => {
+    cleanups.push(subscribeAgentTracing(tunnel))
+    // Metrics follow one tunnel (their registry has no tunnel label yet): the first to come up.
+    if (metrics === undefined && flags.metricsAddr !== undefined && flags.metricsAddr !== '') {
+      metrics = new AgentMetrics(tunnel, tunnel)
+      metricsServer = await startMetricsServer(parseListenAddress('--metrics-addr / ADIT_METRICS_ADDR', flags.metricsAddr), metrics)
+      logger.info({ url: metricsServer.url, ...(several ? { tunnel: tunnel.id } : {}) }, several ? 'serving metrics of the first tunnel up' : 'serving metrics')
+    }
+  }
+
+  let fail: (error: Error) => void = () => {}
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject
+  })
+  failed.catch(() => {})
+  for (const [i, plan] of plans.entries()) {
+    const prefix = prefixes[i]
+    const logObserver = inspection === undefined ? undefined : prefix === undefined ? inspection.log : new ScopedObserver(prefix, inspection.log)
+    const observer: ExchangeObserver | undefined = combineObservers(json ? jsonPrinter(write, several ? (plan.name ?? plan.options.local) : undefined) : undefined, logObserver)
+    runners.push(
+      new TunnelRunner(plan, {
+        logger,
+        observer,
+        status: board?.add({ label: plan.name ?? plan.options.local, local: plan.options.local, state: 'connecting' }),
+        json: writeJson,
+        retry: several,
+        redactPath: redactUrl,
+        onTunnel,
+        onUrl: (url) => {
+          if (!several) inspection?.setPublicUrl(url)
+        },
+        onFatal: (error) => {
+          if (!several) fail(error)
+        },
+      }),
+    )
+    // TODO(security): send plan.access at registration once the server takes access rules there.
+    if (plan.access !== undefined) logger.warn({ tunnel: plan.name ?? plan.options.local }, 'access rules (basic_auth, allow_ip, require_jwt) are checked but not yet sent: this server version takes none at registration')
+  }
+
+  const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve())
     process.once('SIGINT', () => resolve())
   })
-  await tunnel.close()
-  await inspection?.close()
-  logger.flush()
+  try {
+    // A single tunnel that cannot start stops the agent (exit code 2); several start side by side and retry.
+    await Promise.all(runners.map((r) => r.start()))
+    await Promise.race([stopped, failed])
+  } finally {
+    // SIGTERM/SIGINT: no new requests, 5 s for those in flight.
+    await Promise.all(runners.map((r) => r.close(5000)))
+    board?.close()
+    await inspection?.close()
+    for (const cleanup of cleanups) cleanup()
+    metrics?.close()
+    await metricsServer?.close()
+    logger.flush()
+  }
 }

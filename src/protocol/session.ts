@@ -1,7 +1,7 @@
 import { decodeFrame, decodeGoAway, decodeHead, decodeOpen, decodeReset, decodeU32 } from './decode.js'
 import { encodeGoAway, encodeOpen } from './encode.js'
 import { ProtocolError, ProtocolErrorCode } from './errors.js'
-import { FrameType, MAX_STREAM_ID, ResetCode, type RequestHead } from './frame.js'
+import { FrameType, INITIAL_WINDOW, MAX_STREAM_ID, ResetCode, type RequestHead } from './frame.js'
 import { Stream, type OpenedStream, type StreamHandler, type StreamOwner } from './stream.js'
 
 /** What a session writes to: a WebSocket in production, an array in tests. */
@@ -21,9 +21,12 @@ export interface StreamOpener {
   openStream(head: RequestHead, handler: StreamHandler): OpenedStream | null
   readonly activeStreams: number
   readonly goingAway: boolean
+  readonly closed: boolean
   goAway(code: number, advisory?: boolean): void
   /** The server asked the agent to move (advisory GOAWAY) but still opens streams here. */
   readonly moveRequested?: boolean
+  /** Bulk transfers in flight (see Session.heavyStreams); 0 where not tracked. */
+  readonly heavyStreams?: number
   receive(message: Buffer): void
   close(reason?: string): void
 }
@@ -38,6 +41,8 @@ export interface SessionOptions {
   onGoAway?: (code: number, lastStreamId: number) => void
   /** A frame broke the protocol badly enough that the connection must close. */
   onProtocolError?: (error: ProtocolError) => void
+  /** Receive window per stream (bytes, ≥ INITIAL_WINDOW): the first WINDOW grant raises the peer's credit to it. */
+  streamWindow?: number
   /** Transport buffer above which writers are paused (bytes). */
   highWaterMark?: number
   /** Transport buffer below which paused writers resume (bytes). */
@@ -45,6 +50,8 @@ export interface SessionOptions {
 }
 
 export const sessionDefaults = {
+  /** What adit's server and agent use: 1 MiB doubled loopback throughput over the protocol's 256 KiB start. */
+  streamWindow: 1024 * 1024,
   highWaterMark: 1024 * 1024,
   lowWaterMark: 256 * 1024,
 } as const
@@ -61,6 +68,8 @@ export class Session implements StreamOwner, StreamOpener {
   readonly role: SessionRole
   /** Frames for streams we do not know (finished, or never ours), dropped and counted. */
   droppedFrames = 0
+  /** Streams that have received more than INITIAL_WINDOW bytes: bulk transfers, which new small streams avoid. */
+  heavyStreams = 0
   /** Streams reset because their peer broke the stream state machine or flow control. */
   streamErrors = 0
   goingAway = false
@@ -73,6 +82,7 @@ export class Session implements StreamOwner, StreamOpener {
   private readonly streams = new Map<number, Stream>()
   private readonly blocked = new Set<Stream>()
   private readonly highWaterMark: number
+  private readonly streamWindow: number
   private readonly lowWaterMark: number
   private nextStreamId = 1
   private lastRemoteStreamId = 0
@@ -83,6 +93,7 @@ export class Session implements StreamOwner, StreamOpener {
     this.transport = transport
     this.options = options
     this.role = options.role
+    this.streamWindow = options.streamWindow ?? INITIAL_WINDOW
     this.highWaterMark = options.highWaterMark ?? sessionDefaults.highWaterMark
     this.lowWaterMark = options.lowWaterMark ?? sessionDefaults.lowWaterMark
   }
@@ -99,7 +110,7 @@ export class Session implements StreamOwner, StreamOpener {
   openStream(head: RequestHead, handler: StreamHandler): Stream | null {
     if (this.role !== 'server' || this.goingAway || this.closed || this.nextStreamId > MAX_STREAM_ID) return null
     const id = this.nextStreamId++
-    const stream = new Stream(id, this, handler)
+    const stream = new Stream(id, this, handler, this.streamWindow)
     this.streams.set(id, stream)
     this.send(encodeOpen(id, head))
     return stream
@@ -151,6 +162,7 @@ export class Session implements StreamOwner, StreamOpener {
     const open = [...this.streams.values()]
     this.streams.clear()
     this.blocked.clear()
+    this.heavyStreams = 0
     for (const stream of open) {
       stream.closed = true
       stream.handler.onReset(CONNECTION_LOST, reason)
@@ -176,6 +188,7 @@ export class Session implements StreamOwner, StreamOpener {
   }
 
   release(stream: Stream): void {
+    if (stream.heavy && this.streams.has(stream.id)) this.heavyStreams--
     this.streams.delete(stream.id)
     this.blocked.delete(stream)
   }
@@ -218,7 +231,7 @@ export class Session implements StreamOwner, StreamOpener {
       }
       this.lastRemoteStreamId = streamId
       const head = decodeOpen(payload)
-      const stream = new Stream(streamId, this, noopHandler)
+      const stream = new Stream(streamId, this, noopHandler, this.streamWindow)
       this.streams.set(streamId, stream)
       stream.handler = this.options.onStream ? this.options.onStream(stream, head) : refuse(stream)
       return
@@ -248,6 +261,10 @@ export class Session implements StreamOwner, StreamOpener {
         if (payload.length > stream.recvWindow) return this.streamError(stream, `DATA of ${payload.length} bytes exceeds the ${stream.recvWindow}-byte window`)
         stream.recvWindow -= payload.length
         stream.bytesReceived += payload.length
+        if (!stream.heavy && stream.bytesReceived > INITIAL_WINDOW) {
+          stream.heavy = true
+          this.heavyStreams++
+        }
         stream.handler.onData(payload)
         return
       }

@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws'
-import { GoAwayCode, JsonV1Session, Session, Subprotocol, type ProtocolError, type StreamOpener, type Transport } from '../protocol/index.js'
+import { GoAwayCode, JsonV1Session, Session, sessionDefaults, Subprotocol, type ProtocolError, type StreamOpener, type Transport } from '../protocol/index.js'
 import type { Logger } from '../observability/logger.js'
+import { wsTransport } from '../http/ws-transport.js'
 
 /** WebSocket close codes the server uses. */
 export const CloseCode = {
@@ -34,16 +35,11 @@ export class AgentConnection {
     this.tunnelId = tunnelId
     this.logger = options.logger
     this.protocol = ws.protocol === Subprotocol.V2 ? Subprotocol.V2 : Subprotocol.JSON_V1
-    const transport: Transport = {
-      send: (frame, onSent) => ws.send(frame, { binary: typeof frame !== 'string' }, onSent),
-      get bufferedAmount() {
-        return ws.bufferedAmount
-      },
-    }
+    const transport: Transport = wsTransport(ws)
     const onProtocolError = (error: ProtocolError): void => this.protocolError(error)
     this.session =
       this.protocol === Subprotocol.V2
-        ? new Session(transport, { role: 'server', onProtocolError })
+        ? new Session(transport, { role: 'server', onProtocolError, streamWindow: sessionDefaults.streamWindow })
         : new JsonV1Session(transport, { maxBodyBytes: options.maxJsonBodyBytes, onProtocolError })
 
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -61,9 +57,11 @@ export class AgentConnection {
     })
     ws.on('close', (code, reason) => {
       if (this.heartbeat) clearInterval(this.heartbeat)
+      // Leave the registry first: streams reset by session.close() may be
+      // re-dispatched at once, and must not land on this connection again.
+      options.onClose(this)
       this.session.close('agent connection closed')
       this.logger.info({ tunnel: tunnelId, connection: this.number, code, reason: reason.toString() }, 'agent disconnected')
-      options.onClose(this)
     })
     this.heartbeat = setInterval(() => {
       if (!this.alive) {

@@ -34,8 +34,18 @@ export interface ServerOptions {
   holdWindowMs: number
   /** Wildcard domain for host routing: `{id}.{suffix}` reaches tunnel `id` with no prefix. */
   publicHostSuffix: string | undefined
+  /** ADIT_ADMIN_TOKEN: turns on GET /dashboard (and /dashboard/api) for whoever holds it; undefined: no dashboard. */
+  adminToken: string | undefined
   /** Time SIGTERM gives streams in flight before the process exits (ms). */
   drainTimeoutMs: number
+  /** Serve Prometheus metrics at `/metrics`. */
+  metrics: boolean
+  /** When set, `/metrics` requires `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined
+  /** Google Cloud project id: access lines get `logging.googleapis.com/trace` = `projects/<id>/traces/<trace id>`. */
+  traceProject: string | undefined
+  /** Also accept HTTP/2 with prior knowledge (h2c) on the public port, for Cloud Run's `--use-http2`. */
+  h2c: boolean
   cluster: Cluster | undefined
   logger: Logger | undefined
   /** Registration auth, limits and tunnel lifetime; checked by resolveSecurityOptions. */
@@ -58,7 +68,12 @@ export const serverDefaults: ServerOptions = {
   holdTimeoutMs: 10_000,
   holdWindowMs: 30_000,
   publicHostSuffix: undefined,
+  adminToken: undefined,
   drainTimeoutMs: 8_000,
+  metrics: true,
+  metricsToken: undefined,
+  traceProject: undefined,
+  h2c: false,
   cluster: undefined,
   logger: undefined,
   security: undefined,
@@ -88,6 +103,10 @@ export function resolveServerOptions(input: Partial<ServerOptions> = {}): Server
   positiveInt(record, 'maxJsonBodyBytes', 0)
   positiveInt(record, 'heartbeatMs', 100)
   positiveInt(record, 'drainTimeoutMs', 0)
+  if (options.metricsToken !== undefined && options.metricsToken.length < 16) throw new ConfigError('server option metricsToken (ADIT_METRICS_TOKEN) must be at least 16 characters')
+  if (options.traceProject !== undefined && !/^[a-z0-9][a-z0-9.:-]{0,62}$/i.test(options.traceProject)) {
+    throw new ConfigError(`server option traceProject (GOOGLE_CLOUD_PROJECT) is not a project id: ${options.traceProject}`)
+  }
   positiveInt(record, 'holdTimeoutMs', 0)
   positiveInt(record, 'holdWindowMs', 0)
   if (options.publicHostSuffix !== undefined) {

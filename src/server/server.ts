@@ -1,17 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { Server as NetServer, type AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import { GoAwayCode } from '../protocol/index.js'
 import { createMemoryCluster } from '../cluster/memory.js'
 import type { Cluster } from '../cluster/types.js'
-import { createLogger, redactUrl, type Logger } from '../observability/logger.js'
+import { createLogger, type Logger } from '../observability/logger.js'
 import { AgentConnection } from './agent-connection.js'
+import { createDashboard } from './dashboard/dashboard.js'
 import { resolveServerOptions, type ServerOptions } from './config.js'
 import { Credentials } from './credentials.js'
 import type { ExchangeSummary } from './proxy-exchange.js'
-import { PublicProxy } from './public-proxy.js'
+import { newRequestId, PublicProxy } from './public-proxy.js'
 import { handleRegister } from './registration.js'
 import { routeHost, routePub, type PubRoute } from './tunnel-routes.js'
 import { TunnelRegistry } from './tunnel-registry.js'
@@ -20,6 +21,11 @@ import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
 import { ErrorCode } from '../errors.js'
 import { CloseCode } from './agent-connection.js'
 import { ServerSecurity } from './security/server-security.js'
+import { subscribeAccessLog } from '../observability/access-log.js'
+import { ChannelName, channels, subscribeFor, type ServerExchangeMessage } from '../observability/channels.js'
+import { answerMetrics } from '../observability/metrics-http.js'
+import { ServerMetrics } from '../observability/metrics.js'
+import { acceptH2c } from './h2c.js'
 
 export interface RunningServer {
   /** `http://host:port` the server listens on. */
@@ -27,6 +33,8 @@ export interface RunningServer {
   readonly port: number
   readonly registry: TunnelRegistry
   readonly cluster: Cluster
+  /** The Prometheus metrics `/metrics` serves (undefined when `metrics: false`). */
+  readonly metrics: ServerMetrics | undefined
   /** Graceful: stop accepting, GOAWAY to agents, let streams finish (up to drainTimeoutMs), close. */
   close(): Promise<void>
 }
@@ -52,8 +60,10 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const cluster = options.cluster ?? createMemoryCluster({ instanceId: `local-${randomBytes(4).toString('hex')}` })
   const store = cluster.store
   const registry = new TunnelRegistry()
+  const dashboard = createDashboard({ adminToken: options.adminToken, registry, trustProxy: options.trustProxy })
   let draining = false
-  const security = new ServerSecurity(options.security, {
+  // Security: the dashboard's admin token also deletes tunnels (DELETE /tunnels/{id}).
+  const security = new ServerSecurity({ ...(options.adminToken !== undefined ? { adminToken: options.adminToken } : {}), ...options.security }, {
     credentials,
     store,
     logger,
@@ -67,23 +77,13 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     },
   })
 
-  const logExchange = (summary: ExchangeSummary): void => {
-    logger.info(
-      {
-        requestId: summary.requestId,
-        tunnel: summary.tunnelId,
-        method: summary.method,
-        path: redactUrl(summary.path),
-        status: summary.status,
-        requestBytes: summary.requestBytes,
-        responseBytes: summary.responseBytes,
-        latencyMs: Math.round(summary.durationMs * 10) / 10,
-        ...(summary.retries > 0 ? { retries: summary.retries } : {}),
-        ...(summary.error ? { error: summary.error } : {}),
-      },
-      'proxied',
-    )
-  }
+  // Observability subscribes to diagnostics channels (the proxy publishes
+  // adit:server:exchange per finished request); the registry is this server's origin.
+  const origin: object = registry
+  const metrics = options.metrics ? new ServerMetrics(origin, registry) : undefined
+  const unsubscribeAccessLog = subscribeAccessLog(origin, logger, options.traceProject)
+  const unsubscribeDashboard = options.adminToken ? subscribeFor<ServerExchangeMessage>(ChannelName.SERVER_EXCHANGE, origin, (m) => dashboard.recordExchange(m.summary)) : () => {}
+  const logExchange = (_summary: ExchangeSummary): void => {}
 
   const proxy = new PublicProxy({
     registry,
@@ -118,6 +118,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   }
 
   const handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (draining) res.shouldKeepAlive = false
     const route = routeOf(req)
     if (route !== null) {
       if (route.kind === 'redirect') {
@@ -125,14 +126,16 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         res.end()
         return
       }
-      if (route.kind === 'bad-id') return sendPublicError(res, ErrorCode.UNKNOWN_TUNNEL, randomBytes(9).toString('base64url'))
+      if (route.kind === 'bad-id') return sendPublicError(res, ErrorCode.UNKNOWN_TUNNEL, newRequestId())
       proxy.handle(req, res, route)
       return
     }
+    if (dashboard.handleDashboard(req, res)) return
     const url = req.url ?? '/'
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     if (path === '/healthz') return plain(res, 200, 'ok')
+    if (path === '/metrics' && metrics !== undefined) return answerMetrics(req, res, metrics, options.metricsToken)
     if (path === '/readyz') return draining ? plain(res, 503, 'draining') : cluster.healthy() ? plain(res, 200, 'ready') : plain(res, 503, 'cluster store unreachable')
     if (path === '/register') {
       if (req.method !== 'POST') return plain(res, 405, 'use POST /register', { allow: 'POST' })
@@ -168,10 +171,12 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         maxJsonBodyBytes: options.maxJsonBodyBytes,
         onClose: (c) => {
           registry.remove(c)
+          if (channels.serverAgent.hasSubscribers) channels.serverAgent.publish({ origin, event: 'disconnect', tunnelId: c.tunnelId, connection: c.number })
           store.touch(tunnelId, Date.now()).catch(() => {})
         },
       })
       registry.add(connection)
+      if (channels.serverAgent.hasSubscribers) channels.serverAgent.publish({ origin, event: 'connect', tunnelId, connection: connection.number })
       store.touch(tunnelId, Date.now()).catch(() => {})
       logger.info({ tunnel: tunnelId, connection: connection.number, protocol: connection.protocol }, 'agent connected')
     },
@@ -189,6 +194,8 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(options.headersTimeoutMs / 4))),
   })
   server.on('request', handleRequest)
+  // --h2c: HTTP/2 prior-knowledge cleartext on the same port, same handler.
+  const h2c = options.h2c ? acceptH2c(server, handleRequest, options.headersTimeoutMs) : undefined
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {})
     const route = routeOf(req)
@@ -200,7 +207,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       }
       return reject(socket, 404, 'not found')
     }
-    const requestId = randomBytes(9).toString('base64url')
+    const requestId = newRequestId()
     if (route.kind === 'bad-id') return sendPublicErrorOnSocket(socket, ErrorCode.UNKNOWN_TUNNEL, requestId)
     if (route.kind === 'redirect') return reject(socket, 404, `WebSocket URLs need the trailing slash: ${route.location}`)
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return reject(socket, 501, 'only WebSocket upgrades pass through tunnels')
@@ -228,10 +235,13 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       draining = true
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      // Keep-alive connections that sit idle would bring their next request
-      // here; close them so clients reconnect to an instance that stays.
-      server.closeIdleConnections()
+      // Stop listening only. http.Server#close would also cut idle keep-alive
+      // sockets (Node ≥ 19), racing requests already on their way on them;
+      // net.Server#close leaves them to get `Connection: close` answers.
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()))
+      // Idle keep-alive connections are not cut here: a request may be on
+      // its way on one (the keep-alive race). Each gets its next answer with
+      // `Connection: close` instead, so clients move on without an error.
       // Advisory GOAWAY: connections keep serving until each agent's
       // replacement is up (its own GOAWAY), so nothing is refused meanwhile.
       for (const connection of registry.connections()) connection.goAway(GoAwayCode.NORMAL, true)
@@ -241,14 +251,18 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       for (const connection of registry.connections()) connection.close()
       endpoint.close()
       security.close()
+      h2c?.close()
       server.closeIdleConnections()
       const forceAt = setTimeout(() => server.closeAllConnections(), 1000)
       await closed
       clearTimeout(forceAt)
       if (ownCluster) await cluster.close().catch(() => {})
+      metrics?.close()
+      unsubscribeAccessLog()
+      unsubscribeDashboard()
     })())
 
-  return { url, port, registry, cluster, close }
+  return { url, port, registry, cluster, metrics, close }
 }
 
 function firstValue(value: string | string[] | undefined): string | undefined {

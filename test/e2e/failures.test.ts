@@ -4,25 +4,11 @@ import { request as httpRequest } from 'node:http'
 import { after, describe, it } from 'node:test'
 import { request } from 'undici'
 import { WebSocket } from 'ws'
-import { startAgentProcess, startServerProcess, type Spawned } from '../harness/processes.js'
-import { startLocalService, type LocalService } from '../harness/local-service.js'
+import { startAgentProcess, startServerProcess } from '../harness/processes.js'
+import { startLocalService } from '../harness/local-service.js'
 import { tempDir } from '../harness/temp.js'
+import { cleanupList } from '../harness/cleanup.js'
 
-/** Everything a test started, stopped in reverse order even when it fails. */
-function cleanup() {
-  const stoppers: Array<() => Promise<unknown>> = []
-  return {
-    add<T extends Spawned | LocalService | { remove(): void }>(thing: T): T {
-      if ('stop' in thing) stoppers.push(() => thing.stop('SIGKILL'))
-      else if ('close' in thing) stoppers.push(() => thing.close())
-      else stoppers.push(async () => thing.remove())
-      return thing
-    },
-    async run() {
-      for (const stop of stoppers.reverse()) await stop().catch(() => {})
-    },
-  }
-}
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
   const started = Date.now()
@@ -34,7 +20,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 }
 
 describe('failures end with a clear status, and the server lives on', () => {
-  const jobs = cleanup()
+  const jobs = cleanupList()
   after(() => jobs.run())
 
   it('a slow service → 504 after the response timeout, and the next request is served', async () => {
@@ -69,7 +55,7 @@ describe('failures end with a clear status, and the server lives on', () => {
 
   it('the agent killed mid-download → the client sees an aborted response; a restarted agent keeps the id and serves', async () => {
     const service = jobs.add(await startLocalService())
-    const server = jobs.add(await startServerProcess())
+    const server = jobs.add(await startServerProcess({ args: ['--hold-timeout', '300ms'] }))
     const dir = jobs.add(tempDir())
     const stateFile = dir.file('s.json')
     const agent = jobs.add(await startAgentProcess(server.url, service.url, { stateFile }))
@@ -89,9 +75,11 @@ describe('failures end with a clear status, and the server lives on', () => {
     })
     assert.equal(outcome.complete, false, 'a cut download must not look complete')
     assert.ok(outcome.received < 1024 * 1024 * 1024)
+    // The agent was just here: the request is held for it, then told to retry.
     const gone = await request(`${agent.publicUrl}echo`)
-    assert.equal(gone.statusCode, 502)
-    assert.equal(gone.headers['x-adit-error'], 'ADIT_ERR_AGENT_NOT_CONNECTED')
+    assert.equal(gone.statusCode, 503)
+    assert.equal(gone.headers['x-adit-error'], 'ADIT_ERR_AGENT_RECONNECTING')
+    assert.equal(gone.headers['retry-after'], '2')
     await gone.body.text()
 
     const again = jobs.add(await startAgentProcess(server.url, service.url, { stateFile }))
