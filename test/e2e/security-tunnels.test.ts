@@ -193,6 +193,21 @@ describe('tunnel credentials: rotate, delete, idle expiry, signing-key rotation;
     assert.match(String(noJwt.headers['www-authenticate']), /^Bearer/)
     const sign = (aud: string) => new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://issuer.test').setAudience(aud).setExpirationTime('5m').sign(privateKey)
     assert.equal((await get(`${jwtAgent.publicUrl}echo`, { authorization: `Bearer ${await sign('other')}` })).status, 401)
+    // WebSocket upgrades through the tunnel pass the same gate.
+    const wsDenied = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`${basic.publicUrl.replace('http:', 'ws:')}socket`)
+      ws.on('unexpected-response', (_req, res) => {
+        resolve(res.statusCode!)
+        res.resume()
+        ws.terminate()
+      })
+      ws.on('open', () => {
+        resolve(101)
+        ws.terminate()
+      })
+      ws.on('error', () => resolve(0))
+    })
+    assert.equal(wsDenied, 401, 'a WebSocket upgrade without credentials is refused too')
     assert.equal(seen(), start, 'no denied request reached a local service')
 
     const ok = await get(`${basic.publicUrl}echo`, auth(`alice:${password}`))
