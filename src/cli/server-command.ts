@@ -1,6 +1,7 @@
 import { startServer, type RunningServer } from '../server/server.js'
 import type { ServerOptions } from '../server/config.js'
 import { createLogger } from '../observability/logger.js'
+import { clusterOptionsFromEnv, createCluster, redactRedisUrl, type Cluster } from '../cluster/index.js'
 import { parseBoolean, parseBytes, parseDuration, parseInteger } from './parse.js'
 
 /** Flags of `adit server`, as commander hands them over (strings, env already applied). */
@@ -39,8 +40,30 @@ export function serverOptionsFromFlags(flags: ServerFlags, env: NodeJS.ProcessEn
 export async function runServer(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const logger = createLogger({ name: 'adit-server', ...(flags.logLevel ? { level: flags.logLevel } : {}) })
   const options = serverOptionsFromFlags(flags, env)
-  const server: RunningServer = await startServer({ ...options, logger })
-  logger.info({ url: server.url, port: server.port, revision: env.K_REVISION }, 'listening')
+  // REDIS_URL: share tunnels with every instance on the same Redis (docs/cluster.md).
+  const clusterOptions = clusterOptionsFromEnv(env)
+  let cluster: Cluster | undefined
+  if (clusterOptions.redisUrl !== undefined) {
+    let outage = false
+    cluster = await createCluster({
+      ...clusterOptions,
+      onError: (error) => logger.debug({ err: (error as Error).message }, 'cluster error'),
+      onHealthChange: (healthy) => {
+        if (!healthy && !outage) logger.warn({ redis: redactRedisUrl(clusterOptions.redisUrl!) }, 'cluster store unreachable; reconnecting')
+        if (healthy && outage) logger.info('cluster store reachable again')
+        outage = !healthy
+      },
+    })
+    logger.info({ redis: redactRedisUrl(clusterOptions.redisUrl), instance: cluster.bus.instanceId }, 'cluster: sharing tunnels through Redis')
+  }
+  let server: RunningServer
+  try {
+    server = await startServer({ ...options, logger, cluster })
+  } catch (error) {
+    await cluster?.close()
+    throw error
+  }
+  logger.info({ url: server.url, port: server.port, revision: env.K_REVISION, ...(cluster ? { instance: cluster.bus.instanceId } : {}) }, 'listening')
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'shutting down: draining streams and sending GOAWAY to agents')
@@ -49,6 +72,7 @@ export async function runServer(flags: ServerFlags, env: NodeJS.ProcessEnv = pro
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
   })
+  await cluster?.close()
   logger.info('stopped')
   logger.flush()
 }

@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.js'
 import type { Cluster } from '../cluster/types.js'
 import type { Logger } from '../observability/logger.js'
+import { resolveRelayOptions, type RelayOptions } from './relay/relay-options.js'
 
 export interface ServerOptions {
   /** Address to listen on. */
@@ -36,6 +37,8 @@ export interface ServerOptions {
   /** Time SIGTERM gives streams in flight before the process exits (ms). */
   drainTimeoutMs: number
   cluster: Cluster | undefined
+  /** Presence, relay and cluster-call bounds, when `cluster` is given (see relay/relay-options.ts). */
+  relay: Partial<RelayOptions> | undefined
   logger: Logger | undefined
 }
 
@@ -57,6 +60,7 @@ export const serverDefaults: ServerOptions = {
   publicHostSuffix: undefined,
   drainTimeoutMs: 8_000,
   cluster: undefined,
+  relay: undefined,
   logger: undefined,
 }
 
@@ -86,6 +90,7 @@ export function resolveServerOptions(input: Partial<ServerOptions> = {}): Server
   positiveInt(record, 'drainTimeoutMs', 0)
   positiveInt(record, 'holdTimeoutMs', 0)
   positiveInt(record, 'holdWindowMs', 0)
+  if (options.relay !== undefined) resolveRelayOptions(options.relay)
   if (options.publicHostSuffix !== undefined) {
     const suffix = options.publicHostSuffix.toLowerCase().replace(/^\*?\./, '').replace(/\.$/, '')
     if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(suffix)) throw new ConfigError(`PUBLIC_HOST_SUFFIX must be a domain like tunnel.example.com, got ${JSON.stringify(options.publicHostSuffix)}`)

@@ -29,6 +29,8 @@ export interface PublicProxyOptions {
    * the tunnel's agent, or undefined. Tried when no local connection exists.
    */
   remoteOpener?: (tunnelId: string) => Promise<StreamOpener | undefined>
+  /** With a remoteOpener: how often a held request looks for the agent on other instances (ms). */
+  holdPollMs?: number
   onExchange(summary: ExchangeSummary): void
 }
 
@@ -157,11 +159,27 @@ export class PublicProxy {
     const record = signed ? await store.get(id).catch(() => null) : await store.get(id)
     if (!signed && record === null) return { error: ErrorCode.UNKNOWN_TUNNEL }
     if (!this.shouldHold(id, signed, record)) return { error: ErrorCode.AGENT_NOT_CONNECTED }
-    const connection = await registry.waitForConnection(id, this.options.holdTimeoutMs)
-    if (connection !== undefined) return { opener: connection.session }
-    const late = await this.options.remoteOpener?.(id)
-    if (late !== undefined) return { opener: late }
+    const held = await this.hold(id)
+    if (held !== undefined) return { opener: held }
     return { error: ErrorCode.AGENT_RECONNECTING, headers: { 'retry-after': '2' } }
+  }
+
+  /**
+   * Waits up to holdTimeoutMs for the agent: here (woken at once when it
+   * connects) or, in a cluster, on another instance (looked up every
+   * holdPollMs — a reconnecting agent may land anywhere behind the balancer).
+   */
+  private async hold(id: string): Promise<StreamOpener | undefined> {
+    const { registry, remoteOpener, holdTimeoutMs } = this.options
+    if (remoteOpener === undefined) return (await registry.waitForConnection(id, holdTimeoutMs))?.session
+    const deadline = Date.now() + holdTimeoutMs
+    const step = this.options.holdPollMs ?? 250
+    for (;;) {
+      const connection = await registry.waitForConnection(id, Math.max(1, Math.min(step, deadline - Date.now())))
+      if (connection !== undefined) return connection.session
+      const remote = await remoteOpener(id)
+      if (remote !== undefined || Date.now() >= deadline) return remote
+    }
   }
 
   private shouldHold(id: string, signed: boolean, record: TunnelRecord | null): boolean {
