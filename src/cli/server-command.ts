@@ -43,6 +43,7 @@ export async function runServer(flags: ServerFlags, env: NodeJS.ProcessEnv = pro
   // REDIS_URL: share tunnels with every instance on the same Redis (docs/cluster.md).
   const clusterOptions = clusterOptionsFromEnv(env)
   let cluster: Cluster | undefined
+  let server: RunningServer | undefined
   if (clusterOptions.redisUrl !== undefined) {
     let outage = false
     cluster = await createCluster({
@@ -52,22 +53,24 @@ export async function runServer(flags: ServerFlags, env: NodeJS.ProcessEnv = pro
         if (!healthy && !outage) logger.warn({ redis: redactRedisUrl(clusterOptions.redisUrl!) }, 'cluster store unreachable; reconnecting')
         if (healthy && outage) logger.info('cluster store reachable again')
         outage = !healthy
+        // An outage shorter than the relay's timer tick must still end its streams and re-announce.
+        server?.relay?.noteHealth(healthy)
       },
     })
     logger.info({ redis: redactRedisUrl(clusterOptions.redisUrl), instance: cluster.bus.instanceId }, 'cluster: sharing tunnels through Redis')
   }
-  let server: RunningServer
   try {
     server = await startServer({ ...options, logger, cluster })
   } catch (error) {
     await cluster?.close()
     throw error
   }
-  logger.info({ url: server.url, port: server.port, revision: env.K_REVISION, ...(cluster ? { instance: cluster.bus.instanceId } : {}) }, 'listening')
+  const running = server
+  logger.info({ url: running.url, port: running.port, revision: env.K_REVISION, ...(cluster ? { instance: cluster.bus.instanceId } : {}) }, 'listening')
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'shutting down: draining streams and sending GOAWAY to agents')
-      server.close().then(resolve, resolve)
+      running.close().then(resolve, resolve)
     }
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))

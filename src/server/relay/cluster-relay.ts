@@ -315,23 +315,32 @@ export class ClusterRelay {
 
   // Housekeeping: the one timer
 
+  /**
+   * The cluster's health flipped (the cluster's onHealthChange, when its
+   * creator forwards it; the timer also polls, but could miss an outage
+   * shorter than a tick).
+   */
+  noteHealth(healthy: boolean): void {
+    if (this.closed || healthy === this.wasHealthy) return
+    this.wasHealthy = healthy
+    const now = Date.now()
+    if (!healthy) {
+      // Pub/sub loses what was in flight while a subscriber is cut off: the
+      // relay streams cannot be trusted to finish. End them with a 502 now.
+      this.logger.warn({ streams: this.activeStreams }, 'cluster unavailable: ending relay streams; requests needing another instance get 503 until it is back')
+      for (const id of [...this.endpoints.keys()]) this.dropPeer(id, 'cluster bus unavailable', this.endpoints)
+      for (const id of [...this.origins.keys()]) this.dropPeer(id, 'cluster bus unavailable', this.origins)
+    } else {
+      this.logger.info({ tunnels: this.announcedTunnels }, 'cluster available again: re-announcing local tunnels')
+      this.keeper.announceAll()
+      this.nextRefreshAt = now + this.options.presenceRefreshMs
+    }
+  }
+
   private readonly tick = (): void => {
     const now = Date.now()
     const healthy = this.cluster.healthy()
-    if (healthy !== this.wasHealthy) {
-      this.wasHealthy = healthy
-      if (!healthy) {
-        // Pub/sub loses what was in flight while a subscriber is cut off: the
-        // relay streams cannot be trusted to finish. End them with a 502 now.
-        this.logger.warn({ streams: this.activeStreams }, 'cluster unavailable: ending relay streams; requests needing another instance get 503 until it is back')
-        for (const id of [...this.endpoints.keys()]) this.dropPeer(id, 'cluster bus unavailable', this.endpoints)
-        for (const id of [...this.origins.keys()]) this.dropPeer(id, 'cluster bus unavailable', this.origins)
-      } else {
-        this.logger.info({ tunnels: this.announcedTunnels }, 'cluster available again: re-announcing local tunnels')
-        this.keeper.announceAll()
-        this.nextRefreshAt = now + this.options.presenceRefreshMs
-      }
-    }
+    this.noteHealth(healthy)
     if (healthy && now >= this.nextRefreshAt) {
       this.nextRefreshAt = now + this.options.presenceRefreshMs
       this.keeper.announceAll()
