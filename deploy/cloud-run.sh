@@ -27,8 +27,9 @@
 #   PUBLIC_HOST_SUFFIX wildcard host routing ({id}.SUFFIX), see docs
 #   INGRESS            all (default) | internal-and-cloud-load-balancing (only
 #                      through your load balancer, see docs)
-#   PUB_USE_HTTP2      cluster layout: end-to-end HTTP/2 (h2c) on SERVICE-pub;
-#                      0 (default) until the server listens for h2c, see docs
+#   PUB_USE_HTTP2      cluster layout: 1 = end-to-end HTTP/2 (h2c) on SERVICE-pub,
+#                      no 32 MiB request body cap; sets ADIT_H2C=true (the server
+#                      then takes h2c and HTTP/1.1 on one port). 0 (default): HTTP/1.1
 #   REDIS_INSTANCE     Memorystore for Redis instance name: its address, AUTH
 #                      string and TLS server CA are read and stored as secrets
 #   REDIS_URL          or a Redis URL directly (stored as a secret, never printed)
@@ -306,6 +307,9 @@ base_url=$PUBLIC_BASE_URL
 
 [[ -n "$PUBLIC_HOST_SUFFIX" ]] && ENV_VARS+=("PUBLIC_HOST_SUFFIX=$PUBLIC_HOST_SUFFIX")
 [[ -n "$base_url" ]] && ENV_VARS+=("PUBLIC_BASE_URL=$base_url")
+# h2c from Cloud Run's front end: the server sniffs each connection, so
+# HTTP/1.1 (and the agents' WebSocket upgrades) keep working beside it.
+[[ "$LAYOUT" == cluster && "$PUB_USE_HTTP2" == 1 ]] && ENV_VARS+=("ADIT_H2C=true")
 
 # deploy_service NAME HTTP2-FLAG
 deploy_service() {

@@ -21,6 +21,7 @@ export const ErrorCode = {
   REGISTRATION: 'ADIT_ERR_REGISTRATION',
   BAD_REQUEST: 'ADIT_ERR_BAD_REQUEST',
   STATE_FILE: 'ADIT_ERR_STATE_FILE',
+  DOCTOR_FAILED: 'ADIT_ERR_DOCTOR_FAILED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 

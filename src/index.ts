@@ -20,3 +20,7 @@ export { RequestLog, requestLogDefaults, type RequestLogOptions, type ExchangeRe
 export { startInspector, inspectorDefaults, type Inspector, type InspectorOptions } from './inspector/inspector-server.js'
 export type { ReplayFunction, ReplayRequest, ReplayResult } from './inspector/replay.js'
 export { InspectorError, InspectorErrorCode } from './inspector/errors.js'
+export { ChannelName } from './observability/channels.js'
+export { ServerMetrics, AgentMetrics } from './observability/metrics.js'
+export { subscribeAgentTracing } from './observability/agent-tracing.js'
+export { runDoctorChecks, type DoctorStep, type DoctorReport } from './agent/doctor.js'

@@ -1,6 +1,7 @@
 import { WebSocket } from 'ws'
 import { MAX_STREAM_ID, Session, Subprotocol, type ProtocolError, type Transport } from '../protocol/index.js'
 import type { Logger } from '../observability/logger.js'
+import { wsTransport } from '../http/ws-transport.js'
 import type { LocalForwarder } from './local-forwarder.js'
 
 export interface ServerConnectionOptions {
@@ -45,12 +46,7 @@ export class ServerConnection {
       handshakeTimeout: 15_000,
     })
     this.ws = ws
-    const transport: Transport = {
-      send: (frame, onSent) => ws.send(frame, { binary: true }, onSent),
-      get bufferedAmount() {
-        return ws.bufferedAmount
-      },
-    }
+    const transport: Transport = wsTransport(ws)
     this.session = new Session(transport, {
       role: 'agent',
       onStream: (stream, head) => options.forwarder.forward(stream, head),

@@ -9,6 +9,7 @@ import { LocalForwarder } from './local-forwarder.js'
 import { register } from './registration.js'
 import { ServerConnection } from './server-connection.js'
 import { loadState, saveState, type AgentState } from './state-file.js'
+import { channels } from '../observability/channels.js'
 
 export interface TunnelEvents {
   /** A forwarded request finished. */
@@ -271,6 +272,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       onRequest: (start) => {
         started.set(start.id, start)
         user?.onRequest(start)
+        if (channels.agentExchangeStart.hasSubscribers) channels.agentExchangeStart.publish({ origin: this, start })
       },
       onRequestBody: user?.onRequestBody?.bind(user),
       onResponse: user?.onResponse?.bind(user),
@@ -279,6 +281,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         const start = started.get(end.id)
         started.delete(end.id)
         user?.onEnd(end)
+        if (channels.agentExchange.hasSubscribers) channels.agentExchange.publish({ origin: this, start, end })
         if (start) this.emit('request', { ...end, method: start.method, path: start.path })
       },
     }

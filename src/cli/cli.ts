@@ -1,6 +1,29 @@
 import { Command, Option } from 'commander'
 import { runAgent, type AgentFlags } from './agent-command.js'
+import { runDoctor, type DoctorFlags } from './doctor-command.js'
 import { runServer, type ServerFlags } from './server-command.js'
+import { agentSettings, serverSettings, type Setting } from './settings.js'
+
+/** A setting's flag, with its env variable in the help (commander reads it; see `typedOnly`). */
+function optionFor(setting: Setting): Option {
+  const description = `${setting.description}${setting.shownDefault ? ` (default: ${setting.shownDefault})` : ''}`
+  return new Option(setting.flag, description).env(setting.env[0]!)
+}
+
+/**
+ * The values typed on the command line only: environment variables and the
+ * config file are applied by config-file.ts, so the one precedence rule
+ * (flag > env > file > default) lives in one place. Options outside the
+ * settings tables keep commander's value, env included.
+ */
+function typedOnly(command: Command, settings: readonly Setting[]): Record<string, unknown> {
+  const flags: Record<string, unknown> = { ...command.opts() }
+  for (const setting of settings) {
+    if (command.getOptionValueSource(setting.key) !== 'cli') delete flags[setting.key]
+  }
+  if (command.getOptionValueSource('config') !== 'cli') delete flags.config
+  return flags
+}
 
 /**
  * The command declarations, and nothing else: each command is a typed async
@@ -12,38 +35,29 @@ export function buildCli(): Command {
     .version('0.1.0')
     .showHelpAfterError()
 
-  program
-    .command('server')
-    .description('run the public tunnel server')
-    .addOption(new Option('--port <port>', 'port to listen on (0 picks a free one)').env('PORT').default('8080'))
-    .addOption(new Option('--host <address>', 'address to listen on').env('HOST').default('0.0.0.0'))
-    .addOption(new Option('--public-base-url <url>', 'base of public URLs handed to agents, e.g. https://adit.example.com').env('PUBLIC_BASE_URL'))
-    .addOption(new Option('--signing-key <keys>', 'secret(s) that sign tunnel credentials, comma-separated, first one signs').env('ADIT_SIGNING_KEY'))
-    .addOption(new Option('--response-timeout <duration>', 'time the agent and its service have to answer (504 after)').env('ADIT_RESPONSE_TIMEOUT'))
-    .addOption(new Option('--max-header-bytes <size>', 'largest public request head (431 beyond)').env('ADIT_MAX_HEADER_BYTES'))
-    .addOption(new Option('--trust-proxy <bool>', 'trust X-Forwarded-* from the peer (default: true on Cloud Run)').env('ADIT_TRUST_PROXY'))
-    .addOption(new Option('--drain-timeout <duration>', 'time SIGTERM gives streams in flight').env('ADIT_DRAIN_TIMEOUT'))
-    .addOption(new Option('--hold-timeout <duration>', 'how long a request waits for a reconnecting agent (503 after)').env('ADIT_HOLD_TIMEOUT'))
-    .addOption(new Option('--public-host-suffix <domain>', 'wildcard domain for host routing: {id}.<domain>').env('PUBLIC_HOST_SUFFIX'))
-    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error').env('LOG_LEVEL'))
-    .action((flags: ServerFlags) => runServer(flags))
+  const server = program.command('server').description('run the public tunnel server')
+  for (const setting of serverSettings) server.addOption(optionFor(setting))
+  server
+    .addOption(new Option('--config <file>', 'JSON or YAML file of settings (flag > env > file > default)').env('ADIT_CONFIG'))
+    .addOption(new Option('--print-config', 'print the effective configuration (secrets redacted) and exit'))
+    .action((_flags: ServerFlags, command: Command) => runServer(typedOnly(command, serverSettings) as ServerFlags))
+
+  const agent = program.command('agent').description('connect a local HTTP service to an adit server')
+  for (const setting of agentSettings) agent.addOption(optionFor(setting))
+  agent
+    .addOption(new Option('--config <file>', 'JSON or YAML file of settings (flag > env > file > default)').env('ADIT_CONFIG'))
+    .addOption(new Option('--print-config', 'print the effective configuration (secrets redacted) and exit'))
+    .action((_flags: AgentFlags, command: Command) => runAgent(typedOnly(command, agentSettings) as AgentFlags))
 
   program
-    .command('agent')
-    .description('connect a local HTTP service to an adit server')
-    .addOption(new Option('--server <url>', 'the adit server').env('ADIT_SERVER').default('http://127.0.0.1:8080'))
-    .addOption(new Option('--local <url>', 'the local service (scheme://host:port)').env('ADIT_LOCAL').default('http://127.0.0.1:3000'))
-    .addOption(new Option('--state-file <path>', "where the tunnel's id and secret are kept ('none' keeps nothing)").env('ADIT_STATE_FILE'))
+    .command('doctor')
+    .description('check, step by step, that this machine can run an agent: DNS, TLS, /healthz, /ws upgrade, credentials, clock, local service, round trip')
+    .addOption(new Option('--server <url>', 'the adit server').env('ADIT_SERVER').makeOptionMandatory())
+    .addOption(new Option('--local <url>', 'the local service to check (and to route the round trip to)').env('ADIT_LOCAL'))
     .addOption(new Option('--api-key <key>', 'API key for registration, when the server needs one').env('ADIT_API_KEY'))
-    .addOption(new Option('--connections <n>', 'WebSocket connections to the server (default 2)').env('ADIT_CONNECTIONS'))
-    .addOption(new Option('--name <name>', 'ask for this name as the tunnel id (a DNS label)').env('ADIT_NAME'))
-    .addOption(new Option('--max-connection-age <duration>', 'replace each connection after this long, make before break (default 50m; 0 never)').env('ADIT_MAX_CONNECTION_AGE'))
-    .addOption(new Option('--host-header <mode>', 'Host the local service sees: rewrite, preserve or a value').env('ADIT_HOST_HEADER'))
-    .addOption(new Option('--local-insecure', 'accept a self-signed certificate from an https local service').env('ADIT_LOCAL_INSECURE'))
-    .addOption(new Option('--json', 'print one JSON object per line (ready, then one per request)'))
-    .addOption(new Option('--inspect [address]', 'serve the request inspector on host:port (default 127.0.0.1:4040)').env('ADIT_INSPECT'))
-    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error (logs go to stderr)').env('LOG_LEVEL'))
-    .action((flags: AgentFlags) => runAgent(flags))
+    .addOption(new Option('--state-file <path>', "the agent's state file (its saved id and secret)").env('ADIT_STATE_FILE'))
+    .addOption(new Option('--timeout <duration>', 'per-step time limit (default 5s)'))
+    .action((flags: DoctorFlags) => runDoctor(flags))
 
   return program
 }

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino'
+import { prettyDestination } from './pretty.js'
 
 export type { Logger }
 
@@ -15,13 +16,40 @@ const severity: Record<string, string> = {
 export interface LoggerOptions {
   level?: string
   name?: string
-  /** Where lines go; stdout by default. */
+  /** Where lines go; stdout (or `fd`) by default. */
   destination?: pino.DestinationStream
+  /** File descriptor to write to when no destination is given: 1 (stdout, default) or 2 (stderr). */
+  fd?: 1 | 2
+  /**
+   * `json`, `pretty` (one readable line per entry), or `auto` (default):
+   * pretty when the output is a terminal, JSON otherwise. `ADIT_LOG_FORMAT`
+   * overrides `auto`.
+   */
+  format?: 'json' | 'pretty' | 'auto'
+}
+
+/** Whether `auto` means pretty for this fd (a TTY, unless ADIT_LOG_FORMAT=json). */
+export function wantsPretty(format: LoggerOptions['format'], fd: 1 | 2): boolean {
+  const chosen = format === undefined || format === 'auto' ? (process.env.ADIT_LOG_FORMAT ?? 'auto') : format
+  if (chosen === 'pretty') return true
+  if (chosen === 'json') return false
+  return (fd === 1 ? process.stdout : process.stderr).isTTY === true
+}
+
+function destinationFor(options: LoggerOptions): pino.DestinationStream {
+  const fd = options.fd ?? 1
+  if (options.destination !== undefined) {
+    return options.format === 'pretty' ? prettyDestination(options.destination) : options.destination
+  }
+  // A terminal reader gets one readable line per entry, written synchronously (order with other output).
+  if (wantsPretty(options.format, fd)) return prettyDestination(fd === 1 ? process.stdout : process.stderr)
+  return pino.destination({ dest: fd, sync: false })
 }
 
 /**
  * Structured JSON logs with the field names Cloud Logging reads (`severity`,
- * `message`). Secrets never reach here: callers log ids, never credentials,
+ * `message`; the access line adds `httpRequest` and
+ * `logging.googleapis.com/trace`), or readable lines on a terminal. Secrets never reach here: callers log ids, never credentials,
  * and URLs are passed through `redactUrl` first.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -36,7 +64,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         level: (label) => ({ severity: severity[label] ?? 'DEFAULT', level: label }),
       },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    destinationFor(options),
   )
 }
 

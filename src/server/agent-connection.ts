@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws'
 import { GoAwayCode, JsonV1Session, Session, Subprotocol, type ProtocolError, type StreamOpener, type Transport } from '../protocol/index.js'
 import type { Logger } from '../observability/logger.js'
+import { wsTransport } from '../http/ws-transport.js'
 
 /** WebSocket close codes the server uses. */
 export const CloseCode = {
@@ -34,12 +35,7 @@ export class AgentConnection {
     this.tunnelId = tunnelId
     this.logger = options.logger
     this.protocol = ws.protocol === Subprotocol.V2 ? Subprotocol.V2 : Subprotocol.JSON_V1
-    const transport: Transport = {
-      send: (frame, onSent) => ws.send(frame, { binary: typeof frame !== 'string' }, onSent),
-      get bufferedAmount() {
-        return ws.bufferedAmount
-      },
-    }
+    const transport: Transport = wsTransport(ws)
     const onProtocolError = (error: ProtocolError): void => this.protocolError(error)
     this.session =
       this.protocol === Subprotocol.V2

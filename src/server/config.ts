@@ -36,6 +36,14 @@ export interface ServerOptions {
   publicHostSuffix: string | undefined
   /** Time SIGTERM gives streams in flight before the process exits (ms). */
   drainTimeoutMs: number
+  /** Serve Prometheus metrics at `/metrics`. */
+  metrics: boolean
+  /** When set, `/metrics` requires `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined
+  /** Google Cloud project id: access lines get `logging.googleapis.com/trace` = `projects/<id>/traces/<trace id>`. */
+  traceProject: string | undefined
+  /** Also accept HTTP/2 with prior knowledge (h2c) on the public port, for Cloud Run's `--use-http2`. */
+  h2c: boolean
   cluster: Cluster | undefined
   /** Presence, relay and cluster-call bounds, when `cluster` is given (see relay/relay-options.ts). */
   relay: Partial<RelayOptions> | undefined
@@ -59,6 +67,10 @@ export const serverDefaults: ServerOptions = {
   holdWindowMs: 30_000,
   publicHostSuffix: undefined,
   drainTimeoutMs: 8_000,
+  metrics: true,
+  metricsToken: undefined,
+  traceProject: undefined,
+  h2c: false,
   cluster: undefined,
   relay: undefined,
   logger: undefined,
@@ -88,6 +100,10 @@ export function resolveServerOptions(input: Partial<ServerOptions> = {}): Server
   positiveInt(record, 'maxJsonBodyBytes', 0)
   positiveInt(record, 'heartbeatMs', 100)
   positiveInt(record, 'drainTimeoutMs', 0)
+  if (options.metricsToken !== undefined && options.metricsToken.length < 16) throw new ConfigError('server option metricsToken (ADIT_METRICS_TOKEN) must be at least 16 characters')
+  if (options.traceProject !== undefined && !/^[a-z0-9][a-z0-9.:-]{0,62}$/i.test(options.traceProject)) {
+    throw new ConfigError(`server option traceProject (GOOGLE_CLOUD_PROJECT) is not a project id: ${options.traceProject}`)
+  }
   positiveInt(record, 'holdTimeoutMs', 0)
   positiveInt(record, 'holdWindowMs', 0)
   if (options.relay !== undefined) resolveRelayOptions(options.relay)

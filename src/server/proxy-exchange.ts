@@ -4,6 +4,7 @@ import { ErrorCode, type PublicErrorCode } from '../errors.js'
 import { rawFromPairs } from '../http/hop-by-hop.js'
 import { responseHeadersFor } from './forwarded-headers.js'
 import { sendPublicError } from './public-errors.js'
+import { channels } from '../observability/channels.js'
 
 /** What the proxy reports when an exchange finishes (access log, metrics). */
 export interface ExchangeSummary {
@@ -54,6 +55,7 @@ export class ProxyExchange implements StreamHandler {
   private readonly started = process.hrtime.bigint()
   private readonly onDone: (summary: ExchangeSummary) => void
   private readonly redispatch: (exchange: ProxyExchange) => void
+  private readonly origin: object | undefined
   private timer: NodeJS.Timeout | undefined
   private owed = 0
   private headSent = false
@@ -64,7 +66,7 @@ export class ProxyExchange implements StreamHandler {
   constructor(
     req: IncomingMessage,
     res: ServerResponse,
-    info: { requestId: string; tunnelId: string; path: string; prefix: string; head: RequestHead; responseTimeoutMs: number },
+    info: { requestId: string; tunnelId: string; path: string; prefix: string; head: RequestHead; responseTimeoutMs: number; origin?: object },
     callbacks: { onDone: (summary: ExchangeSummary) => void; redispatch: (exchange: ProxyExchange) => void },
   ) {
     this.req = req
@@ -74,6 +76,7 @@ export class ProxyExchange implements StreamHandler {
     this.responseTimeoutMs = info.responseTimeoutMs
     this.onDone = callbacks.onDone
     this.redispatch = callbacks.redispatch
+    this.origin = info.origin
     this.summary = {
       requestId: info.requestId,
       tunnelId: info.tunnelId,
@@ -120,7 +123,11 @@ export class ProxyExchange implements StreamHandler {
   private readonly onRequestData = (chunk: Buffer): void => {
     this.summary.requestBytes += chunk.length
     this.bytesSentOnStream += chunk.length
-    if (this.stream !== null && !this.stream.write(chunk)) this.req.pause()
+    if (this.stream !== null && !this.stream.write(chunk)) {
+      this.req.pause()
+      // Waiting for the agent's credit (or its socket): observable as `adit:server:stall`.
+      if (channels.serverStall.hasSubscribers) channels.serverStall.publish({ origin: this.origin, tunnelId: this.summary.tunnelId, requestId: this.summary.requestId })
+    }
   }
 
   private readonly onRequestEnd = (): void => {

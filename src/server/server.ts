@@ -6,12 +6,12 @@ import type { WebSocket } from 'ws'
 import { GoAwayCode } from '../protocol/index.js'
 import { createMemoryCluster } from '../cluster/memory.js'
 import type { Cluster } from '../cluster/types.js'
-import { createLogger, redactUrl, type Logger } from '../observability/logger.js'
+import { createLogger, type Logger } from '../observability/logger.js'
 import { AgentConnection } from './agent-connection.js'
 import { resolveServerOptions, type ServerOptions } from './config.js'
 import { Credentials } from './credentials.js'
 import type { ExchangeSummary } from './proxy-exchange.js'
-import { PublicProxy } from './public-proxy.js'
+import { newRequestId, PublicProxy } from './public-proxy.js'
 import { handleRegister } from './registration.js'
 import { routeHost, routePub, type PubRoute } from './tunnel-routes.js'
 import { TunnelRegistry } from './tunnel-registry.js'
@@ -20,6 +20,11 @@ import { boundedStore } from './relay/bounded.js'
 import { ClusterRelay } from './relay/cluster-relay.js'
 import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
 import { ErrorCode } from '../errors.js'
+import { subscribeAccessLog } from '../observability/access-log.js'
+import { channels } from '../observability/channels.js'
+import { answerMetrics } from '../observability/metrics-http.js'
+import { ServerMetrics } from '../observability/metrics.js'
+import { acceptH2c } from './h2c.js'
 
 export interface RunningServer {
   /** `http://host:port` the server listens on. */
@@ -29,6 +34,8 @@ export interface RunningServer {
   readonly cluster: Cluster
   /** Cross-instance relay and presence; present when a cluster was passed in (`options.cluster`). */
   readonly relay: ClusterRelay | undefined
+  /** The Prometheus metrics `/metrics` serves (undefined when `metrics: false`). */
+  readonly metrics: ServerMetrics | undefined
   /** Graceful: stop accepting, GOAWAY to agents, let streams finish (up to drainTimeoutMs), close. */
   close(): Promise<void>
 }
@@ -60,23 +67,12 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const store = relay === undefined ? cluster.store : boundedStore(cluster.store, relay.options.callTimeoutMs)
   let draining = false
 
-  const logExchange = (summary: ExchangeSummary): void => {
-    logger.info(
-      {
-        requestId: summary.requestId,
-        tunnel: summary.tunnelId,
-        method: summary.method,
-        path: redactUrl(summary.path),
-        status: summary.status,
-        requestBytes: summary.requestBytes,
-        responseBytes: summary.responseBytes,
-        latencyMs: Math.round(summary.durationMs * 10) / 10,
-        ...(summary.retries > 0 ? { retries: summary.retries } : {}),
-        ...(summary.error ? { error: summary.error } : {}),
-      },
-      'proxied',
-    )
-  }
+  // Observability subscribes to diagnostics channels (the proxy publishes
+  // adit:server:exchange per finished request); the registry is this server's origin.
+  const origin: object = registry
+  const metrics = options.metrics ? new ServerMetrics(origin, registry) : undefined
+  const unsubscribeAccessLog = subscribeAccessLog(origin, logger, options.traceProject)
+  const logExchange = (_summary: ExchangeSummary): void => {}
 
   const proxy = new PublicProxy({
     registry,
@@ -118,7 +114,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         res.end()
         return
       }
-      if (route.kind === 'bad-id') return sendPublicError(res, ErrorCode.UNKNOWN_TUNNEL, randomBytes(9).toString('base64url'))
+      if (route.kind === 'bad-id') return sendPublicError(res, ErrorCode.UNKNOWN_TUNNEL, newRequestId())
       proxy.handle(req, res, route)
       return
     }
@@ -126,6 +122,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     if (path === '/healthz') return plain(res, 200, 'ok')
+    if (path === '/metrics' && metrics !== undefined) return answerMetrics(req, res, metrics, options.metricsToken)
     if (path === '/readyz') return draining ? plain(res, 503, 'draining') : cluster.healthy() ? plain(res, 200, 'ready') : plain(res, 503, 'cluster store unreachable')
     if (path === '/register') {
       if (req.method !== 'POST') return plain(res, 405, 'use POST /register', { allow: 'POST' })
@@ -156,11 +153,13 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         onClose: (c) => {
           registry.remove(c)
           relay?.agentDisconnected(tunnelId)
+          if (channels.serverAgent.hasSubscribers) channels.serverAgent.publish({ origin, event: 'disconnect', tunnelId: c.tunnelId, connection: c.number })
           store.touch(tunnelId, Date.now()).catch(() => {})
         },
       })
       registry.add(connection)
       relay?.agentConnected(tunnelId)
+      if (channels.serverAgent.hasSubscribers) channels.serverAgent.publish({ origin, event: 'connect', tunnelId, connection: connection.number })
       store.touch(tunnelId, Date.now()).catch(() => {})
       logger.info({ tunnel: tunnelId, connection: connection.number, protocol: connection.protocol }, 'agent connected')
     },
@@ -175,6 +174,8 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     keepAliveTimeout: options.keepAliveTimeoutMs,
   })
   server.on('request', handleRequest)
+  // --h2c: HTTP/2 prior-knowledge cleartext on the same port, same handler.
+  const h2c = options.h2c ? acceptH2c(server, handleRequest, options.headersTimeoutMs) : undefined
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {})
     const route = routeOf(req)
@@ -186,7 +187,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       }
       return reject(socket, 404, 'not found')
     }
-    const requestId = randomBytes(9).toString('base64url')
+    const requestId = newRequestId()
     if (route.kind === 'bad-id') return sendPublicErrorOnSocket(socket, ErrorCode.UNKNOWN_TUNNEL, requestId)
     if (route.kind === 'redirect') return reject(socket, 404, `WebSocket URLs need the trailing slash: ${route.location}`)
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return reject(socket, 501, 'only WebSocket upgrades pass through tunnels')
@@ -227,15 +228,18 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       while (Date.now() < deadline && !settled()) await new Promise((r) => setTimeout(r, 25))
       for (const connection of registry.connections()) connection.close()
       endpoint.close()
+      h2c?.close()
       server.closeIdleConnections()
       const forceAt = setTimeout(() => server.closeAllConnections(), 1000)
       await closed
       clearTimeout(forceAt)
       await relay?.close()
       if (ownCluster) await cluster.close().catch(() => {})
+      metrics?.close()
+      unsubscribeAccessLog()
     })())
 
-  return { url, port, registry, cluster, relay, close }
+  return { url, port, registry, cluster, relay, metrics, close }
 }
 
 function firstValue(value: string | string[] | undefined): string | undefined {

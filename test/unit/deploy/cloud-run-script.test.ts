@@ -150,6 +150,7 @@ test('cloud-run.sh DRY_RUN=1 LAYOUT=cluster: a /pub and a /ws service sharing Re
   const ws = find(commands, 'run', 'deploy', 'adit-ws')[0]
   assert.ok(pub && ws, 'two services')
   assert.ok(pub.includes('--use-http2'), 'public side: h2c end to end')
+  assert.match(flag(pub, '--set-env-vars') ?? '', /ADIT_H2C=true/, 'the server accepts h2c when Cloud Run sends it')
   assert.ok(ws.includes('--no-use-http2'), 'agent side: HTTP/1.1 for WebSocket upgrades')
   for (const deploy of [pub, ws]) {
     for (const f of [...longLivedWebSockets, '--network=vpc-a', '--subnet=sub-a', '--vpc-egress=private-ranges-only']) assert.ok(deploy.includes(f), f)

@@ -1,0 +1,107 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
+import type { Socket } from 'node:net'
+
+/** The HTTP/2 connection preface (RFC 9113 §3.4) a prior-knowledge client opens with. */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
+
+export interface H2cEntry {
+  /** HTTP/2 sessions open now. */
+  readonly sessions: number
+  /** Sends GOAWAY on every HTTP/2 session (streams in flight finish); destroys what is left after `graceMs`. */
+  close(graceMs?: number): void
+}
+
+/**
+ * Makes `server` (node:http, HTTP/1.1) also speak HTTP/2 with prior knowledge
+ * (h2c) on the same port. node:http2's `allowHTTP1` only works over TLS (it
+ * picks the protocol by ALPN), so each new connection is sniffed instead: one
+ * that opens with the HTTP/2 preface goes to an HTTP/2 session, any other to
+ * the HTTP/1 server as before. Both end in the same `handler`, so `/pub/…`
+ * takes the same proxy code path. HTTP/2 requests are adapted to look like
+ * node:http's where the proxy reads them (Host from `:authority`, no
+ * pseudo-headers among the raw headers, no status message).
+ */
+export function acceptH2c(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, sniffTimeoutMs = 20_000): H2cEntry {
+  const h2 = createHttp2Server({ settings: { enablePush: false } })
+  const sessions = new Set<Http2Session>()
+  h2.on('session', (session: Http2Session) => {
+    sessions.add(session)
+    session.once('close', () => sessions.delete(session))
+  })
+  h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+    adaptRequest(req)
+    adaptResponse(res)
+    handler(req as unknown as IncomingMessage, res as unknown as ServerResponse)
+  })
+  h2.on('sessionError', () => {})
+
+  const http1Listeners = server.listeners('connection') as Array<(socket: Socket) => void>
+  server.removeAllListeners('connection')
+  const toHttp1 = (socket: Socket): void => {
+    for (const listener of http1Listeners) listener.call(server, socket)
+  }
+
+  server.on('connection', (socket: Socket) => {
+    let seen: Buffer = Buffer.alloc(0)
+    const ignoreError = (): void => {}
+    socket.on('error', ignoreError)
+    socket.setTimeout(sniffTimeoutMs, () => socket.destroy())
+    const onData = (chunk: Buffer): void => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk])
+      const n = Math.min(seen.length, PREFACE.length)
+      const matches = seen.subarray(0, n).equals(PREFACE.subarray(0, n))
+      if (matches && n < PREFACE.length) return // not enough bytes to tell yet
+      socket.off('data', onData)
+      socket.off('error', ignoreError)
+      socket.setTimeout(0)
+      socket.pause()
+      socket.unshift(seen)
+      if (matches) {
+        // node:http2 reads what is already buffered on the socket before its native handle.
+        h2.emit('connection', socket)
+      } else {
+        toHttp1(socket)
+        // node:http reads the socket's native handle directly from now on; the
+        // bytes read while sniffing are in the JS buffer and flow as 'data' once resumed.
+        socket.resume()
+      }
+    }
+    socket.on('data', onData)
+  })
+
+  return {
+    get sessions() {
+      return sessions.size
+    },
+    close(graceMs = 1000) {
+      for (const session of sessions) session.close()
+      if (sessions.size === 0) return
+      setTimeout(() => {
+        for (const session of sessions) session.destroy()
+      }, graceMs).unref()
+    },
+  }
+}
+
+function adaptRequest(req: Http2ServerRequest): void {
+  const authority = req.headers[':authority']
+  if (req.headers.host === undefined && typeof authority === 'string') req.headers.host = authority
+  const raw = req.rawHeaders
+  const plain: string[] = []
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.startsWith(':')) continue
+    plain.push(raw[i]!, raw[i + 1]!)
+  }
+  if (!plain.some((v, i) => i % 2 === 0 && v.toLowerCase() === 'host') && typeof authority === 'string') plain.push('host', authority)
+  Object.defineProperty(req, 'rawHeaders', { value: plain, configurable: true })
+}
+
+function adaptResponse(res: Http2ServerResponse): void {
+  // HTTP/2 has no status message; node:http2 warns when given one.
+  const writeHead = res.writeHead
+  res.writeHead = function (this: Http2ServerResponse, status: number, message?: unknown, headers?: unknown) {
+    if (typeof message === 'string') return writeHead.call(this, status, headers as never)
+    return writeHead.call(this, status, message as never, headers as never)
+  } as typeof res.writeHead
+}
