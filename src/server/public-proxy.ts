@@ -32,6 +32,8 @@ export interface PublicProxyOptions {
   remoteOpener?: (tunnelId: string) => Promise<StreamOpener | undefined>
   /** With a remoteOpener: how often a held request looks for the agent on other instances (ms). */
   holdPollMs?: number
+  /** Cluster hook: true when another instance held the tunnel's agent within `windowMs` (it died or the agent is moving). */
+  recentlyHeldElsewhere?: (tunnelId: string, windowMs: number) => boolean
   onExchange(summary: ExchangeSummary): void
 }
 
@@ -199,6 +201,7 @@ export class PublicProxy {
     const { registry, holdWindowMs } = this.options
     if (registry.get(id) !== undefined) return true // only draining connections left: their replacement is coming
     if (registry.recentlyConnected(id, holdWindowMs)) return true
+    if (this.options.recentlyHeldElsewhere?.(id, holdWindowMs) === true) return true
     const everConnected = record !== null && record.lastSeenAt > record.createdAt
     if (everConnected && Date.now() - record.lastSeenAt <= holdWindowMs) return true
     // A fresh instance (a restart, a new replica) has not met its agents yet.

@@ -84,7 +84,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     holdWindowMs: options.holdWindowMs,
     trustProxy: options.trustProxy,
     draining: () => draining,
-    ...(relay ? { remoteOpener: relay.remoteOpener, holdPollMs: relay.options.holdPollMs } : {}),
+    ...(relay ? { remoteOpener: relay.remoteOpener, holdPollMs: relay.options.holdPollMs, recentlyHeldElsewhere: relay.recentlyHeldElsewhere } : {}),
     onExchange: logExchange,
   })
 

@@ -84,6 +84,8 @@ export class ClusterRelay {
   private readonly endpoints = new Map<string, Peer>() // origin side: keyed by endpoint instance
   private readonly gone = new Map<string, number>() // instance → skip until (epoch ms)
   private readonly lookups = new Map<string, Promise<string[]>>()
+  /** Tunnels whose only holders were instances found gone, and when (bounded: oldest dropped first). */
+  private readonly orphanedAt = new Map<string, number>()
   private readonly envelope = new Envelope()
   private readonly sender: Buffer
   private readonly transportEvents: BusTransportEvents
@@ -156,8 +158,30 @@ export class ClusterRelay {
       // Reservoir pick: spreads a tunnel held on several instances.
       if (Math.random() * ++candidates < 1) choice = holder
     }
-    if (choice === undefined) return undefined
+    if (choice === undefined) {
+      if (holders.length > 0 && candidates === 0 && !holders.includes(this.instanceId)) this.noteOrphaned(tunnelId, now)
+      return undefined
+    }
     return new RelayOpener(this.endpointPeer(choice), envelopeId(tunnelId))
+  }
+
+  /**
+   * PublicProxy's hold hint: presence still named a holder that turned out
+   * gone (killed) within `windowMs` — its agent is reconnecting somewhere,
+   * so a request should wait for it rather than fail at once.
+   */
+  readonly recentlyHeldElsewhere = (tunnelId: string, windowMs: number): boolean => {
+    const at = this.orphanedAt.get(tunnelId)
+    return at !== undefined && Date.now() - at <= windowMs
+  }
+
+  private noteOrphaned(tunnelId: string, now: number): void {
+    this.orphanedAt.delete(tunnelId)
+    if (this.orphanedAt.size >= 10_000) {
+      const oldest = this.orphanedAt.keys().next().value
+      if (oldest !== undefined) this.orphanedAt.delete(oldest)
+    }
+    this.orphanedAt.set(tunnelId, now)
   }
 
   /** Stops the timer, withdraws presence (bounded), ends every relay stream. Idempotent. */
