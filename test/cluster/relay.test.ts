@@ -46,6 +46,11 @@ describe('relay envelope', () => {
     assert.equal(env.kind, EnvelopeKind.PROBE)
   })
 
+  it('matches the byte-level example of docs/cluster.md', () => {
+    const message = encodeEnvelope(EnvelopeKind.TO_ENDPOINT, envelopeId('a'), null, encodeData(7, Buffer.from('hello')))
+    assert.equal(message.toString('hex'), '0101016100030000000768656c6c6f')
+  })
+
   it('refuses malformed envelopes: every truncation, a wrong version or kind, a probe with a frame', () => {
     const message = encodeEnvelope(EnvelopeKind.TO_ORIGIN, envelopeId('b'), null, encodeWindow(3, 1024))
     const env = new Envelope()
