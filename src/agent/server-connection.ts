@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws'
-import { MAX_STREAM_ID, Session, Subprotocol, type ProtocolError, type Transport } from '../protocol/index.js'
+import { MAX_STREAM_ID, Session, sessionDefaults, Subprotocol, type ProtocolError, type Transport } from '../protocol/index.js'
 import type { Logger } from '../observability/logger.js'
 import { wsTransport } from '../http/ws-transport.js'
 import type { LocalForwarder } from './local-forwarder.js'
@@ -49,6 +49,7 @@ export class ServerConnection {
     const transport: Transport = wsTransport(ws)
     this.session = new Session(transport, {
       role: 'agent',
+      streamWindow: sessionDefaults.streamWindow,
       onStream: (stream, head) => options.forwarder.forward(stream, head),
       onGoAway: (code, lastStreamId) => {
         // An advisory GOAWAY (last stream id 2^32-1) asks us to move; the

@@ -1,7 +1,7 @@
 import { decodeFrame, decodeGoAway, decodeHead, decodeOpen, decodeReset, decodeU32 } from './decode.js'
 import { encodeGoAway, encodeOpen } from './encode.js'
 import { ProtocolError, ProtocolErrorCode } from './errors.js'
-import { FrameType, MAX_STREAM_ID, ResetCode, type RequestHead } from './frame.js'
+import { FrameType, INITIAL_WINDOW, MAX_STREAM_ID, ResetCode, type RequestHead } from './frame.js'
 import { Stream, type OpenedStream, type StreamHandler, type StreamOwner } from './stream.js'
 
 /** What a session writes to: a WebSocket in production, an array in tests. */
@@ -39,6 +39,8 @@ export interface SessionOptions {
   onGoAway?: (code: number, lastStreamId: number) => void
   /** A frame broke the protocol badly enough that the connection must close. */
   onProtocolError?: (error: ProtocolError) => void
+  /** Receive window per stream (bytes, ≥ INITIAL_WINDOW): the first WINDOW grant raises the peer's credit to it. */
+  streamWindow?: number
   /** Transport buffer above which writers are paused (bytes). */
   highWaterMark?: number
   /** Transport buffer below which paused writers resume (bytes). */
@@ -46,6 +48,8 @@ export interface SessionOptions {
 }
 
 export const sessionDefaults = {
+  /** What adit's server and agent use: 1 MiB doubled loopback throughput over the protocol's 256 KiB start. */
+  streamWindow: 1024 * 1024,
   highWaterMark: 1024 * 1024,
   lowWaterMark: 256 * 1024,
 } as const
@@ -74,6 +78,7 @@ export class Session implements StreamOwner, StreamOpener {
   private readonly streams = new Map<number, Stream>()
   private readonly blocked = new Set<Stream>()
   private readonly highWaterMark: number
+  private readonly streamWindow: number
   private readonly lowWaterMark: number
   private nextStreamId = 1
   private lastRemoteStreamId = 0
@@ -84,6 +89,7 @@ export class Session implements StreamOwner, StreamOpener {
     this.transport = transport
     this.options = options
     this.role = options.role
+    this.streamWindow = options.streamWindow ?? INITIAL_WINDOW
     this.highWaterMark = options.highWaterMark ?? sessionDefaults.highWaterMark
     this.lowWaterMark = options.lowWaterMark ?? sessionDefaults.lowWaterMark
   }
@@ -100,7 +106,7 @@ export class Session implements StreamOwner, StreamOpener {
   openStream(head: RequestHead, handler: StreamHandler): Stream | null {
     if (this.role !== 'server' || this.goingAway || this.closed || this.nextStreamId > MAX_STREAM_ID) return null
     const id = this.nextStreamId++
-    const stream = new Stream(id, this, handler)
+    const stream = new Stream(id, this, handler, this.streamWindow)
     this.streams.set(id, stream)
     this.send(encodeOpen(id, head))
     return stream
@@ -219,7 +225,7 @@ export class Session implements StreamOwner, StreamOpener {
       }
       this.lastRemoteStreamId = streamId
       const head = decodeOpen(payload)
-      const stream = new Stream(streamId, this, noopHandler)
+      const stream = new Stream(streamId, this, noopHandler, this.streamWindow)
       this.streams.set(streamId, stream)
       stream.handler = this.options.onStream ? this.options.onStream(stream, head) : refuse(stream)
       return

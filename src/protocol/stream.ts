@@ -64,7 +64,8 @@ export class Stream implements OpenedStream {
   bytesReceived = 0
 
   private readonly owner: StreamOwner
-  private readonly windowSize: number
+  /** Extra credit granted once, with the first WINDOW: the receiver's window beyond INITIAL_WINDOW. */
+  private boost: number
   private unacked = 0
   private pending: Buffer[] = []
   private endPending = false
@@ -74,9 +75,9 @@ export class Stream implements OpenedStream {
     this.id = id
     this.owner = owner
     this.handler = handler
-    this.windowSize = windowSize
+    this.boost = Math.max(0, windowSize - INITIAL_WINDOW)
     this.sendWindow = INITIAL_WINDOW
-    this.recvWindow = windowSize
+    this.recvWindow = INITIAL_WINDOW
   }
 
   /** Sends body bytes. Returns false when the caller should wait for `onDrain` before writing more. */
@@ -132,9 +133,14 @@ export class Stream implements OpenedStream {
   consumed(n: number): void {
     if (this.closed || this.remoteEnded) return
     this.unacked += n
-    if (this.unacked >= this.windowSize >>> 1) {
-      this.recvWindow += this.unacked
-      this.owner.send(encodeWindow(this.id, this.unacked))
+    if (this.unacked >= INITIAL_WINDOW >>> 1) {
+      // A receiver that wants a larger window than the protocol's initial one
+      // adds the difference to its first grant: small exchanges never pay
+      // for a WINDOW frame, long transfers get the larger window after 128 KiB.
+      const grant = this.unacked + this.boost
+      this.boost = 0
+      this.recvWindow += grant
+      this.owner.send(encodeWindow(this.id, grant))
       this.unacked = 0
     }
   }

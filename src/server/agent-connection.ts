@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws'
-import { GoAwayCode, JsonV1Session, Session, Subprotocol, type ProtocolError, type StreamOpener, type Transport } from '../protocol/index.js'
+import { GoAwayCode, JsonV1Session, Session, sessionDefaults, Subprotocol, type ProtocolError, type StreamOpener, type Transport } from '../protocol/index.js'
 import type { Logger } from '../observability/logger.js'
 import { wsTransport } from '../http/ws-transport.js'
 
@@ -39,7 +39,7 @@ export class AgentConnection {
     const onProtocolError = (error: ProtocolError): void => this.protocolError(error)
     this.session =
       this.protocol === Subprotocol.V2
-        ? new Session(transport, { role: 'server', onProtocolError })
+        ? new Session(transport, { role: 'server', onProtocolError, streamWindow: sessionDefaults.streamWindow })
         : new JsonV1Session(transport, { maxBodyBytes: options.maxJsonBodyBytes, onProtocolError })
 
     ws.on('message', (data: Buffer, isBinary: boolean) => {
