@@ -1,5 +1,5 @@
 import type { Cluster } from '../../cluster/types.js'
-import { encodeReset, FrameType, ResetCode, Session, type OpenedStream, type RequestHead, type Stream, type StreamHandler, type StreamOpener } from '../../protocol/index.js'
+import { encodeReset, FrameType, ResetCode, Session, sessionDefaults, type OpenedStream, type RequestHead, type Stream, type StreamHandler, type StreamOpener } from '../../protocol/index.js'
 import type { Logger } from '../../observability/logger.js'
 import type { TunnelRegistry } from '../tunnel-registry.js'
 import { withTimeout } from './bounded.js'
@@ -221,7 +221,7 @@ export class ClusterRelay {
     let peer = this.endpoints.get(id)
     if (peer === undefined || peer.session.closed) {
       const transport = new BusTransport(this.cluster.bus, id, EnvelopeKind.TO_ENDPOINT, this.transportEvents)
-      const session = new Session(transport, { role: 'server', onProtocolError: (e) => this.protocolError(id, this.endpoints, e.message) })
+      const session = new Session(transport, { role: 'server', streamWindow: sessionDefaults.streamWindow, onProtocolError: (e) => this.protocolError(id, this.endpoints, e.message) })
       peer = new Peer(id, session, transport)
       this.endpoints.set(id, peer)
     }
@@ -234,6 +234,7 @@ export class ClusterRelay {
       const transport = new BusTransport(this.cluster.bus, id, EnvelopeKind.TO_ORIGIN, this.transportEvents)
       const session = new Session(transport, {
         role: 'agent',
+        streamWindow: sessionDefaults.streamWindow,
         onStream: this.onRelayedStream,
         onProtocolError: (e) => this.protocolError(id, this.origins, e.message),
       })
