@@ -6,7 +6,10 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { after, describe, it } from 'node:test'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
+import { WebSocket, WebSocketServer } from 'ws'
 import { connect, type Tunnel } from '../../src/agent/tunnel.js'
 import { createMemoryCluster, createMemoryHub, type MemoryHub } from '../../src/cluster/memory.js'
 import { silentLogger } from '../../src/observability/logger.js'
@@ -154,6 +157,53 @@ describe('cross-instance streams over the bus (memory hub)', () => {
     while (active() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     assert.equal(active(), 0)
     assert.equal(b.relay!.activeStreams, 0)
+  })
+
+  it('a public WebSocket on A reaches a WebSocket service behind the agent on B: messages both ways, a 4 MiB binary, close codes', async () => {
+    const http = createServer((_req, res) => res.end('plain'))
+    const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 })
+    wss.on('connection', (ws, req) => {
+      ws.on('message', (data, isBinary) => (!isBinary && data.toString() === 'bye' ? ws.close(4002, 'service says bye') : ws.send(data, { binary: isBinary })))
+      ws.send(`hello ${req.url}`)
+    })
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const c of wss.clients) c.terminate()
+          http.closeAllConnections()
+          http.close(() => resolve())
+        }),
+    )
+    const wsTunnel = await connect({ server: b.url, local: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, stateFile: null, logger: silentLogger() })
+    closers.push(() => wsTunnel.close())
+    const ws = new WebSocket(`${a.url.replace('http', 'ws')}/pub/${wsTunnel.id}/socket`, { perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 })
+    closers.push(async () => ws.terminate())
+    const messages: Array<{ data: Buffer; isBinary: boolean }> = []
+    const waiters: Array<() => void> = []
+    ws.on('message', (data: Buffer, isBinary) => {
+      messages.push({ data, isBinary })
+      waiters.shift()?.()
+    })
+    const next = async (): Promise<{ data: Buffer; isBinary: boolean }> => {
+      if (messages.length === 0) await new Promise<void>((resolve) => waiters.push(resolve))
+      return messages.shift()!
+    }
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve())
+      ws.once('error', reject)
+    })
+    assert.equal((await next()).data.toString(), 'hello /socket')
+    for (let i = 0; i < 100; i++) ws.send(`m${i}`)
+    for (let i = 0; i < 100; i++) assert.equal((await next()).data.toString(), `m${i}`)
+    const big = randomBytes(4 * 1024 * 1024)
+    ws.send(big)
+    const echoed = await next()
+    assert.equal(echoed.isBinary, true)
+    assert.ok(echoed.data.equals(big))
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
+    ws.send('bye')
+    assert.equal(await closed, 4002)
   })
 
   it('an instance that vanished from the bus: 5xx at once, never a hang', async () => {
