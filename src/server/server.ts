@@ -107,6 +107,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   }
 
   const handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (draining) res.shouldKeepAlive = false
     const route = routeOf(req)
     if (route !== null) {
       if (route.kind === 'redirect') {
@@ -217,9 +218,9 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     (closing ??= (async () => {
       draining = true
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      // Keep-alive connections that sit idle would bring their next request
-      // here; close them so clients reconnect to an instance that stays.
-      server.closeIdleConnections()
+      // Idle keep-alive connections are not cut here: a request may be on
+      // its way on one (the keep-alive race). Each gets its next answer with
+      // `Connection: close` instead, so clients move on without an error.
       // Advisory GOAWAY: connections keep serving until each agent's
       // replacement is up (its own GOAWAY), so nothing is refused meanwhile.
       for (const connection of registry.connections()) connection.goAway(GoAwayCode.NORMAL, true)

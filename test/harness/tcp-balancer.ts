@@ -39,11 +39,16 @@ export async function startTcpBalancer(backends: number[], mode: 'failover' | 'r
       upstream.once('connect', () => {
         upstream.removeAllListeners('error')
         upstream.on('error', () => client.destroy())
-        upstream.on('close', () => {
+        // Half-closes pass through (pipe ends the other side once it has
+        // flushed); only an abort is passed on as an abort.
+        upstream.on('close', (hadError) => {
           sockets.delete(upstream)
-          client.destroy()
+          if (hadError) client.destroy()
         })
-        client.on('close', () => upstream.destroy())
+        client.on('close', (hadError) => {
+          if (hadError) upstream.destroy()
+          else upstream.end()
+        })
         client.pipe(upstream)
         upstream.pipe(client)
         client.resume()
