@@ -225,3 +225,39 @@ describe('cross-instance streams over the bus (memory hub)', () => {
     await ghost.close()
   })
 })
+
+describe('an origin instance that vanishes mid-stream', () => {
+  const hub = createMemoryHub()
+  const closers: Array<() => Promise<unknown>> = []
+  after(async () => {
+    for (const close of closers.reverse()) await close().catch(() => {})
+  })
+
+  it('the endpoint probes it, finds nobody listening and resets the agent stream it was serving', async () => {
+    const service = await startLocalService()
+    closers.push(() => service.close())
+    const fast = { relay: { probeAfterMs: 200, tickMs: 100 } }
+    const origin = await instance(hub, 'origin', fast)
+    closers.push(() => origin.close())
+    const endpoint = await instance(hub, 'endpoint', fast)
+    closers.push(() => endpoint.close())
+    const tunnel = await connect({ server: endpoint.url, local: service.url, stateFile: null, logger: silentLogger() })
+    closers.push(() => tunnel.close())
+    const agentStreams = (): number => [...endpoint.registry.connections()].reduce((n, c) => n + c.session.activeStreams, 0)
+
+    const res = await request(on(origin, tunnel, `bytes/${256 * 1024 * 1024}`))
+    await new Promise<void>((resolve) => res.body.once('data', () => resolve()))
+    res.body.pause() // the stream stays open, waiting for credit
+    closers.push(async () => res.body.destroy())
+    assert.equal(agentStreams(), 1)
+    assert.equal(endpoint.relay!.activeStreams, 1)
+
+    // The origin's bus goes silent, as when its process is killed.
+    await origin.cluster.close()
+    const started = Date.now()
+    while (agentStreams() > 0 && Date.now() - started < 5000) await new Promise((r) => setTimeout(r, 25))
+    assert.equal(agentStreams(), 0, 'the agent stream was reset')
+    assert.equal(endpoint.relay!.activeStreams, 0)
+    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`)
+  })
+})
