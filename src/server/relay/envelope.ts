@@ -41,11 +41,6 @@ export const MAX_ENVELOPE_ID_BYTES = 255
 /** The fixed bytes of an envelope around its two ids. */
 const FIXED_BYTES = 4
 
-/** Envelope bytes in front of the frame, for a sender id already encoded. */
-export function envelopeHeaderLength(sender: Buffer, tunnel: Buffer | null): number {
-  return FIXED_BYTES + sender.length + (tunnel?.length ?? 0)
-}
-
 /** An instance or tunnel id as envelope bytes; throws RangeError when longer than 255 bytes. */
 export function envelopeId(id: string): Buffer {
   const bytes = Buffer.from(id, 'utf8')
