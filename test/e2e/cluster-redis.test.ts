@@ -225,6 +225,7 @@ if (available) {
 
   describe('Redis restarted under load', () => {
     const jobs = cleanup()
+    after(() => jobs.run())
 
     it('requests needing another instance get 503 + Retry-After during the outage (no hang); presence comes back by itself', async (t) => {
       const redis = await startPrivateRedis()
@@ -233,7 +234,6 @@ if (available) {
         return
       }
       jobs.add(redis, (r) => r.kill())
-      after(() => jobs.run())
       const env = clusterEnv(redis.url, runPrefix('e2e-restart'), randomBytes(32).toString('base64'))
       const service = jobs.add(await startLocalService(), (s) => s.close())
       const a = jobs.add(await startMember(env), (m) => m.stop('SIGKILL'))
