@@ -223,7 +223,7 @@ if (available) {
     })
   })
 
-  describe('Redis restarted under load', () => {
+  describe('Redis killed and restarted', () => {
     const jobs = cleanup()
     after(() => jobs.run())
 
