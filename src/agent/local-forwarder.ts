@@ -68,8 +68,15 @@ export class LocalForwarder {
     return out
   }
 
-  close(): Promise<void> {
-    return this.pool.close()
+  /** Closes the pool; requests still running after a second are cut (a long download must not hold the exit). */
+  async close(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), 1000)
+    })
+    const outcome = await Promise.race([this.pool.close().then(() => 'closed' as const), late])
+    clearTimeout(timer)
+    if (outcome === 'late') await this.pool.destroy()
   }
 }
 

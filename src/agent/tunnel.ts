@@ -5,6 +5,7 @@ import { GoAwayCode } from '../protocol/index.js'
 import { Backoff } from './backoff.js'
 import { resolveAgentOptions, type AgentOptions } from './config.js'
 import type { ExchangeEnd, ExchangeObserver, ExchangeStart } from './exchange-observer.js'
+import { replayThroughForwarder, type AgentReplayRequest, type AgentReplayResult, type ForwardedReplayOptions } from './forwarded-replay.js'
 import { LocalForwarder } from './local-forwarder.js'
 import { register } from './registration.js'
 import { ServerConnection } from './server-connection.js'
@@ -15,7 +16,7 @@ export interface TunnelEvents {
   /** A forwarded request finished. */
   request: [ExchangeEnd & { method: string; path: string }]
   /** A connection to the server opened (`connected`) or was lost (`disconnected`). */
-  status: [{ state: 'connected' | 'disconnected'; connections: number }]
+  status: [{ state: 'connected' | 'disconnected'; connections: number; reason?: string }]
   /** The server rejected the saved credentials and a new tunnel (new URL) was registered. */
   reregistered: [AgentState]
   error: [Error]
@@ -91,18 +92,44 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     })
   }
 
-  /** Closes every connection (streams in flight are cut) and the local pool. */
-  async close(): Promise<void> {
+  /**
+   * Closes the tunnel. With `graceMs`, first tells the server to send no new
+   * streams (GOAWAY on every connection) and lets streams in flight finish
+   * for up to that long; then closes every connection and the local pool.
+   */
+  async close(graceMs = 0): Promise<void> {
     if (this.closed) return
     this.closed = true
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
+    const connections = [...this.draining]
     for (const slot of this.slots) {
-      slot.current?.close(1000, 'agent closing')
-      slot.next?.close(1000, 'agent closing')
+      if (slot.current) connections.push(slot.current)
+      if (slot.next) connections.push(slot.next)
     }
-    for (const connection of this.draining) connection.close(1000, 'agent closing')
+    if (graceMs > 0) {
+      for (const c of connections) if (c.opened) c.drain()
+      const deadline = Date.now() + graceMs
+      while (Date.now() < deadline && connections.some((c) => c.opened && c.activeStreams > 0)) await new Promise((r) => setTimeout(r, 25))
+    }
+    for (const c of connections) c.close(1000, 'agent closing')
     await this.forwarder.close().catch(() => {})
+  }
+
+  /**
+   * Sends `request` to the local service again through this tunnel's
+   * forwarder: same target, Host policy and pool, and reported to the
+   * observer (and as a `request` event) like any forwarded request. The
+   * result's `exchangeId` is the id the observer saw. This is the inspector's
+   * replay with `replayIsObserved: true`.
+   *
+   * @example
+   * const again = await tunnel.replay({ method: 'GET', path: '/health', headers: [], body: Buffer.alloc(0) })
+   * console.log(again.status)
+   */
+  replay(request: AgentReplayRequest, options?: Partial<ForwardedReplayOptions>): Promise<AgentReplayResult> {
+    if (this.closed) return Promise.reject(new AditError(ErrorCode.SHUTTING_DOWN, 503, 'the tunnel is closed; replay needs a running tunnel'))
+    return replayThroughForwarder(this.forwarder, request, options)
   }
 
   /**
@@ -211,7 +238,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     slot.current = undefined
     if (info.opened) {
       this.logger.warn({ connection: connection.number, code: info.code, reason: info.reason }, 'connection to server lost; reconnecting')
-      this.emit('status', { state: 'disconnected', connections: this.connectedCount })
+      this.emit('status', { state: 'disconnected', connections: this.connectedCount, ...(info.reason ? { reason: info.reason } : {}) })
     }
     if (slot.next !== undefined) {
       // A replacement is already on its way: it becomes the current one.

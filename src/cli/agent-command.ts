@@ -1,17 +1,23 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { connect, type Tunnel } from '../agent/tunnel.js'
+import type { Tunnel } from '../agent/tunnel.js'
 import { parseHostHeader, resolveAgentOptions, type AgentOptions } from '../agent/config.js'
 import type { ExchangeObserver } from '../agent/exchange-observer.js'
-import { combineObservers, startAgentInspector, type AgentInspector } from '../inspector/agent-inspector.js'
+import { ConfigError } from '../errors.js'
+import { combineObservers } from '../inspector/agent-inspector.js'
+import { ScopedObserver } from '../inspector/scoped-observer.js'
 import { createLogger, redactUrl } from '../observability/logger.js'
 import { subscribeAgentTracing } from '../observability/agent-tracing.js'
 import { AgentMetrics } from '../observability/metrics.js'
 import { parseListenAddress, startMetricsServer, type MetricsServer } from '../observability/metrics-http.js'
+import { loadTunnelsFile, stateFileFor, type AgentTunnelsFile } from './agent-config-file.js'
+import { inspectAddressFrom, replayThrough, startInspection } from './agent-inspection.js'
 import { describeSettings, loadSettings, type ResolvedSettings } from './config-file.js'
 import { parseBytes, parseDuration, parseInteger } from './parse.js'
 import { checkLogSettings } from './server-command.js'
 import { agentSettings } from './settings.js'
+import { StatusBoard } from './status-board.js'
+import { TunnelRunner, type TunnelPlan } from './tunnel-runner.js'
 
 export interface AgentFlags {
   server?: string
@@ -24,8 +30,10 @@ export interface AgentFlags {
   hostHeader?: string
   localInsecure?: boolean
   json?: boolean
-  /** --inspect alone is true (127.0.0.1:4040); with a value it is the address. */
+  /** On by default (127.0.0.1:4040, then 4041…4049 if taken); --no-inspect is false; a value is the address. */
   inspect?: boolean | string
+  /** The inspector's address (the issue's spelling); same as --inspect <address>. */
+  inspectAddr?: string
   logLevel?: string
   localConnections?: string
   reconnectMax?: string
@@ -82,7 +90,7 @@ export function printableAgentConfig(config: ReturnType<typeof agentConfig>): st
     reconnectMax: `${options.reconnectMaxMs}ms`,
     maxFrameBytes: options.maxFrameBytes,
     metricsAddr: flags.metricsAddr || undefined,
-    inspect: flags.inspect === true ? '127.0.0.1:4040' : flags.inspect || undefined,
+    inspect: inspectAddressFrom(flags)?.address ?? false,
     json: flags.json === true,
     logLevel: flags.logLevel ?? 'info',
     logFormat: flags.logFormat ?? 'auto',
@@ -91,7 +99,7 @@ export function printableAgentConfig(config: ReturnType<typeof agentConfig>): st
 }
 
 /** One line per event on stdout, for scripts: `ready`, then one per finished request. */
-function jsonPrinter(write: (line: string) => void): ExchangeObserver {
+function jsonPrinter(write: (line: string) => void, name: string | undefined): ExchangeObserver {
   const starts = new Map<string, { method: string; path: string }>()
   return {
     onRequest(start) {
@@ -103,6 +111,7 @@ function jsonPrinter(write: (line: string) => void): ExchangeObserver {
       write(
         JSON.stringify({
           event: 'request',
+          ...(name !== undefined ? { name } : {}),
           method: start?.method,
           path: start === undefined ? undefined : redactUrl(start.path),
           status: end.status,
@@ -137,60 +146,140 @@ function lineWriter(out: NodeJS.WriteStream): (line: string) => void {
   }
 }
 
-/** `adit agent`: connects, prints the public URL, runs until SIGTERM/SIGINT. */
+/** The tunnels to run: one from the settings, or one per entry of the config file's `tunnels:` list. */
+export function tunnelPlans(flags: AgentFlags, file: AgentTunnelsFile | undefined): TunnelPlan[] {
+  const base = agentOptionsFromFlags(flags)
+  if (file?.tunnels === undefined) return [{ name: flags.name, options: base, access: undefined }]
+  const plans = file.tunnels.map((entry): TunnelPlan => {
+    const { hostHeader: _hostHeader, name: _name, ...shared } = base
+    const options: TunnelPlan['options'] = {
+      ...shared,
+      local: entry.local,
+      stateFile: stateFileFor(entry, file.stateDir),
+      localInsecure: entry.localInsecure === true,
+      ...(entry.hostHeader !== undefined ? { hostHeader: entry.hostHeader } : {}),
+      ...(entry.name !== undefined ? { name: entry.name } : {}),
+    }
+    return { name: entry.name, options, access: entry.access }
+  })
+  const seen = new Map<string, number>()
+  for (const [i, plan] of plans.entries()) {
+    const stateFile = plan.options.stateFile
+    if (stateFile === null || stateFile === undefined) continue
+    const other = seen.get(stateFile)
+    if (other !== undefined) throw new ConfigError(`config file ${file.path}: tunnels[${other}] and tunnels[${i}] would share the state file ${stateFile}; give them different names or state_file`)
+    seen.set(stateFile, i)
+  }
+  return plans
+}
+
+/**
+ * `adit agent`: runs one tunnel (from the settings) or several (the config
+ * file's `tunnels:`), shows their status (a table on a terminal, a line per
+ * change when piped, JSON with --json), serves the inspector, and runs
+ * until SIGTERM/SIGINT.
+ */
 export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = agentConfig(cliFlags, env)
+  const { flags } = config
+  const fileSettings = new Set(Object.entries(config.resolved.sources).filter(([, source]) => source === 'file').map(([key]) => key))
+  const file = config.resolved.file === undefined ? undefined : await loadTunnelsFile(config.resolved.file, fileSettings)
+  const plans = tunnelPlans(flags, file)
   if (cliFlags.printConfig) {
     process.stdout.write(printableAgentConfig(config))
+    if (file?.tunnels !== undefined) process.stdout.write(`${JSON.stringify({ tunnels: plans.map((p) => ({ name: p.name ?? null, local: p.options.local, stateFile: p.options.stateFile ?? 'none', access: p.access === undefined ? [] : Object.keys(p.access) })) }, null, 2)}\n`)
     return
   }
-  const { flags } = config
+  const several = file?.tunnels !== undefined
+  const json = flags.json === true
+  const tty = !json && process.stdout.isTTY === true
+  // On a terminal the table is redrawn in place and shows states and last errors itself: log
+  // lines would tear it, so only errors are logged there unless --log-level asks for more.
+  const logSettings = checkLogSettings(flags.logLevel ?? (tty ? 'error' : undefined), flags.logFormat)
   // Logs go to stderr so stdout carries only what the user asked for.
-  const logger = createLogger({ name: 'adit-agent', level: 'info', ...checkLogSettings(flags.logLevel, flags.logFormat), fd: 2 })
+  const logger = createLogger({ name: 'adit-agent', level: 'info', ...logSettings, fd: 2 })
   const write = lineWriter(process.stdout)
-  const options = agentOptionsFromFlags(flags)
-  const inspection: AgentInspector | undefined =
-    flags.inspect === undefined || flags.inspect === false
+
+  const runners: TunnelRunner[] = []
+  // Several tunnels share one inspector log: each one's exchange ids get a prefix so they stay unique.
+  const prefixes = plans.map((_, i) => (several ? `${i + 1}:` : undefined))
+  const address = inspectAddressFrom(flags)
+  const inspectorNote: string[] = []
+  const first = plans[0]!.options
+  const inspection =
+    address === null
       ? undefined
-      : await startAgentInspector({ address: flags.inspect === true ? '127.0.0.1:4040' : flags.inspect, local: options.local, ...(options.hostHeader ? { hostHeader: options.hostHeader } : {}) })
-  const observer = combineObservers(flags.json ? jsonPrinter(write) : undefined, inspection?.log)
-  let tunnel: Tunnel
-  try {
-    tunnel = await connect({ ...options, logger, ...(observer ? { observer } : {}) })
-  } catch (error) {
-    await inspection?.close()
-    throw error
-  }
-  inspection?.setPublicUrl(tunnel.publicUrl)
-  const stopTracing = subscribeAgentTracing(tunnel)
+      : await startInspection(address, { local: first.local, ...(first.hostHeader ? { hostHeader: first.hostHeader } : {}) }, replayThrough(runners, prefixes), logger, (n) => inspectorNote.push(n))
+  const writeJson = json
+    ? (event: Record<string, unknown>) => write(JSON.stringify(event.event === 'ready' && inspection ? { ...event, inspector_url: inspection.url } : event))
+    : undefined
+  const board = json
+    ? undefined
+    : new StatusBoard(tty ? process.stdout : { write: (text: string) => write(text.endsWith('\n') ? text.slice(0, -1) : text), isTTY: false }, {
+        several,
+        header: () => [`adit agent · ${inspection ? `inspector ${inspection.url}` : (inspectorNote[0] ?? 'no inspector')} · Ctrl-C to stop`, ''],
+      })
+  if (board !== undefined && !board.inPlace && inspection) write(`adit: inspector on ${inspection.url}`)
+
   let metrics: AgentMetrics | undefined
   let metricsServer: MetricsServer | undefined
-  if (flags.metricsAddr !== undefined && flags.metricsAddr !== '') {
-    metrics = new AgentMetrics(tunnel, tunnel)
-    metricsServer = await startMetricsServer(parseListenAddress('--metrics-addr / ADIT_METRICS_ADDR', flags.metricsAddr), metrics)
-    logger.info({ url: metricsServer.url }, 'serving metrics')
+  const cleanups: Array<() => void> = []
+  const onTunnel = async (tunnel: Tunnel): Promise<void> => {
+    cleanups.push(subscribeAgentTracing(tunnel))
+    // Metrics follow one tunnel (their registry has no tunnel label yet): the first to come up.
+    if (metrics === undefined && flags.metricsAddr !== undefined && flags.metricsAddr !== '') {
+      metrics = new AgentMetrics(tunnel, tunnel)
+      metricsServer = await startMetricsServer(parseListenAddress('--metrics-addr / ADIT_METRICS_ADDR', flags.metricsAddr), metrics)
+      logger.info({ url: metricsServer.url, ...(several ? { tunnel: tunnel.id } : {}) }, several ? 'serving metrics of the first tunnel up' : 'serving metrics')
+    }
   }
-  if (flags.json) {
-    write(JSON.stringify({ event: 'ready', id: tunnel.id, public_url: tunnel.publicUrl, ...(inspection ? { inspector_url: inspection.url } : {}) }))
-  } else {
-    write(`adit: forwarding ${tunnel.publicUrl} → ${options.local}`)
-    if (inspection) write(`adit: inspector on ${inspection.url}`)
-    tunnel.on('request', (r) => write(`${r.method} ${redactUrl(r.path)} → ${r.status || 'error'} ${r.responseBytes} B ${r.durationMs} ms${r.error ? ` (${r.error})` : ''}`))
-  }
-  tunnel.on('reregistered', (state) => {
-    inspection?.setPublicUrl(state.public_url)
-    if (flags.json) write(JSON.stringify({ event: 'ready', id: state.id, public_url: state.public_url, reregistered: true }))
-    else write(`adit: the server issued a new tunnel; now forwarding ${state.public_url} → ${options.local}`)
+
+  let fail: (error: Error) => void = () => {}
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject
   })
-  await new Promise<void>((resolve, reject) => {
-    tunnel.on('error', reject)
+  failed.catch(() => {})
+  for (const [i, plan] of plans.entries()) {
+    const prefix = prefixes[i]
+    const logObserver = inspection === undefined ? undefined : prefix === undefined ? inspection.log : new ScopedObserver(prefix, inspection.log)
+    const observer: ExchangeObserver | undefined = combineObservers(json ? jsonPrinter(write, several ? (plan.name ?? plan.options.local) : undefined) : undefined, logObserver)
+    runners.push(
+      new TunnelRunner(plan, {
+        logger,
+        observer,
+        status: board?.add({ label: plan.name ?? plan.options.local, local: plan.options.local, state: 'connecting' }),
+        json: writeJson,
+        retry: several,
+        redactPath: redactUrl,
+        onTunnel,
+        onUrl: (url) => {
+          if (!several) inspection?.setPublicUrl(url)
+        },
+        onFatal: (error) => {
+          if (!several) fail(error)
+        },
+      }),
+    )
+    // TODO(security): send plan.access at registration once the server takes access rules there.
+    if (plan.access !== undefined) logger.warn({ tunnel: plan.name ?? plan.options.local }, 'access rules (basic_auth, allow_ip, require_jwt) are checked but not yet sent: this server version takes none at registration')
+  }
+
+  const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve())
     process.once('SIGINT', () => resolve())
   })
-  await tunnel.close()
-  await inspection?.close()
-  stopTracing()
-  metrics?.close()
-  await metricsServer?.close()
-  logger.flush()
+  try {
+    // A single tunnel that cannot start stops the agent (exit code 2); several start side by side and retry.
+    await Promise.all(runners.map((r) => r.start()))
+    await Promise.race([stopped, failed])
+  } finally {
+    // SIGTERM/SIGINT: no new requests, 5 s for those in flight.
+    await Promise.all(runners.map((r) => r.close(5000)))
+    board?.close()
+    await inspection?.close()
+    for (const cleanup of cleanups) cleanup()
+    metrics?.close()
+    await metricsServer?.close()
+    logger.flush()
+  }
 }

@@ -45,6 +45,7 @@ export function buildCli(): Command {
   const agent = program.command('agent').description('connect a local HTTP service to an adit server')
   for (const setting of agentSettings) agent.addOption(optionFor(setting))
   agent
+    .addOption(new Option('--no-inspect', 'do not serve the request inspector'))
     .addOption(new Option('--config <file>', 'JSON or YAML file of settings (flag > env > file > default)').env('ADIT_CONFIG'))
     .addOption(new Option('--print-config', 'print the effective configuration (secrets redacted) and exit'))
     .action((_flags: AgentFlags, command: Command) => runAgent(typedOnly(command, agentSettings) as AgentFlags))

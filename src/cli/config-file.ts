@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError } from '../errors.js'
+import { TUNNEL_FILE_KEYS } from './agent-config-file.js'
 import { parseBoolean } from './parse.js'
 import { agentSettings, serverSettings, settingLabel, type Setting } from './settings.js'
 
@@ -55,15 +56,22 @@ export function readConfigFile(path: string, section: 'server' | 'agent'): Recor
   const other = section === 'server' ? 'agent' : 'server'
   const flat: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(top)) {
+    // A top-level `server: <url>` is the agent's server setting, not the server's section.
+    if (key === 'server' && typeof value === 'string') {
+      if (section === 'agent') flat.server = value
+      continue
+    }
     if (key === section || key === other) continue
     const name = camel(key)
     if (!own.has(name) && others.has(name)) continue
+    // `tunnels:` and `state_dir:` are the agent's multi-tunnel part, read by agent-config-file.ts.
+    if (TUNNEL_FILE_KEYS.has(name)) continue
     flat[name] = value
   }
   const mine = top[section]
-  if (mine !== undefined) {
+  if (mine !== undefined && !(section === 'server' && typeof mine === 'string')) {
     if (mine === null || typeof mine !== 'object' || Array.isArray(mine)) throw new ConfigError(`config file ${path}: "${section}" must be an object of settings`)
-    for (const [key, value] of Object.entries(mine)) flat[camel(key)] = value
+    for (const [key, value] of Object.entries(mine)) if (!TUNNEL_FILE_KEYS.has(camel(key))) flat[camel(key)] = value
   }
   return flat
 }

@@ -17,6 +17,7 @@ export interface ServerFlags {
   maxHeaderBytes?: string
   trustProxy?: string
   drainTimeout?: string
+  adminToken?: string
   logLevel?: string
   headersTimeout?: string
   keepAliveTimeout?: string
@@ -59,6 +60,7 @@ export function serverOptionsFromFlags(flags: ServerFlags, env: NodeJS.ProcessEn
   if (flags.metrics !== undefined) options.metrics = parseBoolean('--metrics / ADIT_METRICS', flags.metrics)
   if (flags.metricsToken !== undefined && flags.metricsToken !== '') options.metricsToken = flags.metricsToken
   if (flags.traceProject !== undefined && flags.traceProject !== '') options.traceProject = flags.traceProject
+  if (flags.adminToken !== undefined && flags.adminToken !== '') options.adminToken = flags.adminToken
   // Behind Cloud Run's front end the peer is always Google's proxy.
   options.trustProxy = flags.trustProxy !== undefined ? parseBoolean('--trust-proxy / ADIT_TRUST_PROXY', flags.trustProxy) : env.K_SERVICE !== undefined
   return options
@@ -112,6 +114,7 @@ export function printableServerConfig(config: ReturnType<typeof serverConfig>): 
     h2c: options.h2c,
     metrics: options.metrics,
     metricsToken: options.metricsToken,
+    adminToken: options.adminToken,
     traceProject: options.traceProject,
     logLevel: flags.logLevel ?? 'info',
     logFormat: flags.logFormat ?? 'auto',

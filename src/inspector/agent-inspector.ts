@@ -12,6 +12,7 @@ import type { ExchangeEnd, ExchangeObserver, ExchangeStart } from '../agent/exch
 import { InspectorError, InspectorErrorCode } from './errors.js'
 import { startInspector, type Inspector } from './inspector-server.js'
 import { createLocalReplay, type LocalReplayOptions } from './local-replay.js'
+import type { ReplayFunction } from './replay.js'
 import { RequestLog, type RequestLogOptions } from './request-log.js'
 
 export interface AgentInspectorOptions {
@@ -21,6 +22,13 @@ export interface AgentInspectorOptions {
   hostHeader?: LocalReplayOptions['hostHeader']
   log?: Partial<RequestLogOptions>
   redactHeaders?: string[]
+  /**
+   * Ports tried from the given one upward when it is taken (4040, 4041, …):
+   * 1 tries only the given port. Port 0 is tried once.
+   */
+  portAttempts?: number
+  /** Sends a replay through the agent's forwarder (observed like any request); without it, replay goes straight to `local`. */
+  replay?: ReplayFunction
 }
 
 export interface AgentInspector {
@@ -44,31 +52,40 @@ export function parseInspectAddress(value: string): { host: string; port: number
 
 export async function startAgentInspector(options: AgentInspectorOptions): Promise<AgentInspector> {
   const { host, port } = parseInspectAddress(options.address)
+  const attempts = port === 0 ? 1 : Math.max(1, Math.min(options.portAttempts ?? 1, 65536 - port))
   const log = new RequestLog(options.log)
-  const local = createLocalReplay({ local: options.local, hostHeader: options.hostHeader ?? 'rewrite', maxBodyBytes: log.options.maxBodyBytes })
-  let inspector: Inspector
-  try {
-    inspector = await startInspector({
-      host,
-      port,
-      log,
-      replay: local.replay,
-      replayIsObserved: false,
-      targetUrl: options.local,
-      redactHeaders: options.redactHeaders ?? [],
-    })
-  } catch (error) {
-    await local.close()
-    throw error
+  const local =
+    options.replay === undefined
+      ? createLocalReplay({ local: options.local, hostHeader: options.hostHeader ?? 'rewrite', maxBodyBytes: log.options.maxBodyBytes })
+      : undefined
+  let inspector: Inspector | undefined
+  for (let i = 0; inspector === undefined; i++) {
+    try {
+      inspector = await startInspector({
+        host,
+        port: port + i,
+        log,
+        replay: options.replay ?? local?.replay,
+        replayIsObserved: options.replay !== undefined,
+        targetUrl: options.local,
+        redactHeaders: options.redactHeaders ?? [],
+      })
+    } catch (error) {
+      // A taken port moves on to the next one; anything else (bad host, no permission) stops here.
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && i + 1 < attempts) continue
+      await local?.close()
+      throw error
+    }
   }
+  const started = inspector
   return {
     log,
-    inspector,
-    url: inspector.url,
-    setPublicUrl: (url) => inspector.setPublicUrl(url),
+    inspector: started,
+    url: started.url,
+    setPublicUrl: (url) => started.setPublicUrl(url),
     async close() {
-      await inspector.close()
-      await local.close()
+      await started.close()
+      await local?.close()
     },
   }
 }

@@ -22,6 +22,8 @@ export interface ReplayRequest {
   path: string
   headers: Array<[string, string]>
   body: Buffer
+  /** The tunnel the original went through, so an agent running several tunnels replays through the right one. */
+  tunnelId?: string
 }
 
 export interface ReplayResult {
@@ -126,6 +128,7 @@ export function buildReplayRequest(original: ExchangeRecord, edits: ReplayEdits)
     path: edits.path ?? original.path,
     headers: headers.filter(([name]) => !droppedHeaders.has(name.toLowerCase())).map(([name, value]): [string, string] => [name, value]),
     body,
+    ...(original.tunnelId ? { tunnelId: original.tunnelId } : {}),
   }
 }
 

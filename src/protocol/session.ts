@@ -25,6 +25,8 @@ export interface StreamOpener {
   goAway(code: number, advisory?: boolean): void
   /** The server asked the agent to move (advisory GOAWAY) but still opens streams here. */
   readonly moveRequested?: boolean
+  /** Bulk transfers in flight (see Session.heavyStreams); 0 where not tracked. */
+  readonly heavyStreams?: number
   receive(message: Buffer): void
   close(reason?: string): void
 }
@@ -66,6 +68,8 @@ export class Session implements StreamOwner, StreamOpener {
   readonly role: SessionRole
   /** Frames for streams we do not know (finished, or never ours), dropped and counted. */
   droppedFrames = 0
+  /** Streams that have received more than INITIAL_WINDOW bytes: bulk transfers, which new small streams avoid. */
+  heavyStreams = 0
   /** Streams reset because their peer broke the stream state machine or flow control. */
   streamErrors = 0
   goingAway = false
@@ -158,6 +162,7 @@ export class Session implements StreamOwner, StreamOpener {
     const open = [...this.streams.values()]
     this.streams.clear()
     this.blocked.clear()
+    this.heavyStreams = 0
     for (const stream of open) {
       stream.closed = true
       stream.handler.onReset(CONNECTION_LOST, reason)
@@ -183,6 +188,7 @@ export class Session implements StreamOwner, StreamOpener {
   }
 
   release(stream: Stream): void {
+    if (stream.heavy && this.streams.has(stream.id)) this.heavyStreams--
     this.streams.delete(stream.id)
     this.blocked.delete(stream)
   }
@@ -255,6 +261,10 @@ export class Session implements StreamOwner, StreamOpener {
         if (payload.length > stream.recvWindow) return this.streamError(stream, `DATA of ${payload.length} bytes exceeds the ${stream.recvWindow}-byte window`)
         stream.recvWindow -= payload.length
         stream.bytesReceived += payload.length
+        if (!stream.heavy && stream.bytesReceived > INITIAL_WINDOW) {
+          stream.heavy = true
+          this.heavyStreams++
+        }
         stream.handler.onData(payload)
         return
       }

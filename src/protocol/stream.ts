@@ -59,6 +59,8 @@ export class Stream implements OpenedStream {
   localEnded = false
   remoteEnded = false
   closed = false
+  /** Counted in the session's heavyStreams (more than INITIAL_WINDOW received). */
+  heavy = false
   /** Counters for logs and metrics. */
   bytesSent = 0
   bytesReceived = 0

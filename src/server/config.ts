@@ -34,6 +34,8 @@ export interface ServerOptions {
   holdWindowMs: number
   /** Wildcard domain for host routing: `{id}.{suffix}` reaches tunnel `id` with no prefix. */
   publicHostSuffix: string | undefined
+  /** ADIT_ADMIN_TOKEN: turns on GET /dashboard (and /dashboard/api) for whoever holds it; undefined: no dashboard. */
+  adminToken: string | undefined
   /** Time SIGTERM gives streams in flight before the process exits (ms). */
   drainTimeoutMs: number
   /** Serve Prometheus metrics at `/metrics`. */
@@ -66,6 +68,7 @@ export const serverDefaults: ServerOptions = {
   holdTimeoutMs: 10_000,
   holdWindowMs: 30_000,
   publicHostSuffix: undefined,
+  adminToken: undefined,
   drainTimeoutMs: 8_000,
   metrics: true,
   metricsToken: undefined,

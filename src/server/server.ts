@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { Server as NetServer, type AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
@@ -8,6 +8,7 @@ import { createMemoryCluster } from '../cluster/memory.js'
 import type { Cluster } from '../cluster/types.js'
 import { createLogger, type Logger } from '../observability/logger.js'
 import { AgentConnection } from './agent-connection.js'
+import { createDashboard } from './dashboard/dashboard.js'
 import { resolveServerOptions, type ServerOptions } from './config.js'
 import { Credentials } from './credentials.js'
 import type { ExchangeSummary } from './proxy-exchange.js'
@@ -21,7 +22,7 @@ import { ClusterRelay } from './relay/cluster-relay.js'
 import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
 import { ErrorCode } from '../errors.js'
 import { subscribeAccessLog } from '../observability/access-log.js'
-import { channels } from '../observability/channels.js'
+import { ChannelName, channels, subscribeFor, type ServerExchangeMessage } from '../observability/channels.js'
 import { answerMetrics } from '../observability/metrics-http.js'
 import { ServerMetrics } from '../observability/metrics.js'
 import { acceptH2c } from './h2c.js'
@@ -65,6 +66,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const relay = ownCluster ? undefined : new ClusterRelay(cluster, registry, logger, options.relay)
   // Reads on the request and connect paths are bounded: a silent store means 503, never a hang.
   const store = relay === undefined ? cluster.store : boundedStore(cluster.store, relay.options.callTimeoutMs)
+  const dashboard = createDashboard({ adminToken: options.adminToken, registry, trustProxy: options.trustProxy })
   let draining = false
 
   // Observability subscribes to diagnostics channels (the proxy publishes
@@ -72,6 +74,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const origin: object = registry
   const metrics = options.metrics ? new ServerMetrics(origin, registry) : undefined
   const unsubscribeAccessLog = subscribeAccessLog(origin, logger, options.traceProject)
+  const unsubscribeDashboard = options.adminToken ? subscribeFor<ServerExchangeMessage>(ChannelName.SERVER_EXCHANGE, origin, (m) => dashboard.recordExchange(m.summary)) : () => {}
   const logExchange = (_summary: ExchangeSummary): void => {}
 
   const proxy = new PublicProxy({
@@ -119,6 +122,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       proxy.handle(req, res, route)
       return
     }
+    if (dashboard.handleDashboard(req, res)) return
     const url = req.url ?? '/'
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
@@ -217,7 +221,10 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       draining = true
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      // Stop listening only. http.Server#close would also cut idle keep-alive
+      // sockets (Node ≥ 19), racing requests already on their way on them;
+      // net.Server#close leaves them to get `Connection: close` answers.
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()))
       // Idle keep-alive connections are not cut here: a request may be on
       // its way on one (the keep-alive race). Each gets its next answer with
       // `Connection: close` instead, so clients move on without an error.
@@ -238,6 +245,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       if (ownCluster) await cluster.close().catch(() => {})
       metrics?.close()
       unsubscribeAccessLog()
+      unsubscribeDashboard()
     })())
 
   return { url, port, registry, cluster, relay, metrics, close }

@@ -10,8 +10,8 @@ export class TunnelEntry {
 
   /**
    * The connection to open the next stream on: never one going away; one
-   * asked to move only when nothing else is left; then least streams in flight
-   * (so the agents of a tunnel share its load).
+   * asked to move only when nothing else is left; then fewest bulk transfers;
+   * then least streams in flight (so the agents of a tunnel share its load).
    */
   pick(): AgentConnection | undefined {
     let best: AgentConnection | undefined
@@ -26,6 +26,14 @@ export class TunnelEntry {
       const bestMoving = best.session.moveRequested === true
       if (moving !== bestMoving) {
         if (bestMoving) best = connection
+        continue
+      }
+      // A connection busy with a bulk transfer has a full send buffer ahead
+      // of anything new: small requests go where none is running.
+      const heavy = session.heavyStreams ?? 0
+      const bestHeavy = best.session.heavyStreams ?? 0
+      if (heavy !== bestHeavy) {
+        if (heavy < bestHeavy) best = connection
         continue
       }
       if (session.activeStreams < best.session.activeStreams) best = connection

@@ -20,7 +20,11 @@ describe('agent options: Host header, https targets, client aborts, state file',
 
   before(async () => {
     closedEarly = new Promise((resolve) => (markClosed = resolve))
-    service = await startLocalService((req) => {
+    service = await startLocalService((req, res) => {
+      if (req.url === '/delay') {
+        setTimeout(() => res.end('late but whole'), 600)
+        return true
+      }
       if (req.url === '/hang') {
         req.socket.once('close', () => markClosed())
         return true
@@ -92,6 +96,18 @@ describe('agent options: Host header, https targets, client aborts, state file',
       tls.closeAllConnections()
       tls.close()
     }
+  })
+
+  it('SIGTERM lets a request in flight finish, then the agent exits 0', async () => {
+    const agent = await startAgentProcess(server.url, service.url, { stateFile: dir.file('term.json') })
+    agents.push(agent)
+    const pending = request(`${agent.publicUrl}delay`)
+    for (let i = 0; i < 200 && !service.requests.some((r) => r.url === '/delay'); i++) await new Promise((r) => setTimeout(r, 10))
+    const exited = agent.stop('SIGTERM', 10_000)
+    const res = await pending
+    assert.equal(res.statusCode, 200)
+    assert.equal(await res.body.text(), 'late but whole')
+    assert.equal(await exited, 0)
   })
 
   it('prints one JSON line per finished request with --json', async () => {

@@ -4,25 +4,11 @@ import { request as httpRequest } from 'node:http'
 import { after, describe, it } from 'node:test'
 import { request } from 'undici'
 import { WebSocket } from 'ws'
-import { startAgentProcess, startServerProcess, type Spawned } from '../harness/processes.js'
-import { startLocalService, type LocalService } from '../harness/local-service.js'
+import { startAgentProcess, startServerProcess } from '../harness/processes.js'
+import { startLocalService } from '../harness/local-service.js'
 import { tempDir } from '../harness/temp.js'
+import { cleanupList } from '../harness/cleanup.js'
 
-/** Everything a test started, stopped in reverse order even when it fails. */
-function cleanup() {
-  const stoppers: Array<() => Promise<unknown>> = []
-  return {
-    add<T extends Spawned | LocalService | { remove(): void }>(thing: T): T {
-      if ('stop' in thing) stoppers.push(() => thing.stop('SIGKILL'))
-      else if ('close' in thing) stoppers.push(() => thing.close())
-      else stoppers.push(async () => thing.remove())
-      return thing
-    },
-    async run() {
-      for (const stop of stoppers.reverse()) await stop().catch(() => {})
-    },
-  }
-}
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
   const started = Date.now()
@@ -34,7 +20,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 }
 
 describe('failures end with a clear status, and the server lives on', () => {
-  const jobs = cleanup()
+  const jobs = cleanupList()
   after(() => jobs.run())
 
   it('a slow service → 504 after the response timeout, and the next request is served', async () => {

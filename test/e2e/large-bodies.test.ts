@@ -4,9 +4,9 @@ import { request as httpRequest } from 'node:http'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
-import { memoryOf, sampleRss, startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
-import { patternHash, startLocalService, type LocalService } from '../harness/local-service.js'
-import { tempDir } from '../harness/temp.js'
+import { memoryOf, sampleRss, type AgentProcess, type ServerProcess } from '../harness/processes.js'
+import { patternHash } from '../harness/local-service.js'
+import { startTunnel, type TunnelFixture } from '../harness/tunnel.js'
 
 const MiB = 1024 * 1024
 /** The stated bound: neither process grows by more than this while 100 MiB stream through it. */
@@ -27,22 +27,36 @@ function patternStream(size: number): Readable {
 }
 
 describe('bodies of every size, streamed both ways with memory bounded', () => {
-  let service: LocalService
+  let fixture: TunnelFixture
   let server: ServerProcess
   let agent: AgentProcess
-  const dir = tempDir()
 
   before(async () => {
-    service = await startLocalService()
-    server = await startServerProcess()
-    agent = await startAgentProcess(server.url, service.url, { stateFile: dir.file('state.json') })
+    fixture = await startTunnel()
+    ;({ server, agent } = fixture)
   })
-  after(async () => {
-    await agent?.stop()
-    await server?.stop()
-    await service?.close()
-    dir.remove()
-  })
+  after(() => fixture?.stop())
+
+  /** Runs `transfer` while sampling both processes' RSS; returns the growth of each over its start. */
+  async function withRss(transfer: () => Promise<void>): Promise<{ seconds: number; serverGrowth: number; agentGrowth: number }> {
+    const serverBase = memoryOf(server.pid)
+    const agentBase = memoryOf(agent.pid)
+    const serverPeak = sampleRss(server.pid)
+    const agentPeak = sampleRss(agent.pid)
+    const started = performance.now()
+    try {
+      await transfer()
+    } finally {
+      serverPeak.stop()
+      agentPeak.stop()
+    }
+    return { seconds: (performance.now() - started) / 1000, serverGrowth: serverPeak.stop() - serverBase, agentGrowth: agentPeak.stop() - agentBase }
+  }
+
+  function assertBounded(growth: { serverGrowth: number; agentGrowth: number }): void {
+    assert.ok(growth.serverGrowth < RSS_GROWTH_BOUND, `server grew ${growth.serverGrowth} bytes`)
+    assert.ok(growth.agentGrowth < RSS_GROWTH_BOUND, `agent grew ${growth.agentGrowth} bytes`)
+  }
 
   for (const size of [0, 1024]) {
     it(`downloads and uploads ${size} B intact`, async () => {
@@ -59,83 +73,66 @@ describe('bodies of every size, streamed both ways with memory bounded', () => {
 
   it('downloads 100 MiB intact with server and agent RSS growth under the bound', async (t) => {
     const size = 100 * MiB
-    const serverBase = memoryOf(server.pid)
-    const agentBase = memoryOf(agent.pid)
-    const serverPeak = sampleRss(server.pid)
-    const agentPeak = sampleRss(agent.pid)
-    const started = performance.now()
-    const res = await request(`${agent.publicUrl}bytes/${size}`)
     const hash = createHash('sha256')
     let length = 0
-    for await (const chunk of res.body) {
-      hash.update(chunk as Buffer)
-      length += (chunk as Buffer).length
-    }
-    const seconds = (performance.now() - started) / 1000
-    const serverGrowth = serverPeak.stop() - serverBase
-    const agentGrowth = agentPeak.stop() - agentBase
-    t.diagnostic(`download 100 MiB: ${(size / MiB / seconds).toFixed(1)} MiB/s; RSS growth server ${(serverGrowth / MiB).toFixed(1)} MiB, agent ${(agentGrowth / MiB).toFixed(1)} MiB`)
+    const m = await withRss(async () => {
+      const res = await request(`${agent.publicUrl}bytes/${size}`)
+      for await (const chunk of res.body) {
+        hash.update(chunk as Buffer)
+        length += (chunk as Buffer).length
+      }
+    })
+    t.diagnostic(`download 100 MiB: ${(size / MiB / m.seconds).toFixed(1)} MiB/s; RSS growth server ${(m.serverGrowth / MiB).toFixed(1)} MiB, agent ${(m.agentGrowth / MiB).toFixed(1)} MiB`)
     assert.equal(length, size)
     assert.equal(hash.digest('hex'), patternHash(size))
-    assert.ok(serverGrowth < RSS_GROWTH_BOUND, `server grew ${serverGrowth} bytes`)
-    assert.ok(agentGrowth < RSS_GROWTH_BOUND, `agent grew ${agentGrowth} bytes`)
+    assertBounded(m)
   })
 
   it('uploads 100 MiB intact (chunked) with RSS growth under the bound', async (t) => {
     const size = 100 * MiB
-    const serverBase = memoryOf(server.pid)
-    const agentBase = memoryOf(agent.pid)
-    const serverPeak = sampleRss(server.pid)
-    const agentPeak = sampleRss(agent.pid)
-    const started = performance.now()
-    const res = await request(`${agent.publicUrl}echo`, { method: 'PUT', body: patternStream(size) })
-    const echo = (await res.body.json()) as { length: number; sha256: string; headers: Record<string, string> }
-    const seconds = (performance.now() - started) / 1000
-    const serverGrowth = serverPeak.stop() - serverBase
-    const agentGrowth = agentPeak.stop() - agentBase
-    t.diagnostic(`upload 100 MiB: ${(size / MiB / seconds).toFixed(1)} MiB/s; RSS growth server ${(serverGrowth / MiB).toFixed(1)} MiB, agent ${(agentGrowth / MiB).toFixed(1)} MiB`)
-    assert.equal(echo.headers['transfer-encoding'], 'chunked')
-    assert.equal(echo.length, size)
-    assert.equal(echo.sha256, patternHash(size))
-    assert.ok(serverGrowth < RSS_GROWTH_BOUND, `server grew ${serverGrowth} bytes`)
-    assert.ok(agentGrowth < RSS_GROWTH_BOUND, `agent grew ${agentGrowth} bytes`)
+    let echo: { length: number; sha256: string; headers: Record<string, string> } | undefined
+    const m = await withRss(async () => {
+      const res = await request(`${agent.publicUrl}echo`, { method: 'PUT', body: patternStream(size) })
+      echo = (await res.body.json()) as typeof echo
+    })
+    t.diagnostic(`upload 100 MiB: ${(size / MiB / m.seconds).toFixed(1)} MiB/s; RSS growth server ${(m.serverGrowth / MiB).toFixed(1)} MiB, agent ${(m.agentGrowth / MiB).toFixed(1)} MiB`)
+    assert.equal(echo!.headers['transfer-encoding'], 'chunked')
+    assert.equal(echo!.length, size)
+    assert.equal(echo!.sha256, patternHash(size))
+    assertBounded(m)
   })
 
   it('a client that stops reading makes the whole path wait: no process buffers the download', async (t) => {
     const size = 100 * MiB
-    const serverBase = memoryOf(server.pid)
-    const agentBase = memoryOf(agent.pid)
-    const serverPeak = sampleRss(server.pid)
-    const agentPeak = sampleRss(agent.pid)
     const hash = createHash('sha256')
     let length = 0
-    await new Promise<void>((resolve, reject) => {
-      const req = httpRequest(`${agent.publicUrl}bytes/${size}`, { agent: false }, (res) => {
-        res.once('data', (first: Buffer) => {
-          hash.update(first)
-          length += first.length
-          res.pause()
-          // Stalled reader: 1.5 s in which an unbounded proxy would pull the whole body into memory.
-          setTimeout(() => {
-            res.on('data', (chunk: Buffer) => {
-              hash.update(chunk)
-              length += chunk.length
+    const m = await withRss(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const req = httpRequest(`${agent.publicUrl}bytes/${size}`, { agent: false }, (res) => {
+            res.once('data', (first: Buffer) => {
+              hash.update(first)
+              length += first.length
+              res.pause()
+              // Stalled reader: 1.5 s in which an unbounded proxy would pull the whole body into memory.
+              setTimeout(() => {
+                res.on('data', (chunk: Buffer) => {
+                  hash.update(chunk)
+                  length += chunk.length
+                })
+                res.resume()
+              }, 1500)
             })
-            res.resume()
-          }, 1500)
-        })
-        res.on('end', resolve)
-        res.on('error', reject)
-      })
-      req.on('error', reject)
-      req.end()
-    })
-    const serverGrowth = serverPeak.stop() - serverBase
-    const agentGrowth = agentPeak.stop() - agentBase
-    t.diagnostic(`stalled client: RSS growth server ${(serverGrowth / MiB).toFixed(1)} MiB, agent ${(agentGrowth / MiB).toFixed(1)} MiB`)
+            res.on('end', resolve)
+            res.on('error', reject)
+          })
+          req.on('error', reject)
+          req.end()
+        }),
+    )
+    t.diagnostic(`stalled client: RSS growth server ${(m.serverGrowth / MiB).toFixed(1)} MiB, agent ${(m.agentGrowth / MiB).toFixed(1)} MiB`)
     assert.equal(length, size)
     assert.equal(hash.digest('hex'), patternHash(size))
-    assert.ok(serverGrowth < RSS_GROWTH_BOUND, `server grew ${serverGrowth} bytes`)
-    assert.ok(agentGrowth < RSS_GROWTH_BOUND, `agent grew ${agentGrowth} bytes`)
+    assertBounded(m)
   })
 })

@@ -3,32 +3,18 @@ import { copyFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { after, describe, it } from 'node:test'
 import { request } from 'undici'
-import { startAgentProcess, startServerProcess, type Spawned } from '../harness/processes.js'
-import { startLocalService, type LocalService } from '../harness/local-service.js'
+import { startAgentProcess, startServerProcess } from '../harness/processes.js'
+import { startLocalService } from '../harness/local-service.js'
 import { startLoad } from '../harness/load-loop.js'
-import { startTcpBalancer, type TcpBalancer } from '../harness/tcp-balancer.js'
+import { startTcpBalancer } from '../harness/tcp-balancer.js'
 import { tempDir } from '../harness/temp.js'
+import { cleanupList } from '../harness/cleanup.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** Everything a test started, stopped in reverse order even when it fails. */
-function jobsList() {
-  const stoppers: Array<() => Promise<unknown>> = []
-  return {
-    add<T extends Spawned | LocalService | TcpBalancer | { remove(): void }>(thing: T): T {
-      if ('stop' in thing) stoppers.push(() => thing.stop('SIGKILL'))
-      else if ('close' in thing) stoppers.push(() => thing.close())
-      else stoppers.push(async () => thing.remove())
-      return thing
-    },
-    async run() {
-      for (const stop of stoppers.reverse()) await stop().catch(() => {})
-    },
-  }
-}
 
 describe('never drop a request: every planned disruption under continuous load', () => {
-  const jobs = jobsList()
+  const jobs = cleanupList()
   after(() => jobs.run())
 
   it('rolling the agent connections every ~2 s (--max-connection-age 2s): 0 failed requests', async (t) => {

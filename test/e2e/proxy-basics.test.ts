@@ -2,28 +2,22 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
-import { startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
-import { startLocalService, type LocalService } from '../harness/local-service.js'
-import { tempDir } from '../harness/temp.js'
+import type { AgentProcess, ServerProcess } from '../harness/processes.js'
+import type { LocalService } from '../harness/local-service.js'
+import { startTunnel, type TunnelFixture } from '../harness/tunnel.js'
 import { httpGet } from '../harness/http-client.js'
 
 describe('the tunnel, end to end (real server and agent processes)', () => {
+  let fixture: TunnelFixture
   let service: LocalService
   let server: ServerProcess
   let agent: AgentProcess
-  const dir = tempDir()
 
   before(async () => {
-    service = await startLocalService()
-    server = await startServerProcess()
-    agent = await startAgentProcess(server.url, service.url, { stateFile: dir.file('state.json') })
+    fixture = await startTunnel()
+    ;({ service, server, agent } = fixture)
   })
-  after(async () => {
-    await agent?.stop()
-    await server?.stop()
-    await service?.close()
-    dir.remove()
-  })
+  after(() => fixture?.stop())
 
   it('prints a public URL under the server', () => {
     assert.match(agent.publicUrl, new RegExp(`^${server.url}/pub/[a-z2-7]{16}/$`))

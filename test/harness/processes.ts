@@ -97,9 +97,16 @@ export interface AgentProcess extends Spawned {
   publicUrl: string
 }
 
-/** `adit agent --json`; resolves at its `ready` line. */
+/**
+ * `adit agent --json`; resolves at its `ready` line. The inspector is on by
+ * default at 127.0.0.1:4040, so agents started here get `--no-inspect` unless
+ * the test asks for one (`args: ['--inspect', '127.0.0.1:0']`): parallel test
+ * agents must not fight over a fixed port.
+ */
 export async function startAgentProcess(server: string, local: string, options: { stateFile: string; args?: string[]; env?: NodeJS.ProcessEnv }): Promise<AgentProcess> {
-  const spawned = spawnAdit(['agent', '--server', server, '--local', local, '--json', '--state-file', options.stateFile, ...(options.args ?? [])], options.env)
+  const args = options.args ?? []
+  const inspects = args.some((a) => a === '--inspect' || a.startsWith('--inspect=') || a.startsWith('--inspect-addr') || a === '--no-inspect')
+  const spawned = spawnAdit(['agent', '--server', server, '--local', local, '--json', '--state-file', options.stateFile, ...(inspects ? [] : ['--no-inspect']), ...args], options.env)
   const line = await spawned.waitForLine((l) => l.startsWith('{"event":"ready"'))
   const { id, public_url } = JSON.parse(line) as { id: string; public_url: string }
   return Object.assign(spawned, { id, publicUrl: public_url })

@@ -100,7 +100,8 @@ test('POST replay with edits changes method, path, headers and body', async (t) 
   const edits = { method: 'put', path: '/users/7', headers: { 'x-edited': 'yes' }, body: '{"name":"x"}' }
   const reply = await httpRequest(`${base}/api/requests/1/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(edits) })
   assert.equal(reply.status, 201)
-  assert.deepEqual(sent[0], { method: 'PUT', path: '/users/7', headers: [['x-edited', 'yes']], body: Buffer.from('{"name":"x"}') })
+  // The original's tunnel goes along, so an agent with several tunnels replays through the right one.
+  assert.deepEqual(sent[0], { method: 'PUT', path: '/users/7', headers: [['x-edited', 'yes']], body: Buffer.from('{"name":"x"}'), tunnelId: 'tunnel-test' })
   const base64 = await httpRequest(`${base}/api/requests/1/replay`, { method: 'POST', body: JSON.stringify({ body: 'AAH/', bodyEncoding: 'base64' }) })
   assert.equal(base64.status, 201)
   assert.deepEqual([...(sent[1]?.body ?? [])], [0, 1, 255])

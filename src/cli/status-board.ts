@@ -1,0 +1,136 @@
+/**
+ * Keeps the status of every tunnel the agent runs and shows it: on a TTY as
+ * a table redrawn in place (at most every `minRedrawMs`, one timer at most),
+ * otherwise as one line per change. Fed by the CLI from each Tunnel's
+ * `status`, `request`, `error` and `reregistered` events.
+ */
+import { formatStatusChange, redrawPrefix, renderStatusTable, type StatusChange, type TunnelState, type TunnelStatusRow } from './status-render.js'
+
+export interface StatusOutput {
+  write(text: string): unknown
+  readonly isTTY?: boolean
+  readonly columns?: number
+}
+
+export interface StatusBoardOptions {
+  /** More than one tunnel: piped lines name their tunnel. */
+  several: boolean
+  /** Shortest time between two redraws on a TTY (ms). */
+  minRedrawMs: number
+  /** Lines drawn above the table on a TTY (inspector URL …). */
+  header: () => string[]
+}
+
+export const statusBoardDefaults: StatusBoardOptions = {
+  several: false,
+  minRedrawMs: 250,
+  header: () => [],
+}
+
+/** One tunnel's row, as the CLI updates it. */
+export class TunnelStatus {
+  readonly row: TunnelStatusRow
+  private readonly board: StatusBoard
+
+  constructor(board: StatusBoard, row: TunnelStatusRow) {
+    this.board = board
+    this.row = row
+  }
+
+  setState(state: TunnelState, details: { error?: string; server?: string } = {}): void {
+    if (details.error !== undefined) this.row.lastError = details.error
+    if (this.row.state === state) return this.board.changed(this, undefined)
+    this.row.state = state
+    this.board.changed(this, { kind: 'state', ...(details.server ? { server: details.server } : {}) })
+  }
+
+  setPublicUrl(url: string, reregistered: boolean): void {
+    if (this.row.publicUrl === url) return
+    this.row.publicUrl = url
+    // The first URL is announced by the move to 'online'; later ones are news.
+    this.board.changed(this, reregistered ? { kind: 'url', reregistered } : undefined)
+  }
+
+  setLabel(label: string): void {
+    if (this.row.label === label) return
+    this.row.label = label
+    this.board.changed(this, undefined)
+  }
+
+  request(change: Omit<Extract<StatusChange, { kind: 'request' }>, 'kind'>): void {
+    this.row.requests++
+    if (change.error !== undefined) this.row.lastError = change.error
+    this.board.changed(this, { kind: 'request', ...change })
+  }
+}
+
+export class StatusBoard {
+  readonly rows: TunnelStatus[] = []
+  private readonly output: StatusOutput
+  private readonly options: StatusBoardOptions
+  private readonly tty: boolean
+  private drawnLines = 0
+  private lastDraw = 0
+  private timer: NodeJS.Timeout | undefined
+  private closed = false
+
+  constructor(output: StatusOutput, input: Partial<StatusBoardOptions> = {}) {
+    this.output = output
+    this.options = { ...statusBoardDefaults, ...input }
+    if (!Number.isFinite(this.options.minRedrawMs) || this.options.minRedrawMs < 0) {
+      throw new RangeError(`status board option minRedrawMs must be a non-negative number, got ${String(this.options.minRedrawMs)}`)
+    }
+    this.tty = output.isTTY === true
+  }
+
+  /** True when the board redraws a table in place. */
+  get inPlace(): boolean {
+    return this.tty
+  }
+
+  add(row: Omit<TunnelStatusRow, 'requests' | 'lastError' | 'publicUrl'> & Partial<TunnelStatusRow>): TunnelStatus {
+    const status = new TunnelStatus(this, { publicUrl: undefined, requests: 0, lastError: undefined, ...row })
+    this.rows.push(status)
+    this.changed(status, undefined)
+    return status
+  }
+
+  /** Called by a row: prints the change (piped) or schedules a redraw (TTY). */
+  changed(status: TunnelStatus, change: StatusChange | undefined): void {
+    if (this.closed) return
+    if (!this.tty) {
+      if (change !== undefined) this.output.write(`${formatStatusChange(status.row, change, this.options.several)}\n`)
+      return
+    }
+    if (this.timer !== undefined) return
+    const wait = Math.max(0, this.lastDraw + this.options.minRedrawMs - Date.now())
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.draw()
+    }, wait)
+  }
+
+  /** The lines a redraw writes now (header and table). */
+  lines(): string[] {
+    const width = Math.max(40, this.output.columns || 100)
+    return [...this.options.header(), ...renderStatusTable(this.rows.map((r) => r.row), width)]
+  }
+
+  private draw(): void {
+    const lines = this.lines()
+    this.output.write(`${redrawPrefix(this.drawnLines)}${lines.join('\n')}\n`)
+    this.drawnLines = lines.length
+    this.lastDraw = Date.now()
+  }
+
+  /** Draws a last time (TTY) and stops. */
+  close(): void {
+    if (this.closed) return
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
+    if (this.tty) this.draw()
+    this.closed = true
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The agent's terminal status, as pure functions: a table of tunnels (drawn
+ * in place on a TTY) and one line per change (when stdout is piped). No I/O
+ * here, so tests check exactly what a user would see.
+ */
+
+export type TunnelState = 'connecting' | 'online' | 'reconnecting' | 'error'
+
+export interface TunnelStatusRow {
+  /** What the user calls the tunnel: its configured name, else its id once known, else its local target. */
+  label: string
+  local: string
+  publicUrl: string | undefined
+  state: TunnelState
+  requests: number
+  lastError: string | undefined
+}
+
+/** One thing that happened to one tunnel, for the piped (line-based) form. */
+export type StatusChange =
+  | { kind: 'state'; server?: string }
+  | { kind: 'url'; reregistered: boolean }
+  | { kind: 'request'; method: string; path: string; status: number; responseBytes: number; durationMs: number; error?: string }
+
+const headings = ['TUNNEL', 'PUBLIC URL', 'STATE', 'REQUESTS', 'LAST ERROR'] as const
+
+function cell(row: TunnelStatusRow): string[] {
+  return [row.label, row.publicUrl ?? '—', row.state, String(row.requests), row.lastError ?? '']
+}
+
+/** Cuts `text` to `width` characters, marking the cut with an ellipsis. */
+export function fit(text: string, width: number): string {
+  if (width <= 0) return ''
+  const chars = [...text]
+  if (chars.length <= width) return text
+  return width === 1 ? '…' : `${chars.slice(0, width - 1).join('')}…`
+}
+
+function oneLine(text: string): string {
+  return text.replace(/[\r\n\t]+/g, ' ').replace(/[\u0000-\u001f\u007f]/g, '')
+}
+
+/**
+ * The table, one string per line, each at most `width` characters. Columns
+ * are as wide as their widest cell; when the terminal is narrower, the last
+ * error gives way first, then the public URL.
+ */
+export function renderStatusTable(rows: readonly TunnelStatusRow[], width = 100): string[] {
+  const cells = rows.map((row) => cell(row).map(oneLine))
+  const widths = headings.map((heading, i) => Math.max([...heading].length, ...cells.map((c) => [...(c[i] ?? '')].length)))
+  const gap = 2
+  const fixed = (widths[0] ?? 0) + (widths[2] ?? 0) + (widths[3] ?? 0) + gap * 4
+  // Public URL keeps what it needs when it can; the error takes the rest.
+  const urlWidth = Math.max(10, Math.min(widths[1] ?? 0, width - fixed - 12))
+  const errorWidth = Math.max(0, width - fixed - urlWidth)
+  const columnWidths = [widths[0] ?? 0, urlWidth, widths[2] ?? 0, widths[3] ?? 0, errorWidth]
+  const line = (values: readonly string[]): string =>
+    fit(
+      values
+        .map((value, i) => {
+          const w = columnWidths[i] ?? 0
+          const text = fit(value, w)
+          // Numbers align right; the last column is not padded.
+          if (i === 3) return text.padStart(w)
+          return i === values.length - 1 ? text : text.padEnd(w)
+        })
+        .join(' '.repeat(gap))
+        .trimEnd(),
+      width,
+    )
+  return [line(headings), ...cells.map(line)]
+}
+
+/**
+ * The line printed for one change when stdout is not a TTY. With a single
+ * tunnel the lines are the agent's classic ones (`adit: forwarding URL → local`,
+ * `GET /path → 200 …`); with several, each names its tunnel.
+ */
+export function formatStatusChange(row: TunnelStatusRow, change: StatusChange, several: boolean): string {
+  const tag = several ? ` (${row.label})` : ''
+  switch (change.kind) {
+    case 'state':
+      switch (row.state) {
+        case 'connecting':
+          return `adit: connecting${change.server ? ` to ${change.server}` : ''} for ${row.local}${tag}`
+        case 'online':
+          return `adit: forwarding ${row.publicUrl ?? '?'} → ${row.local}${tag}`
+        case 'reconnecting':
+          return `adit: connection lost${row.lastError ? ` (${oneLine(row.lastError)})` : ''}; reconnecting${tag}`
+        case 'error':
+          return `adit: error${tag}: ${oneLine(row.lastError ?? 'unknown error')}`
+      }
+      return `adit: ${String(row.state)}${tag}`
+    case 'url':
+      return change.reregistered
+        ? `adit: the server issued a new tunnel; now forwarding ${row.publicUrl ?? '?'} → ${row.local}${tag}`
+        : `adit: forwarding ${row.publicUrl ?? '?'} → ${row.local}${tag}`
+    case 'request': {
+      const prefix = several ? `[${row.label}] ` : ''
+      return `${prefix}${change.method} ${oneLine(change.path)} → ${change.status || 'error'} ${change.responseBytes} B ${change.durationMs} ms${change.error ? ` (${oneLine(change.error)})` : ''}`
+    }
+  }
+}
+
+/** ANSI: move the cursor to the start of the line `n` lines up, then clear to the end of the screen. */
+export function redrawPrefix(previousLines: number): string {
+  return previousLines > 0 ? `\x1b[${previousLines}F\x1b[J` : ''
+}

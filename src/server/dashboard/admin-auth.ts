@@ -1,0 +1,55 @@
+/**
+ * Who may see the dashboard: whoever holds ADIT_ADMIN_TOKEN, shown as
+ * `Authorization: Bearer <token>`, or once as `?token=` in a link — which
+ * sets an HttpOnly, SameSite=Strict cookie and redirects to the same page
+ * without the token, so it leaves the address bar and the history. The
+ * cookie holds an HMAC of the token, not the token. Comparisons are constant
+ * time.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+
+export const ADMIN_COOKIE = 'adit_admin'
+
+export type AdminCheck =
+  | { kind: 'allowed' }
+  | { kind: 'redirect'; location: string; cookie: string }
+  | { kind: 'denied' }
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/** The cookie value for `token`: an HMAC, so a leaked cookie is not the token. */
+export function adminCookieValue(token: string): string {
+  return createHmac('sha256', token).update('adit dashboard cookie v1').digest('base64url')
+}
+
+function cookieOf(req: IncomingMessage, name: string): string | undefined {
+  const header = req.headers.cookie
+  if (header === undefined) return undefined
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
+  }
+  return undefined
+}
+
+/** Decides what to do with a dashboard request; `url` is the parsed request URL, `secure` whether the client used https. */
+export function checkAdmin(req: IncomingMessage, url: URL, token: string, secure: boolean): AdminCheck {
+  const authorization = req.headers.authorization
+  if (authorization !== undefined && /^Bearer\s+/i.test(authorization) && sameSecret(authorization.replace(/^Bearer\s+/i, ''), token)) return { kind: 'allowed' }
+  const fromQuery = url.searchParams.get('token')
+  if (fromQuery !== null) {
+    if (!sameSecret(fromQuery, token)) return { kind: 'denied' }
+    url.searchParams.delete('token')
+    const location = `${url.pathname}${url.search}`
+    const cookie = `${ADMIN_COOKIE}=${adminCookieValue(token)}; Path=/dashboard; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}; Max-Age=43200`
+    return { kind: 'redirect', location, cookie }
+  }
+  const cookie = cookieOf(req, ADMIN_COOKIE)
+  if (cookie !== undefined && sameSecret(cookie, adminCookieValue(token))) return { kind: 'allowed' }
+  return { kind: 'denied' }
+}

@@ -1,0 +1,138 @@
+/**
+ * The server dashboard: `GET /dashboard` (a page) and `GET /dashboard/api`
+ * (JSON) — tunnels on this instance, their agent connections, and the live
+ * request rate of each. Guarded by the admin token (see admin-auth.ts); with
+ * no token configured the routes do not exist (the server answers 404).
+ *
+ * The server calls `handleDashboard(req, res)` first for every request
+ * (true: answered) and `recordExchange(summary)` for every finished public
+ * request.
+ *
+ * @example
+ * const dashboard = createDashboard({ adminToken: process.env.ADIT_ADMIN_TOKEN, registry })
+ * server.on('request', (req, res) => { if (!dashboard.handleDashboard(req, res)) route(req, res) })
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ConfigError } from '../../errors.js'
+import { checkAdmin } from './admin-auth.js'
+import { RequestRates, type RequestRatesOptions } from './request-rate.js'
+import { dashboardSnapshot, type DashboardRegistry } from './snapshot.js'
+import { dashboardPage, dashboardScript, dashboardStyle } from './ui.js'
+
+export interface DashboardOptions {
+  /** ADIT_ADMIN_TOKEN; undefined or empty turns the dashboard off. */
+  adminToken: string | undefined
+  registry: DashboardRegistry | undefined
+  /** Trust X-Forwarded-Proto to decide whether the cookie is Secure. */
+  trustProxy: boolean
+  rates: Partial<RequestRatesOptions>
+  /** The clock (tests pass their own). */
+  now: () => number
+}
+
+export const dashboardDefaults: DashboardOptions = {
+  adminToken: undefined,
+  registry: undefined,
+  trustProxy: false,
+  rates: {},
+  now: Date.now,
+}
+
+export interface Dashboard {
+  /** Answers /dashboard, /dashboard/api and its assets; false for any other path (or when off). */
+  handleDashboard(req: IncomingMessage, res: ServerResponse): boolean
+  /** One finished public request (the server's exchange summary). */
+  recordExchange(summary: { tunnelId: string; status: number }): void
+  readonly rates: RequestRates
+}
+
+function badOption(name: string, expected: string, value: unknown): ConfigError {
+  return new ConfigError(`dashboard option ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
+}
+
+export function validateDashboardOptions(input: Partial<DashboardOptions>): DashboardOptions & { registry: DashboardRegistry } {
+  const options = { ...dashboardDefaults, ...input }
+  if (options.adminToken !== undefined && typeof options.adminToken !== 'string') throw badOption('adminToken', 'a string', options.adminToken)
+  if (typeof options.adminToken === 'string' && options.adminToken !== '' && options.adminToken.length < 16) {
+    throw badOption('adminToken', 'at least 16 characters (it guards every tunnel on the server)', `${options.adminToken.length} characters`)
+  }
+  if (options.registry === undefined || typeof options.registry.connections !== 'function') throw badOption('registry', 'the tunnel registry', options.registry)
+  if (typeof options.now !== 'function') throw badOption('now', 'a function', options.now)
+  return options as DashboardOptions & { registry: DashboardRegistry }
+}
+
+const securityHeaders = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cache-control': 'no-store',
+}
+
+const pageHeaders = {
+  ...securityHeaders,
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string>): void {
+  res.writeHead(status, { ...headers, 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? value[0] : value
+  return v?.split(',')[0]?.trim() || undefined
+}
+
+export function createDashboard(input: Partial<DashboardOptions>): Dashboard {
+  const options = validateDashboardOptions(input)
+  const rates = new RequestRates(options.rates)
+  const token = options.adminToken === '' ? undefined : options.adminToken
+
+  const assets: Record<string, { type: string; body: string }> = {
+    '/dashboard': { type: 'text/html; charset=utf-8', body: dashboardPage },
+    '/dashboard/': { type: 'text/html; charset=utf-8', body: dashboardPage },
+    '/dashboard/app.js': { type: 'text/javascript; charset=utf-8', body: dashboardScript },
+    '/dashboard/app.css': { type: 'text/css; charset=utf-8', body: dashboardStyle },
+  }
+
+  function handleDashboard(req: IncomingMessage, res: ServerResponse): boolean {
+    const raw = req.url ?? '/'
+    if (token === undefined || !(raw === '/dashboard' || raw.startsWith('/dashboard/') || raw.startsWith('/dashboard?'))) return false
+    const url = new URL(raw, 'http://dashboard.invalid')
+    const asset = assets[url.pathname]
+    if (asset === undefined && url.pathname !== '/dashboard/api') return false
+    const method = req.method ?? 'GET'
+    if (method !== 'GET' && method !== 'HEAD') {
+      send(res, 405, 'text/plain; charset=utf-8', 'the dashboard is read-only: use GET\n', { ...securityHeaders, allow: 'GET, HEAD' })
+      return true
+    }
+    const secure = (req.socket as { encrypted?: boolean }).encrypted === true || (options.trustProxy && firstValue(req.headers['x-forwarded-proto']) === 'https')
+    const check = checkAdmin(req, url, token, secure)
+    if (check.kind === 'redirect') {
+      res.writeHead(303, { ...securityHeaders, location: check.location, 'set-cookie': check.cookie, 'content-length': 0 })
+      res.end()
+      return true
+    }
+    if (check.kind === 'denied') {
+      send(res, 401, 'text/plain; charset=utf-8', 'admin token required: open /dashboard?token=<ADIT_ADMIN_TOKEN> or send Authorization: Bearer <token>\n', {
+        ...securityHeaders,
+        'www-authenticate': 'Bearer realm="adit dashboard"',
+      })
+      return true
+    }
+    if (asset !== undefined) {
+      send(res, 200, asset.type, asset.body, pageHeaders)
+      return true
+    }
+    send(res, 200, 'application/json; charset=utf-8', JSON.stringify(dashboardSnapshot(options.registry, rates, options.now())), securityHeaders)
+    return true
+  }
+
+  return {
+    handleDashboard,
+    recordExchange(summary) {
+      rates.record(summary.tunnelId, options.now(), summary.status)
+    },
+    rates,
+  }
+}

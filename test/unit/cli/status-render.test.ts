@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { StatusBoard } from '../../../src/cli/status-board.js'
+import { fit, formatStatusChange, redrawPrefix, renderStatusTable, type TunnelStatusRow } from '../../../src/cli/status-render.js'
+
+const web: TunnelStatusRow = { label: 'web', local: 'http://127.0.0.1:3000', publicUrl: 'https://t.example/pub/web/', state: 'online', requests: 12, lastError: undefined }
+const api: TunnelStatusRow = { label: 'api', local: 'http://127.0.0.1:4000', publicUrl: undefined, state: 'reconnecting', requests: 3, lastError: 'ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4000' }
+
+test('the table: a heading and one aligned row per tunnel', () => {
+  const lines = renderStatusTable([web, api], 120)
+  assert.deepEqual(lines, [
+    'TUNNEL  PUBLIC URL                  STATE         REQUESTS  LAST ERROR',
+    'web     https://t.example/pub/web/  online              12',
+    'api     —                           reconnecting         3  ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4000',
+  ])
+})
+
+test('the table never overflows the terminal: the error, then the URL, give way', () => {
+  for (const width of [40, 60, 80]) {
+    const lines = renderStatusTable([web, api], width)
+    for (const line of lines) assert.ok([...line].length <= width, `${JSON.stringify(line)} fits ${width}`)
+  }
+  const narrow = renderStatusTable([api], 60)
+  assert.match(narrow[1]!, /…$/)
+  // Control characters from an error message never reach the terminal.
+  const nasty = renderStatusTable([{ ...api, lastError: 'a\x1b[2Jb\nc' }], 200)
+  assert.equal(nasty[1]!.includes('\x1b'), false)
+  assert.equal(nasty[1]!.includes('\n'), false)
+})
+
+test('fit cuts with an ellipsis and leaves short text alone', () => {
+  assert.equal(fit('abcdef', 4), 'abc…')
+  assert.equal(fit('abc', 4), 'abc')
+  assert.equal(fit('abc', 0), '')
+})
+
+test('piped lines: the classic single-tunnel lines, and the tunnel named when there are several', () => {
+  assert.equal(formatStatusChange(web, { kind: 'state' }, false), 'adit: forwarding https://t.example/pub/web/ → http://127.0.0.1:3000')
+  assert.equal(formatStatusChange(web, { kind: 'state' }, true), 'adit: forwarding https://t.example/pub/web/ → http://127.0.0.1:3000 (web)')
+  assert.equal(formatStatusChange(api, { kind: 'state' }, true), 'adit: connection lost (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4000); reconnecting (api)')
+  assert.equal(formatStatusChange({ ...api, state: 'error', lastError: 'registration refused with 401' }, { kind: 'state' }, false), 'adit: error: registration refused with 401')
+  assert.equal(formatStatusChange({ ...web, state: 'connecting' }, { kind: 'state', server: 'http://s' }, false), 'adit: connecting to http://s for http://127.0.0.1:3000')
+  const request = { kind: 'request', method: 'GET', path: '/a?b', status: 200, responseBytes: 5, durationMs: 3 } as const
+  assert.equal(formatStatusChange(web, request, false), 'GET /a?b → 200 5 B 3 ms')
+  assert.equal(formatStatusChange(web, { ...request, status: 0, error: 'local unreachable' }, true), '[web] GET /a?b → error 5 B 3 ms (local unreachable)')
+  assert.equal(formatStatusChange(web, { kind: 'url', reregistered: true }, false), 'adit: the server issued a new tunnel; now forwarding https://t.example/pub/web/ → http://127.0.0.1:3000')
+})
+
+test('redrawPrefix moves up over the last drawing and clears it', () => {
+  assert.equal(redrawPrefix(0), '')
+  assert.equal(redrawPrefix(4), '\x1b[4F\x1b[J')
+})
+
+test('board, piped: one line per change, none for repeats', () => {
+  const out: string[] = []
+  const board = new StatusBoard({ write: (t: string) => out.push(t), isTTY: false })
+  const row = board.add({ label: 'http://127.0.0.1:3000', local: 'http://127.0.0.1:3000', state: 'connecting' })
+  row.setPublicUrl('https://t.example/pub/x/', false)
+  row.setLabel('x')
+  row.setState('online')
+  row.setState('online')
+  row.request({ method: 'GET', path: '/', status: 204, responseBytes: 0, durationMs: 1 })
+  row.setState('reconnecting', { error: 'socket hang up' })
+  board.close()
+  assert.deepEqual(out, [
+    'adit: forwarding https://t.example/pub/x/ → http://127.0.0.1:3000\n',
+    'GET / → 204 0 B 1 ms\n',
+    'adit: connection lost (socket hang up); reconnecting\n',
+  ])
+  assert.equal(row.row.requests, 1)
+})
+
+test('board, TTY: redraws in place, at most once per interval however many changes', async (t) => {
+  const out: string[] = []
+  const board = new StatusBoard({ write: (text: string) => out.push(text), isTTY: true, columns: 100 }, { minRedrawMs: 40, header: () => ['adit agent'] })
+  t.after(() => board.close())
+  const row = board.add({ label: 'web', local: 'http://127.0.0.1:3000', state: 'connecting' })
+  for (let i = 0; i < 1000; i++) row.request({ method: 'GET', path: '/', status: 200, responseBytes: 1, durationMs: 1 })
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.equal(out.length, 1, 'a burst of 1000 changes is one drawing')
+  assert.equal(out[0], `${['adit agent', ...renderStatusTable([row.row], 100)].join('\n')}\n`)
+  row.setState('online')
+  board.close()
+  assert.equal(out.length, 2)
+  assert.ok(out[1]!.startsWith('\x1b[3F\x1b[J'), 'the second drawing replaces the three lines of the first')
+  assert.match(out[1]!, /online +1000/)
+})
