@@ -32,6 +32,9 @@ export interface ServerFlags {
   metricsToken?: string
   traceProject?: string
   logFormat?: string
+  redisUrl?: string
+  redisPrefix?: string
+  instanceId?: string
   /** `--config <file>` / ADIT_CONFIG: a JSON or YAML file of settings. */
   config?: string
   /** Print the effective configuration (secrets redacted) and exit. */
@@ -116,6 +119,9 @@ export function printableServerConfig(config: ReturnType<typeof serverConfig>): 
     metricsToken: options.metricsToken,
     adminToken: options.adminToken,
     traceProject: options.traceProject,
+    redisUrl: flags.redisUrl,
+    redisPrefix: flags.redisPrefix,
+    instanceId: flags.instanceId,
     logLevel: flags.logLevel ?? 'info',
     logFormat: flags.logFormat ?? 'auto',
   }
@@ -132,7 +138,7 @@ export async function runServer(cliFlags: ServerFlags, env: NodeJS.ProcessEnv = 
   const { flags } = config
   const logger = createLogger({ name: 'adit-server', ...checkLogSettings(flags.logLevel, flags.logFormat) })
   // REDIS_URL: share tunnels with every instance on the same Redis (docs/cluster.md).
-  const clusterOptions = clusterOptionsFromEnv(env)
+  const clusterOptions = clusterOptionsFromEnv({ REDIS_URL: flags.redisUrl, ADIT_REDIS_PREFIX: flags.redisPrefix, ADIT_INSTANCE_ID: flags.instanceId })
   let cluster: Cluster | undefined
   let server: RunningServer | undefined
   if (clusterOptions.redisUrl !== undefined) {
