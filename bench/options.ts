@@ -10,7 +10,7 @@ export type CaseName = (typeof CASE_NAMES)[number]
 
 export interface BenchOptions {
   quick: boolean
-  /** Cases to run; the default is all of them (cross-instance is only a hook for now). */
+  /** Cases to run; the default is all of them (cross-instance needs a Redis at REDIS_URL, else it reports why it skipped). */
   only: CaseName[]
   /** Seconds per measured 1 KiB GET run. */
   getDurationSec: number

@@ -51,7 +51,9 @@ export interface AditServer {
 }
 
 export async function startAditServer(children: ChildSet, launch: AditLaunch, name = 'adit server'): Promise<AditServer> {
-  const env = { ...process.env, PORT: '0', HOST: '127.0.0.1' }
+  // Same-instance figures: never pick up a REDIS_URL from the shell (the cross-instance case sets its own).
+  const { REDIS_URL: _redis, ...inherited } = process.env
+  const env = { ...inherited, PORT: '0', HOST: '127.0.0.1' }
   const child = children.spawnNode(name, launch.bin, ['server', '--port', '0', '--host', '127.0.0.1'], env, nodeArgs(launch, name))
   const line = await child.waitForLine(
     (l) => l.message === 'listening' && typeof l.url === 'string',

@@ -2,6 +2,7 @@ import { startServer, type RunningServer } from '../server/server.js'
 import { resolveServerOptions, type ServerOptions } from '../server/config.js'
 import { createLogger } from '../observability/logger.js'
 import { ConfigError } from '../errors.js'
+import { clusterOptionsFromEnv, createCluster, redactRedisUrl, type Cluster } from '../cluster/index.js'
 import { describeSettings, loadSettings, type ResolvedSettings } from './config-file.js'
 import { parseBoolean, parseBytes, parseDuration, parseInteger } from './parse.js'
 import { securityOptionsFromFlags, type SecurityFlags } from './security-flags.js'
@@ -32,6 +33,9 @@ export interface ServerFlags extends SecurityFlags {
   metricsToken?: string
   traceProject?: string
   logFormat?: string
+  redisUrl?: string
+  redisPrefix?: string
+  instanceId?: string
   /** `--config <file>` / ADIT_CONFIG: a JSON or YAML file of settings. */
   config?: string
   /** Print the effective configuration (secrets redacted) and exit. */
@@ -124,6 +128,9 @@ export function printableServerConfig(config: ReturnType<typeof serverConfig>): 
     tunnelRate: flags.tunnelRate,
     idleTtl: options.security?.idleTtlMs === undefined ? undefined : `${options.security.idleTtlMs}ms`,
     rotationGrace: options.security?.rotationGraceMs === undefined ? undefined : `${options.security.rotationGraceMs}ms`,
+    redisUrl: flags.redisUrl,
+    redisPrefix: flags.redisPrefix,
+    instanceId: flags.instanceId,
     logLevel: flags.logLevel ?? 'info',
     logFormat: flags.logFormat ?? 'auto',
   }
@@ -139,16 +146,43 @@ export async function runServer(cliFlags: ServerFlags, env: NodeJS.ProcessEnv = 
   }
   const { flags } = config
   const logger = createLogger({ name: 'adit-server', ...checkLogSettings(flags.logLevel, flags.logFormat) })
-  const server: RunningServer = await startServer({ ...config.options, logger })
-  logger.info({ url: server.url, port: server.port, revision: env.K_REVISION, h2c: config.options.h2c }, 'listening')
+  // REDIS_URL: share tunnels with every instance on the same Redis (docs/cluster.md).
+  const clusterOptions = clusterOptionsFromEnv({ REDIS_URL: flags.redisUrl, ADIT_REDIS_PREFIX: flags.redisPrefix, ADIT_INSTANCE_ID: flags.instanceId })
+  let cluster: Cluster | undefined
+  let server: RunningServer | undefined
+  if (clusterOptions.redisUrl !== undefined) {
+    const redis = redactRedisUrl(clusterOptions.redisUrl)
+    let outage = false
+    cluster = await createCluster({
+      ...clusterOptions,
+      onError: (error) => logger.debug({ err: (error as Error).message }, 'cluster error'),
+      onHealthChange: (healthy) => {
+        if (!healthy && !outage) logger.warn({ redis }, 'cluster store unreachable; reconnecting')
+        if (healthy && outage) logger.info({ redis }, 'cluster store reachable again')
+        outage = !healthy
+        // An outage shorter than the relay's timer tick must still end its streams and re-announce.
+        server?.relay?.noteHealth(healthy)
+      },
+    })
+    logger.info({ redis, instance: cluster.bus.instanceId }, 'cluster: sharing tunnels through Redis')
+  }
+  try {
+    server = await startServer({ ...config.options, logger, cluster })
+  } catch (error) {
+    await cluster?.close()
+    throw error
+  }
+  const running = server
+  logger.info({ url: running.url, port: running.port, revision: env.K_REVISION, h2c: config.options.h2c, ...(cluster ? { instance: cluster.bus.instanceId } : {}) }, 'listening')
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'shutting down: draining streams and sending GOAWAY to agents')
-      server.close().then(resolve, resolve)
+      running.close().then(resolve, resolve)
     }
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
   })
+  await cluster?.close()
   logger.info('stopped')
   logger.flush()
 }

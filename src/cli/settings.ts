@@ -42,6 +42,9 @@ export const serverSettings: readonly Setting[] = [
   { key: 'adminToken', flag: '--admin-token <token>', env: ['ADIT_ADMIN_TOKEN'], description: 'turns on /dashboard for whoever holds this token (16+ characters)', secret: true },
   { key: 'metricsToken', flag: '--metrics-token <token>', env: ['ADIT_METRICS_TOKEN'], description: '/metrics requires Authorization: Bearer <token> (16+ characters)', secret: true },
   { key: 'traceProject', flag: '--trace-project <project>', env: ['GOOGLE_CLOUD_PROJECT'], description: 'Google Cloud project id; links access lines to Cloud Trace' },
+  { key: 'redisUrl', flag: '--redis-url <url>', env: ['REDIS_URL'], description: 'share tunnels with every instance on this Redis (redis:// or rediss://); in-memory when unset', secret: true },
+  { key: 'redisPrefix', flag: '--redis-prefix <prefix>', env: ['ADIT_REDIS_PREFIX'], description: 'key prefix in Redis, to share one Redis between deployments', shownDefault: 'adit:' },
+  { key: 'instanceId', flag: '--instance-id <id>', env: ['ADIT_INSTANCE_ID'], description: 'this instance on the cluster bus; unique per live instance', shownDefault: 'host name + random' },
   { key: 'logLevel', flag: '--log-level <level>', env: ['LOG_LEVEL'], description: 'trace, debug, info, warn, error', shownDefault: 'info' },
   { key: 'logFormat', flag: '--log-format <format>', env: ['ADIT_LOG_FORMAT'], description: 'json, pretty, or auto (pretty on a terminal)', shownDefault: 'auto' },
   // Security (src/server/security). API keys and JWT secrets come from the environment only (ADIT_API_KEYS, ADIT_JWT_SECRET, ADIT_JWKS_URL).

@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.js'
 import type { Cluster } from '../cluster/types.js'
 import type { Logger } from '../observability/logger.js'
 import type { SecurityOptions } from './security/security-options.js'
+import { resolveRelayOptions, type RelayOptions } from './relay/relay-options.js'
 
 export interface ServerOptions {
   /** Address to listen on. */
@@ -47,6 +48,8 @@ export interface ServerOptions {
   /** Also accept HTTP/2 with prior knowledge (h2c) on the public port, for Cloud Run's `--use-http2`. */
   h2c: boolean
   cluster: Cluster | undefined
+  /** Presence, relay and cluster-call bounds, when `cluster` is given (see relay/relay-options.ts). */
+  relay: Partial<RelayOptions> | undefined
   logger: Logger | undefined
   /** Registration auth, limits and tunnel lifetime; checked by resolveSecurityOptions. */
   security: Partial<SecurityOptions> | undefined
@@ -75,6 +78,7 @@ export const serverDefaults: ServerOptions = {
   traceProject: undefined,
   h2c: false,
   cluster: undefined,
+  relay: undefined,
   logger: undefined,
   security: undefined,
 }
@@ -109,6 +113,7 @@ export function resolveServerOptions(input: Partial<ServerOptions> = {}): Server
   }
   positiveInt(record, 'holdTimeoutMs', 0)
   positiveInt(record, 'holdWindowMs', 0)
+  if (options.relay !== undefined) resolveRelayOptions(options.relay)
   if (options.publicHostSuffix !== undefined) {
     const suffix = options.publicHostSuffix.toLowerCase().replace(/^\*?\./, '').replace(/\.$/, '')
     if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(suffix)) throw new ConfigError(`PUBLIC_HOST_SUFFIX must be a domain like tunnel.example.com, got ${JSON.stringify(options.publicHostSuffix)}`)

@@ -38,6 +38,10 @@ export interface PublicProxyOptions {
    * the tunnel's agent, or undefined. Tried when no local connection exists.
    */
   remoteOpener?: (tunnelId: string) => Promise<StreamOpener | undefined>
+  /** With a remoteOpener: how often a held request looks for the agent on other instances (ms). */
+  holdPollMs?: number
+  /** Cluster hook: true when another instance held the tunnel's agent within `windowMs` (it died or the agent is moving). */
+  recentlyHeldElsewhere?: (tunnelId: string, windowMs: number) => boolean
   onExchange(summary: ExchangeSummary): void
   /** Security checks; without it every request goes through. */
   guard?: PublicGuard
@@ -215,17 +219,34 @@ export class PublicProxy {
     const record = signed ? await store.get(id).catch(() => null) : await store.get(id)
     if (!signed && record === null) return { error: ErrorCode.UNKNOWN_TUNNEL }
     if (!this.shouldHold(id, signed, record)) return { error: ErrorCode.AGENT_NOT_CONNECTED }
-    const connection = await registry.waitForConnection(id, this.options.holdTimeoutMs)
-    if (connection !== undefined) return { opener: connection.session }
-    const late = await this.options.remoteOpener?.(id)
-    if (late !== undefined) return { opener: late }
+    const held = await this.hold(id)
+    if (held !== undefined) return { opener: held }
     return { error: ErrorCode.AGENT_RECONNECTING, headers: { 'retry-after': '2' } }
+  }
+
+  /**
+   * Waits up to holdTimeoutMs for the agent: here (woken at once when it
+   * connects) or, in a cluster, on another instance (looked up every
+   * holdPollMs — a reconnecting agent may land anywhere behind the balancer).
+   */
+  private async hold(id: string): Promise<StreamOpener | undefined> {
+    const { registry, remoteOpener, holdTimeoutMs } = this.options
+    if (remoteOpener === undefined) return (await registry.waitForConnection(id, holdTimeoutMs))?.session
+    const deadline = Date.now() + holdTimeoutMs
+    const step = this.options.holdPollMs ?? 250
+    for (;;) {
+      const connection = await registry.waitForConnection(id, Math.max(1, Math.min(step, deadline - Date.now())))
+      if (connection !== undefined) return connection.session
+      const remote = await remoteOpener(id)
+      if (remote !== undefined || Date.now() >= deadline) return remote
+    }
   }
 
   private shouldHold(id: string, signed: boolean, record: TunnelRecord | null): boolean {
     const { registry, holdWindowMs } = this.options
     if (registry.get(id) !== undefined) return true // only draining connections left: their replacement is coming
     if (registry.recentlyConnected(id, holdWindowMs)) return true
+    if (this.options.recentlyHeldElsewhere?.(id, holdWindowMs) === true) return true
     const everConnected = record !== null && record.lastSeenAt > record.createdAt
     if (everConnected && Date.now() - record.lastSeenAt <= holdWindowMs) return true
     // A fresh instance (a restart, a new replica) has not met its agents yet.

@@ -17,6 +17,8 @@ import { handleRegister } from './registration.js'
 import { routeHost, routePub, type PubRoute } from './tunnel-routes.js'
 import { TunnelRegistry } from './tunnel-registry.js'
 import { AgentEndpoint, reject } from './ws-endpoint.js'
+import { boundedStore } from './relay/bounded.js'
+import { ClusterRelay } from './relay/cluster-relay.js'
 import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
 import { ErrorCode } from '../errors.js'
 import { CloseCode } from './agent-connection.js'
@@ -33,6 +35,8 @@ export interface RunningServer {
   readonly port: number
   readonly registry: TunnelRegistry
   readonly cluster: Cluster
+  /** Cross-instance relay and presence; present when a cluster was passed in (`options.cluster`). */
+  readonly relay: ClusterRelay | undefined
   /** The Prometheus metrics `/metrics` serves (undefined when `metrics: false`). */
   readonly metrics: ServerMetrics | undefined
   /** Graceful: stop accepting, GOAWAY to agents, let streams finish (up to drainTimeoutMs), close. */
@@ -58,8 +62,12 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   }
   const ownCluster = options.cluster === undefined
   const cluster = options.cluster ?? createMemoryCluster({ instanceId: `local-${randomBytes(4).toString('hex')}` })
-  const store = cluster.store
   const registry = new TunnelRegistry()
+  // A cluster handed in may be shared with other instances: take part in it
+  // (presence, relay). The private default has nobody to share with.
+  const relay = ownCluster ? undefined : new ClusterRelay(cluster, registry, logger, options.relay)
+  // Reads on the request and connect paths are bounded: a silent store means 503, never a hang.
+  const store = relay === undefined ? cluster.store : boundedStore(cluster.store, relay.options.callTimeoutMs)
   const dashboard = createDashboard({ adminToken: options.adminToken, registry, trustProxy: options.trustProxy })
   let draining = false
   // Security: the dashboard's admin token also deletes tunnels (DELETE /tunnels/{id}).
@@ -95,6 +103,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     holdWindowMs: options.holdWindowMs,
     trustProxy: options.trustProxy,
     draining: () => draining,
+    ...(relay ? { remoteOpener: relay.remoteOpener, holdPollMs: relay.options.holdPollMs, recentlyHeldElsewhere: relay.recentlyHeldElsewhere } : {}),
     onExchange: logExchange,
     guard: security,
   })
@@ -171,11 +180,13 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         maxJsonBodyBytes: options.maxJsonBodyBytes,
         onClose: (c) => {
           registry.remove(c)
+          relay?.agentDisconnected(tunnelId)
           if (channels.serverAgent.hasSubscribers) channels.serverAgent.publish({ origin, event: 'disconnect', tunnelId: c.tunnelId, connection: c.number })
           store.touch(tunnelId, Date.now()).catch(() => {})
         },
       })
       registry.add(connection)
+      relay?.agentConnected(tunnelId)
       if (channels.serverAgent.hasSubscribers) channels.serverAgent.publish({ origin, event: 'connect', tunnelId, connection: connection.number })
       store.touch(tunnelId, Date.now()).catch(() => {})
       logger.info({ tunnel: tunnelId, connection: connection.number, protocol: connection.protocol }, 'agent connected')
@@ -220,6 +231,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\nConnection: close\r\n\r\n${text}\n`)
   })
 
+  await relay?.start()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port, options.host, () => {
@@ -256,13 +268,14 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       const forceAt = setTimeout(() => server.closeAllConnections(), 1000)
       await closed
       clearTimeout(forceAt)
+      await relay?.close()
       if (ownCluster) await cluster.close().catch(() => {})
       metrics?.close()
       unsubscribeAccessLog()
       unsubscribeDashboard()
     })())
 
-  return { url, port, registry, cluster, metrics, close }
+  return { url, port, registry, cluster, relay, metrics, close }
 }
 
 function firstValue(value: string | string[] | undefined): string | undefined {

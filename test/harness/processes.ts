@@ -24,9 +24,21 @@ export interface Spawned {
   readonly exited: Promise<number | null>
 }
 
+/**
+ * The test process's environment minus what would change a process's mode
+ * behind a test's back: CI exports REDIS_URL for the cluster suites, and a
+ * server inheriting it would share state (names, revocations) across tests
+ * and runs. Tests that want a setting pass it in `env`.
+ */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env }
+  for (const name of ['REDIS_URL', 'ADIT_REDIS_PREFIX', 'ADIT_INSTANCE_ID', 'ADIT_SIGNING_KEY', 'ADIT_CONFIG', 'K_SERVICE', 'PORT', 'HOST']) delete env[name]
+  return env
+}
+
 export function spawnAdit(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   const proc = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
+    env: { ...inheritedEnv(), LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   live.add(proc)

@@ -154,7 +154,7 @@ function runHealthcheck(port: number): Promise<number | null> {
   const [command, ...args] = serverHealthcheck()
   assert.equal(command, 'node')
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' })
+    const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, PORT: String(port) }, stdio: 'ignore' })
     child.once('error', reject)
     child.once('exit', (code) => resolve(code))
   })

@@ -1,0 +1,343 @@
+import type { Cluster } from '../../cluster/types.js'
+import { encodeReset, FrameType, ResetCode, Session, sessionDefaults, type RequestHead, type Stream, type StreamHandler, type StreamOpener } from '../../protocol/index.js'
+import type { Logger } from '../../observability/logger.js'
+import type { TunnelRegistry } from '../tunnel-registry.js'
+import { withTimeout } from './bounded.js'
+import { BusTransport, type BusTransportEvents } from './bus-transport.js'
+import { decodeEnvelope, encodeEnvelope, Envelope, EnvelopeKind, envelopeId } from './envelope.js'
+import { PresenceKeeper } from './presence-keeper.js'
+import { RelayBridge } from './relay-bridge.js'
+import { Peer, RelayOpener } from './relay-peer.js'
+import { resolveRelayOptions, type RelayOptions } from './relay-options.js'
+
+const refusedHandler: StreamHandler = { onData() {}, onEnd() {}, onReset() {}, onDrain() {} }
+
+/**
+ * Makes N server instances act as one: keeps this instance's presence
+ * entries, carries public requests to the instance that holds the tunnel's
+ * agent (origin side), and serves requests other instances carry here
+ * (endpoint side) — all over the cluster bus, as adit.v2 frames in relay
+ * envelopes (docs/cluster.md). One timer per instance does housekeeping:
+ * presence refresh, health (an outage ends every relay stream, a recovery
+ * re-announces every tunnel), and probes of silent peers.
+ */
+export class ClusterRelay {
+  readonly instanceId: string
+  readonly options: RelayOptions
+  /** Bus messages that were not well-formed envelopes (dropped). */
+  droppedMessages = 0
+  private readonly cluster: Cluster
+  private readonly registry: TunnelRegistry
+  private readonly logger: Logger
+  private readonly keeper: PresenceKeeper
+  private readonly origins = new Map<string, Peer>() // endpoint side: keyed by origin instance
+  private readonly endpoints = new Map<string, Peer>() // origin side: keyed by endpoint instance
+  private readonly gone = new Map<string, number>() // instance → skip until (epoch ms)
+  private readonly lookups = new Map<string, Promise<string[]>>()
+  /** Tunnels whose only holders were instances found gone, and when (bounded: oldest dropped first). */
+  private readonly orphanedAt = new Map<string, number>()
+  private readonly envelope = new Envelope()
+  private readonly sender: Buffer
+  private readonly transportEvents: BusTransportEvents
+  private inboundTunnel = ''
+  private timer: NodeJS.Timeout | undefined
+  private wasHealthy = true
+  private nextRefreshAt = 0
+  private closed = false
+
+  constructor(cluster: Cluster, registry: TunnelRegistry, logger: Logger, options: Partial<RelayOptions> = {}) {
+    this.cluster = cluster
+    this.registry = registry
+    this.logger = logger
+    this.options = resolveRelayOptions(options)
+    this.instanceId = cluster.bus.instanceId
+    this.sender = envelopeId(this.instanceId)
+    this.keeper = new PresenceKeeper(cluster.presence, registry, this.instanceId, this.options.presenceTtlMs, this.onPresenceError)
+    this.transportEvents = {
+      onPeerGone: (peer) => this.peerGone(peer),
+      onBusError: (peer, error) => {
+        this.logger.warn({ peer, err: (error as Error).message }, 'cluster bus failed; ending the relay streams to that instance')
+        this.dropPeer(peer, 'cluster bus unavailable')
+      },
+    }
+  }
+
+  /** Subscribes to this instance's bus channel and starts the housekeeping timer. */
+  async start(): Promise<void> {
+    await this.cluster.bus.subscribe(this.onMessage)
+    this.wasHealthy = this.cluster.healthy()
+    this.nextRefreshAt = Date.now() + this.options.presenceRefreshMs
+    this.timer = setInterval(this.tick, this.options.tickMs)
+    this.timer.unref()
+  }
+
+  /** Tunnels this instance currently announces. */
+  get announcedTunnels(): number {
+    return this.keeper.count
+  }
+
+  /** Relay streams open on this instance, both sides. */
+  get activeStreams(): number {
+    let n = 0
+    for (const peer of this.origins.values()) n += peer.session.activeStreams
+    for (const peer of this.endpoints.values()) n += peer.session.activeStreams
+    return n
+  }
+
+  agentConnected(tunnelId: string): void {
+    if (!this.closed) this.keeper.connected(tunnelId)
+  }
+
+  agentDisconnected(tunnelId: string): void {
+    if (!this.closed) this.keeper.check(tunnelId)
+  }
+
+  /**
+   * PublicProxy's `remoteOpener`: an opener on another live instance that
+   * holds the tunnel's agent, or undefined. Rejects with
+   * ADIT_ERR_CLUSTER_UNAVAILABLE when presence cannot be read in time.
+   */
+  readonly remoteOpener = async (tunnelId: string): Promise<StreamOpener | undefined> => {
+    if (this.closed) return undefined
+    const holders = await this.lookup(tunnelId)
+    const now = Date.now()
+    let candidates = 0
+    let choice: string | undefined
+    for (const holder of holders) {
+      if (holder === this.instanceId || (this.gone.get(holder) ?? 0) > now) continue
+      // Reservoir pick: spreads a tunnel held on several instances.
+      if (Math.random() * ++candidates < 1) choice = holder
+    }
+    if (choice === undefined) {
+      if (holders.length > 0 && candidates === 0 && !holders.includes(this.instanceId)) this.noteOrphaned(tunnelId, now)
+      return undefined
+    }
+    return new RelayOpener(this.endpointPeer(choice), envelopeId(tunnelId))
+  }
+
+  /**
+   * PublicProxy's hold hint: presence still named a holder that turned out
+   * gone (killed) within `windowMs` — its agent is reconnecting somewhere,
+   * so a request should wait for it rather than fail at once.
+   */
+  readonly recentlyHeldElsewhere = (tunnelId: string, windowMs: number): boolean => {
+    const at = this.orphanedAt.get(tunnelId)
+    return at !== undefined && Date.now() - at <= windowMs
+  }
+
+  private noteOrphaned(tunnelId: string, now: number): void {
+    this.orphanedAt.delete(tunnelId)
+    if (this.orphanedAt.size >= 10_000) {
+      const oldest = this.orphanedAt.keys().next().value
+      if (oldest !== undefined) this.orphanedAt.delete(oldest)
+    }
+    this.orphanedAt.set(tunnelId, now)
+  }
+
+  /** Stops the timer, withdraws presence (bounded), ends every relay stream. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.timer) clearInterval(this.timer)
+    await withTimeout(this.keeper.withdrawAll(), this.options.callTimeoutMs, 'presence withdrawal').catch(() => {})
+    for (const id of [...this.endpoints.keys()]) this.dropPeer(id, 'server closing', this.endpoints)
+    for (const id of [...this.origins.keys()]) this.dropPeer(id, 'server closing', this.origins)
+  }
+
+  // Presence
+
+  private lookup(tunnelId: string): Promise<string[]> {
+    // Concurrent lookups for one tunnel (a burst, or held requests polling) share one call.
+    let pending = this.lookups.get(tunnelId)
+    if (pending === undefined) {
+      pending = withTimeout(this.cluster.presence.lookup(tunnelId), this.options.callTimeoutMs, 'presence lookup')
+      this.lookups.set(tunnelId, pending)
+      const forget = (): void => {
+        if (this.lookups.get(tunnelId) === pending) this.lookups.delete(tunnelId)
+      }
+      pending.then(forget, forget)
+    }
+    return pending
+  }
+
+  private readonly onPresenceError = (error: unknown): void => {
+    // Outages are reported once by the health check; this is the detail, at debug.
+    this.logger.debug({ err: (error as Error).message }, 'presence update failed')
+  }
+
+  // Peers
+
+  private endpointPeer(id: string): Peer {
+    let peer = this.endpoints.get(id)
+    if (peer === undefined || peer.session.closed) {
+      const transport = new BusTransport(this.cluster.bus, id, EnvelopeKind.TO_ENDPOINT, this.transportEvents)
+      const session = new Session(transport, { role: 'server', streamWindow: sessionDefaults.streamWindow, onProtocolError: (e) => this.protocolError(id, this.endpoints, e.message) })
+      peer = new Peer(id, session, transport)
+      this.endpoints.set(id, peer)
+    }
+    return peer
+  }
+
+  private originPeer(id: string): Peer {
+    let peer = this.origins.get(id)
+    if (peer === undefined || peer.session.closed) {
+      const transport = new BusTransport(this.cluster.bus, id, EnvelopeKind.TO_ORIGIN, this.transportEvents)
+      const session = new Session(transport, {
+        role: 'agent',
+        streamWindow: sessionDefaults.streamWindow,
+        onStream: this.onRelayedStream,
+        onProtocolError: (e) => this.protocolError(id, this.origins, e.message),
+      })
+      peer = new Peer(id, session, transport)
+      this.origins.set(id, peer)
+    }
+    return peer
+  }
+
+  private protocolError(id: string, peers: Map<string, Peer>, message: string): void {
+    this.logger.warn({ peer: id, err: message }, 'relay protocol error; ending the relay streams with that instance')
+    this.dropPeer(id, 'relay protocol error', peers)
+  }
+
+  /** The instance has no bus subscriber: it is gone. End its streams and skip it in lookups for a while. */
+  private peerGone(id: string): void {
+    this.gone.set(id, Date.now() + this.options.goneMs)
+    this.logger.info({ peer: id }, 'instance gone from the cluster bus; ending the relay streams to it')
+    this.dropPeer(id, 'instance gone')
+  }
+
+  /** Forgets the virtual connection(s) to `id` first, then resets their streams (handlers may redispatch at once). */
+  private dropPeer(id: string, reason: string, only?: Map<string, Peer>): void {
+    for (const peers of only ? [only] : [this.endpoints, this.origins]) {
+      const peer = peers.get(id)
+      if (peer === undefined) continue
+      peers.delete(id)
+      peer.transport.broken = true
+      peer.session.close(reason)
+    }
+  }
+
+  // Inbound
+
+  private readonly onMessage = (message: Buffer): void => {
+    const env = this.envelope
+    if (!decodeEnvelope(message, env)) {
+      this.droppedMessages++
+      return
+    }
+    if (env.kind === EnvelopeKind.PROBE) {
+      const now = Date.now()
+      const a = this.origins.get(env.sender)
+      const b = this.endpoints.get(env.sender)
+      if (a) a.lastInbound = now
+      if (b) b.lastInbound = now
+      return
+    }
+    const type = env.frame[0]!
+    if (env.kind === EnvelopeKind.TO_ENDPOINT) {
+      let peer = this.origins.get(env.sender)
+      if (peer === undefined) {
+        if (type !== FrameType.OPEN) return this.answerUnknown(env.sender, EnvelopeKind.TO_ORIGIN, type, env.frame)
+        if (this.closed) return this.answerUnknown(env.sender, EnvelopeKind.TO_ORIGIN, FrameType.OPEN, env.frame)
+        peer = this.originPeer(env.sender)
+      }
+      peer.lastInbound = Date.now()
+      this.inboundTunnel = env.tunnel
+      peer.session.receive(env.frame)
+      if (peer.session.closed && type === FrameType.OPEN && !this.closed) {
+        // The origin started a fresh virtual connection (its old one was
+        // dropped, e.g. after a bus error) and its stream ids restarted: the
+        // old session refused the OPEN as a reused id. Serve it on a new one.
+        this.originPeer(env.sender).session.receive(env.frame)
+      }
+      this.inboundTunnel = ''
+      return
+    }
+    const peer = this.endpoints.get(env.sender)
+    if (peer === undefined) return this.answerUnknown(env.sender, EnvelopeKind.TO_ENDPOINT, type, env.frame)
+    peer.lastInbound = Date.now()
+    peer.session.receive(env.frame)
+  }
+
+  /** A frame for a virtual connection this instance no longer has: tell the sender the stream is over. */
+  private answerUnknown(to: string, kind: EnvelopeKind, type: number, frame: Buffer): void {
+    if (type === FrameType.RESET || frame.length < 5) return
+    const reset = encodeReset(frame.readUInt32BE(1), ResetCode.CANCEL, 'unknown relay stream')
+    this.cluster.bus.publish(to, encodeEnvelope(kind, this.sender, null, reset)).catch(() => {})
+  }
+
+  /** Endpoint side: the origin opened a relay stream; open the real one on a local agent connection. */
+  private readonly onRelayedStream = (relay: Stream, head: RequestHead): StreamHandler => {
+    const tunnelId = this.inboundTunnel
+    const connection = tunnelId === '' ? undefined : this.registry.get(tunnelId)?.pick()
+    if (connection === undefined) {
+      // Presence was stale (the agent just left or is moving): withdraw first —
+      // the same Redis connection carries the RESET next, so the origin's
+      // retry cannot find this instance again.
+      if (tunnelId !== '') this.keeper.check(tunnelId)
+      relay.reset(ResetCode.REFUSED, 'agent not connected to this instance')
+      return refusedHandler
+    }
+    const bridge = new RelayBridge(relay)
+    const agent = connection.session.openStream(head, bridge.fromAgent)
+    if (agent === null) {
+      relay.reset(ResetCode.REFUSED, 'agent connection going away')
+      return refusedHandler
+    }
+    bridge.attach(agent)
+    return bridge.fromOrigin
+  }
+
+  // Housekeeping: the one timer
+
+  /**
+   * The cluster's health flipped (the cluster's onHealthChange, when its
+   * creator forwards it; the timer also polls, but could miss an outage
+   * shorter than a tick).
+   */
+  noteHealth(healthy: boolean): void {
+    if (this.closed || healthy === this.wasHealthy) return
+    this.wasHealthy = healthy
+    const now = Date.now()
+    if (!healthy) {
+      // Pub/sub loses what was in flight while a subscriber is cut off: the
+      // relay streams cannot be trusted to finish. End them with a 502 now.
+      this.logger.warn({ streams: this.activeStreams }, 'cluster unavailable: ending relay streams; requests needing another instance get 503 until it is back')
+      for (const id of [...this.endpoints.keys()]) this.dropPeer(id, 'cluster bus unavailable', this.endpoints)
+      for (const id of [...this.origins.keys()]) this.dropPeer(id, 'cluster bus unavailable', this.origins)
+    } else {
+      this.logger.info({ tunnels: this.announcedTunnels }, 'cluster available again: re-announcing local tunnels')
+      this.keeper.announceAll()
+      this.nextRefreshAt = now + this.options.presenceRefreshMs
+    }
+  }
+
+  private readonly tick = (): void => {
+    const now = Date.now()
+    const healthy = this.cluster.healthy()
+    this.noteHealth(healthy)
+    if (healthy && now >= this.nextRefreshAt) {
+      this.nextRefreshAt = now + this.options.presenceRefreshMs
+      this.keeper.announceAll()
+    }
+    for (const [id, until] of this.gone) if (until <= now) this.gone.delete(id)
+    if (healthy) {
+      this.probe(this.endpoints, now)
+      this.probe(this.origins, now)
+    }
+  }
+
+  /** Silent peers with streams open get a PROBE; PUBLISH counting no receiver means the instance is gone. */
+  private probe(peers: Map<string, Peer>, now: number): void {
+    for (const peer of peers.values()) {
+      if (peer.session.activeStreams === 0 || now - peer.lastInbound < this.options.probeAfterMs) continue
+      const id = peer.id
+      this.cluster.bus.publish(id, encodeEnvelope(EnvelopeKind.PROBE, this.sender, null, null)).then(
+        (delivered) => {
+          if (!delivered) this.peerGone(id)
+        },
+        () => {},
+      )
+    }
+  }
+}

@@ -1,0 +1,53 @@
+import type { OpenedStream, RequestHead, Session, StreamHandler, StreamOpener } from '../../protocol/index.js'
+import type { BusTransport } from './bus-transport.js'
+
+/**
+ * One virtual adit.v2 connection to another instance over the bus. On the
+ * origin side it is a server-role Session (it opens streams); on the
+ * endpoint side an agent-role Session (it answers them through RelayBridges).
+ */
+export class Peer {
+  readonly id: string
+  readonly session: Session
+  readonly transport: BusTransport
+  lastInbound = Date.now()
+  constructor(id: string, session: Session, transport: BusTransport) {
+    this.id = id
+    this.session = session
+    this.transport = transport
+  }
+}
+
+/**
+ * The StreamOpener a PublicProxy gets for a tunnel whose agent is on another
+ * instance: streams open on the virtual connection to that instance, with
+ * the tunnel id riding on the OPEN's envelope.
+ */
+export class RelayOpener implements StreamOpener {
+  private readonly peer: Peer
+  private readonly tunnel: Buffer
+  constructor(peer: Peer, tunnel: Buffer) {
+    this.peer = peer
+    this.tunnel = tunnel
+  }
+  openStream(head: RequestHead, handler: StreamHandler): OpenedStream | null {
+    this.peer.transport.openTunnel = this.tunnel
+    try {
+      return this.peer.session.openStream(head, handler)
+    } finally {
+      this.peer.transport.openTunnel = null
+    }
+  }
+  get activeStreams(): number {
+    return this.peer.session.activeStreams
+  }
+  get goingAway(): boolean {
+    return this.peer.session.goingAway
+  }
+  get closed(): boolean {
+    return this.peer.session.closed
+  }
+  goAway(): void {}
+  receive(): void {}
+  close(): void {}
+}
