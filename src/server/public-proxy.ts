@@ -214,8 +214,8 @@ export class PublicProxy {
     const remote = await this.options.remoteOpener?.(id)
     if (remote !== undefined) return { opener: remote }
     // Security: a revoked tunnel says so (410) instead of waiting for an agent that will not come.
-    if (await store.isRevoked(id)) return { error: ErrorCode.TUNNEL_REVOKED }
     const signed = credentials.isSignedId(id)
+    if (await (signed ? store.isRevoked(id).catch(() => false) : store.isRevoked(id))) return { error: ErrorCode.TUNNEL_REVOKED }
     const record = signed ? await store.get(id).catch(() => null) : await store.get(id)
     if (!signed && record === null) return { error: ErrorCode.UNKNOWN_TUNNEL }
     if (!this.shouldHold(id, signed, record)) return { error: ErrorCode.AGENT_NOT_CONNECTED }

@@ -189,6 +189,8 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       relay?.agentConnected(tunnelId)
       if (channels.serverAgent.hasSubscribers) channels.serverAgent.publish({ origin, event: 'connect', tunnelId, connection: connection.number })
       store.touch(tunnelId, Date.now()).catch(() => {})
+      // Security: read the tunnel's access rules now, so a store outage later finds them cached.
+      security.guard.warm(tunnelId)
       logger.info({ tunnel: tunnelId, connection: connection.number, protocol: connection.protocol }, 'agent connected')
     },
   })

@@ -75,6 +75,11 @@ export class TunnelGuard {
     else this.inFlight.set(tunnelId, current - 1)
   }
 
+  /** Reads a tunnel's rules into the cache ahead of its first request (an agent just connected). Never throws. */
+  warm(tunnelId: string): void {
+    this.gateFor(tunnelId).catch(() => {})
+  }
+
   /** Forget a tunnel's cached rules (after a change or a revocation). */
   invalidate(tunnelId: string): void {
     this.access.delete(tunnelId)
@@ -96,8 +101,16 @@ export class TunnelGuard {
     const now = this.now()
     const cached = this.access.get(tunnelId)
     if (cached !== undefined && cached.until > now) return cached.gate
-    // A store error propagates: the server answers 5xx rather than serving a tunnel whose rules it cannot read.
-    const record = await store.get(tunnelId)
+    let record
+    try {
+      record = await store.get(tunnelId)
+    } catch (error) {
+      // Store outage: keep the rules last read (a tunnel served here keeps being
+      // served, with its rules); never read → the error propagates and the
+      // server answers 503 rather than serve a tunnel whose rules it cannot know.
+      if (cached !== undefined) return cached.gate
+      throw error
+    }
     const gate = record?.access !== undefined ? new AccessGate(record.access, this.jwks) : null
     this.access.delete(tunnelId)
     if (this.access.size >= this.options.maxTrackedTunnels) this.access.delete(this.access.keys().next().value as string)

@@ -60,6 +60,29 @@ test('access rules come from the store, are cached, and re-read after invalidate
   await cluster.close()
 })
 
+test('during a store outage a tunnel keeps its last known rules; one never read is refused', async () => {
+  const cluster = createMemoryCluster({ instanceId: 'i' })
+  await cluster.store.put({ id: 'known', createdAt: 0, lastSeenAt: 0, secretGeneration: 0, access: { allowIps: ['10.0.0.0/8'] } })
+  let down = false
+  const store = new Proxy(cluster.store, {
+    get(target, name) {
+      const value = Reflect.get(target, name) as unknown
+      if (name !== 'get' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value
+      return (id: string) => (down ? Promise.reject(Object.assign(new Error('store down'), { code: 'ADIT_ERR_CLUSTER_UNAVAILABLE' })) : target.get(id))
+    },
+  })
+  let now = 0
+  const guard = new TunnelGuard({ store, trustProxy: false, maxStreamsPerTunnel: 0, tunnelRate: undefined, accessCacheMs: 100, maxTrackedTunnels: 10, now: () => now })
+  assert.equal((await guard.admit('known', req('10.0.0.1'))).ok, true)
+  down = true
+  now = 10_000
+  assert.equal((await guard.admit('known', req('10.0.0.1'))).ok, true, 'still served, with its rules')
+  const denied = await guard.admit('known', req('192.0.2.1'))
+  assert.equal(!denied.ok && denied.denial.code, ErrorCode.IP_NOT_ALLOWED, 'the rules still apply')
+  await assert.rejects(guard.admit('never-read', req()), (e: { code?: string }) => e.code === 'ADIT_ERR_CLUSTER_UNAVAILABLE')
+  await cluster.close()
+})
+
 test('a store that fails makes admit fail (the server answers 5xx), never serve without the rules', async () => {
   const cluster = createMemoryCluster({ instanceId: 'i' })
   await cluster.close()
