@@ -63,8 +63,7 @@ export interface FigureInput {
 export function figure(input: FigureInput): Figure {
   const direct = input.direct ?? null
   const tunnel = input.tunnel ?? null
-  const ratio =
-    input.ratio !== undefined ? input.ratio : direct !== null && tunnel !== null && direct !== 0 ? tunnel / direct : null
+  const ratio = input.ratio !== undefined ? input.ratio : direct !== null && tunnel !== null && direct !== 0 ? tunnel / direct : null
   const target = targets[input.id] ?? null
   const out: Figure = {
     id: input.id,

@@ -54,10 +54,13 @@ export class LoadGenerator {
         if (message.type === 'result') resolve(message.result)
         else reject(new LoadGeneratorError(message.message))
       }
-      const timer = setTimeout(() => {
-        done()
-        reject(new LoadGeneratorError(`no result for ${url} within ${durationSec} s + grace`))
-      }, durationSec * 1000 + RESULT_GRACE_MS)
+      const timer = setTimeout(
+        () => {
+          done()
+          reject(new LoadGeneratorError(`no result for ${url} within ${durationSec} s + grace`))
+        },
+        durationSec * 1000 + RESULT_GRACE_MS,
+      )
       const done = (): void => {
         clearTimeout(timer)
         child.process.off('message', onMessage)

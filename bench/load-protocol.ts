@@ -31,7 +31,4 @@ export interface LoadResult {
   timeouts: number
 }
 
-export type FromLoadWorker =
-  | { type: 'ready' }
-  | { type: 'result'; id: number; result: LoadResult }
-  | { type: 'error'; id: number; message: string }
+export type FromLoadWorker = { type: 'ready' } | { type: 'result'; id: number; result: LoadResult } | { type: 'error'; id: number; message: string }

@@ -55,10 +55,7 @@ export async function startAditServer(children: ChildSet, launch: AditLaunch, na
   const { REDIS_URL: _redis, ...inherited } = process.env
   const env = { ...inherited, PORT: '0', HOST: '127.0.0.1' }
   const child = children.spawnNode(name, launch.bin, ['server', '--port', '0', '--host', '127.0.0.1'], env, nodeArgs(launch, name))
-  const line = await child.waitForLine(
-    (l) => l.message === 'listening' && typeof l.url === 'string',
-    STARTUP_TIMEOUT_MS,
-  )
+  const line = await child.waitForLine((l) => l.message === 'listening' && typeof l.url === 'string', STARTUP_TIMEOUT_MS)
   return { child, url: String(line.url) }
 }
 
@@ -82,10 +79,7 @@ export async function startAditAgent(
   const cleanup = (): Promise<void> => rm(stateDir, { recursive: true, force: true })
   try {
     const child = children.spawnNode('adit agent', launch.bin, args, process.env, nodeArgs(launch, 'adit agent'))
-    const ready = await child.waitForLine(
-      (l) => l.event === 'ready' && typeof l.public_url === 'string',
-      STARTUP_TIMEOUT_MS,
-    )
+    const ready = await child.waitForLine((l) => l.event === 'ready' && typeof l.public_url === 'string', STARTUP_TIMEOUT_MS)
     let publicUrl = String(ready.public_url)
     if (!publicUrl.endsWith('/')) publicUrl += '/'
     return { child, publicUrl, cleanup }

@@ -98,7 +98,10 @@ export function formatTable(figures: readonly Figure[]): string {
   const rows = figures.map(cells)
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd()
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)]
   const notes = figures.filter((f) => f.note !== undefined).map((f) => `  ${f.label.trim()}: ${f.note}`)
   if (notes.length > 0) out.push('', 'notes:', ...notes)

@@ -28,10 +28,7 @@ const optionalNative = ['bufferutil', 'utf-8-validate']
 // ESM output has no `require`; CommonJS dependencies bundled into it call
 // require() for Node built-ins, which esbuild routes through a shim that uses
 // a `require` in scope when there is one. The banner provides it.
-const banner = [
-  "import { createRequire as __aditCreateRequire } from 'node:module';",
-  'const require = __aditCreateRequire(import.meta.url);',
-].join('\n')
+const banner = ["import { createRequire as __aditCreateRequire } from 'node:module';", 'const require = __aditCreateRequire(import.meta.url);'].join('\n')
 
 function fail(message) {
   console.error(`bundle-agent: ${message}`)

@@ -56,18 +56,24 @@ export class ConfigError extends AditError {
 export const publicErrors = {
   [ErrorCode.UNKNOWN_TUNNEL]: { status: 404, text: 'unknown tunnel: check the URL; the agent prints its public URL when it starts' },
   [ErrorCode.AGENT_NOT_CONNECTED]: { status: 502, text: 'agent not connected: start the agent (adit agent --server … --local …) or check its logs' },
-  [ErrorCode.AGENT_RECONNECTING]: { status: 503, text: 'agent reconnecting: the tunnel\'s agent was just here and did not come back in time; retry shortly' },
+  [ErrorCode.AGENT_RECONNECTING]: { status: 503, text: "agent reconnecting: the tunnel's agent was just here and did not come back in time; retry shortly" },
   [ErrorCode.AGENT_TIMEOUT]: { status: 504, text: 'timeout waiting for agent: the local service did not answer in time' },
   [ErrorCode.LOCAL_UNREACHABLE]: { status: 502, text: 'local service unreachable: the agent could not connect to its --local target; is the service running?' },
   [ErrorCode.STREAM_RESET]: { status: 502, text: 'the agent aborted the request' },
   [ErrorCode.BODY_TOO_LARGE]: { status: 413, text: 'request body too large for this tunnel' },
   [ErrorCode.SHUTTING_DOWN]: { status: 503, text: 'server is shutting down: retry in a moment' },
   [ErrorCode.BAD_REQUEST]: { status: 400, text: 'bad request' },
-  [ErrorCode.UNAUTHORIZED]: { status: 401, text: 'unauthorized: send a valid API key or token (Authorization: Bearer …), or the tunnel secret for tunnel operations' },
+  [ErrorCode.UNAUTHORIZED]: {
+    status: 401,
+    text: 'unauthorized: send a valid API key or token (Authorization: Bearer …), or the tunnel secret for tunnel operations',
+  },
   [ErrorCode.RATE_LIMITED]: { status: 429, text: 'too many requests: slow down and retry after the time in Retry-After' },
-  [ErrorCode.TOO_MANY_TUNNELS]: { status: 429, text: 'this API key has reached its tunnel limit: delete a tunnel (DELETE /tunnels/{id}) or ask the operator to raise ADIT_MAX_TUNNELS_PER_KEY' },
+  [ErrorCode.TOO_MANY_TUNNELS]: {
+    status: 429,
+    text: 'this API key has reached its tunnel limit: delete a tunnel (DELETE /tunnels/{id}) or ask the operator to raise ADIT_MAX_TUNNELS_PER_KEY',
+  },
   [ErrorCode.AUTH_REQUIRED]: { status: 401, text: 'this tunnel requires authentication: send the credentials its owner gave you' },
-  [ErrorCode.IP_NOT_ALLOWED]: { status: 403, text: 'forbidden: your address is not on this tunnel\'s allow-list' },
+  [ErrorCode.IP_NOT_ALLOWED]: { status: 403, text: "forbidden: your address is not on this tunnel's allow-list" },
   [ErrorCode.TOO_MANY_STREAMS]: { status: 429, text: 'this tunnel has too many requests in flight: retry after the time in Retry-After' },
   [ErrorCode.TUNNEL_REVOKED]: { status: 410, text: 'this tunnel was revoked by its owner or the operator' },
 } as const satisfies Partial<Record<ErrorCode, { status: number; text: string }>>

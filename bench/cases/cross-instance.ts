@@ -109,18 +109,52 @@ export async function runCrossInstance(ctx: BenchContext): Promise<CaseResult> {
       const n = runs.reduce((s, r) => s + r.non2xx + r.errors + r.timeouts, 0)
       return n > 0 ? `${n} failed` : undefined
     }
-    const note = [bad(sameRuns) && `same: ${bad(sameRuns)}`, bad(crossRuns) && `cross: ${bad(crossRuns)}`, !crossDown.complete && `cross download: ${crossDown.problem}`]
+    const note = [
+      bad(sameRuns) && `same: ${bad(sameRuns)}`,
+      bad(crossRuns) && `cross: ${bad(crossRuns)}`,
+      !crossDown.complete && `cross download: ${crossDown.problem}`,
+    ]
       .filter(Boolean)
       .join('; ')
     const growth = (pid: number): number | null => rss.get(pid)?.growthKiB ?? null
     const figures: Figure[] = [
-      figure({ id: 'cross-instance.get1k.rps', label: `cross/same instance: 1 KiB GET, ${connections} conns`, unit: 'req/s', direct: median(sameRuns.map((r) => r.requestsPerSec)), tunnel: median(crossRuns.map((r) => r.requestsPerSec)), ...(note ? { note } : {}) }),
-      figure({ id: 'cross-instance.get1k.p50', label: '  p50 latency', unit: 'ms', direct: median(sameRuns.map((r) => r.p50Ms)), tunnel: median(crossRuns.map((r) => r.p50Ms)) }),
-      figure({ id: 'cross-instance.download', label: `cross/same instance: ${bytes / MiB} MiB download`, unit: 'MiB/s', direct: rate(sameDown), tunnel: rate(crossDown) }),
+      figure({
+        id: 'cross-instance.get1k.rps',
+        label: `cross/same instance: 1 KiB GET, ${connections} conns`,
+        unit: 'req/s',
+        direct: median(sameRuns.map((r) => r.requestsPerSec)),
+        tunnel: median(crossRuns.map((r) => r.requestsPerSec)),
+        ...(note ? { note } : {}),
+      }),
+      figure({
+        id: 'cross-instance.get1k.p50',
+        label: '  p50 latency',
+        unit: 'ms',
+        direct: median(sameRuns.map((r) => r.p50Ms)),
+        tunnel: median(crossRuns.map((r) => r.p50Ms)),
+      }),
+      figure({
+        id: 'cross-instance.download',
+        label: `cross/same instance: ${bytes / MiB} MiB download`,
+        unit: 'MiB/s',
+        direct: rate(sameDown),
+        tunnel: rate(crossDown),
+      }),
       figure({ id: 'cross-instance.rss.public', label: '  RSS growth, A (public side)', unit: 'KiB', tunnel: growth(a.child.pid) }),
       figure({ id: 'cross-instance.rss.agent-side', label: '  RSS growth, B (agent side)', unit: 'KiB', tunnel: growth(b.child.pid) }),
     ]
-    return { figures, details: { redis: new URL(redisUrl).host, connections, same: sameRuns, cross: crossRuns, sameDownload: sameDown, crossDownload: crossDown, rss: Object.fromEntries(rss) } }
+    return {
+      figures,
+      details: {
+        redis: new URL(redisUrl).host,
+        connections,
+        same: sameRuns,
+        cross: crossRuns,
+        sameDownload: sameDown,
+        crossDownload: crossDown,
+        rss: Object.fromEntries(rss),
+      },
+    }
   } finally {
     await children.stop(agent.child)
     await agent.cleanup()

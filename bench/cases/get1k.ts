@@ -58,15 +58,32 @@ export async function runGet1k(ctx: BenchContext): Promise<CaseResult> {
     const tunnelLoads = tunnelled.map((t) => t.load)
     const pick = (runs: LoadResult[], key: 'requestsPerSec' | 'p50Ms' | 'p99Ms'): number | null =>
       runs.length === 0 || runs.every((r) => r.requests === 0) ? null : median(runs.map((r) => r[key]))
-    const note = [problems(direct) && `direct: ${problems(direct)}`, problems(tunnelLoads) && `tunnel: ${problems(tunnelLoads)}`]
-      .filter(Boolean)
-      .join('; ')
+    const note = [problems(direct) && `direct: ${problems(direct)}`, problems(tunnelLoads) && `tunnel: ${problems(tunnelLoads)}`].filter(Boolean).join('; ')
     const withNote = note ? { note } : {}
     const conn = `${connections} conn${connections === 1 ? '' : 's'}`
     figures.push(
-      figure({ id: `get1k.c${connections}.rps`, label: `1 KiB GET, ${conn}`, unit: 'req/s', direct: pick(direct, 'requestsPerSec'), tunnel: pick(tunnelLoads, 'requestsPerSec'), ...withNote }),
-      figure({ id: `get1k.c${connections}.p50`, label: `  p50 latency, ${conn}`, unit: 'ms', direct: pick(direct, 'p50Ms'), tunnel: pick(tunnelLoads, 'p50Ms') }),
-      figure({ id: `get1k.c${connections}.p99`, label: `  p99 latency, ${conn}`, unit: 'ms', direct: pick(direct, 'p99Ms'), tunnel: pick(tunnelLoads, 'p99Ms') }),
+      figure({
+        id: `get1k.c${connections}.rps`,
+        label: `1 KiB GET, ${conn}`,
+        unit: 'req/s',
+        direct: pick(direct, 'requestsPerSec'),
+        tunnel: pick(tunnelLoads, 'requestsPerSec'),
+        ...withNote,
+      }),
+      figure({
+        id: `get1k.c${connections}.p50`,
+        label: `  p50 latency, ${conn}`,
+        unit: 'ms',
+        direct: pick(direct, 'p50Ms'),
+        tunnel: pick(tunnelLoads, 'p50Ms'),
+      }),
+      figure({
+        id: `get1k.c${connections}.p99`,
+        label: `  p99 latency, ${conn}`,
+        unit: 'ms',
+        direct: pick(direct, 'p99Ms'),
+        tunnel: pick(tunnelLoads, 'p99Ms'),
+      }),
     )
     const cpu = tunnelled.reduce((ms, t) => ms + t.serverCpuMs + t.agentCpuMs, 0)
     const requests = tunnelLoads.reduce((n, r) => n + r.requests, 0)

@@ -57,9 +57,7 @@ export async function runIdle(ctx: BenchContext): Promise<CaseResult> {
     const notes = [`${opened.connected} of ${count} connected`]
     if (opened.firstError !== undefined) notes.push(`${opened.failed} failed, first: ${opened.firstError}`)
     return {
-      figures: [
-        figure({ id: 'idle.per-tunnel', label: 'server RSS per idle tunnel', unit: 'KiB', tunnel: perTunnel, note: notes.join('; ') }),
-      ],
+      figures: [figure({ id: 'idle.per-tunnel', label: 'server RSS per idle tunnel', unit: 'KiB', tunnel: perTunnel, note: notes.join('; ') })],
       details: { requested: count, ...opened, serverRssBeforeKiB: before, serverRssAfterKiB: after },
     }
   } finally {

@@ -66,12 +66,37 @@ export async function runMixed(ctx: BenchContext): Promise<CaseResult> {
       ratio: fraction,
       note: `ratio is during/alone (alone ${alone.requestsPerSec.toFixed(0)} req/s, ${connections} conns); ${overlap}`,
     }),
-    figure({ id: 'mixed.download', label: `  ${bytes / MiB} MiB download itself`, unit: 'MiB/s', tunnel: bigResult.complete ? bigResult.mibPerSec : null, ...(bigNote ? { note: bigNote } : {}) }),
-    figure({ id: 'mixed.rss.server', label: `  RSS growth server, ${bytes / MiB} MiB`, unit: 'KiB', direct: rss.get(localPid)!.growthKiB, tunnel: rss.get(serverPid)!.growthKiB, note: 'direct column: RSS growth of the local service streaming the same body' }),
-    figure({ id: 'mixed.rss.agent', label: `  RSS growth agent, ${bytes / MiB} MiB`, unit: 'KiB', direct: rss.get(localPid)!.growthKiB, tunnel: rss.get(agentPid)!.growthKiB }),
+    figure({
+      id: 'mixed.download',
+      label: `  ${bytes / MiB} MiB download itself`,
+      unit: 'MiB/s',
+      tunnel: bigResult.complete ? bigResult.mibPerSec : null,
+      ...(bigNote ? { note: bigNote } : {}),
+    }),
+    figure({
+      id: 'mixed.rss.server',
+      label: `  RSS growth server, ${bytes / MiB} MiB`,
+      unit: 'KiB',
+      direct: rss.get(localPid)!.growthKiB,
+      tunnel: rss.get(serverPid)!.growthKiB,
+      note: 'direct column: RSS growth of the local service streaming the same body',
+    }),
+    figure({
+      id: 'mixed.rss.agent',
+      label: `  RSS growth agent, ${bytes / MiB} MiB`,
+      unit: 'KiB',
+      direct: rss.get(localPid)!.growthKiB,
+      tunnel: rss.get(agentPid)!.growthKiB,
+    }),
   ]
   return {
     figures,
-    details: { alone, during: during ?? null, overlap, download: bigResult, rss: { server: rss.get(serverPid), agent: rss.get(agentPid), local: rss.get(localPid) } },
+    details: {
+      alone,
+      during: during ?? null,
+      overlap,
+      download: bigResult,
+      rss: { server: rss.get(serverPid), agent: rss.get(agentPid), local: rss.get(localPid) },
+    },
   }
 }

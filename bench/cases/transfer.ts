@@ -29,9 +29,7 @@ export async function runTransfer(ctx: BenchContext): Promise<CaseResult> {
 
   for (const direction of ['download', 'upload'] as const) {
     const move = (base: string): Promise<TransferResult> =>
-      direction === 'download'
-        ? download(new URL(`bytes/${bytes}`, base).href, bytes, timeoutMs)
-        : upload(new URL('sink', base).href, bytes, timeoutMs)
+      direction === 'download' ? download(new URL(`bytes/${bytes}`, base).href, bytes, timeoutMs) : upload(new URL('sink', base).href, bytes, timeoutMs)
     ctx.log(`transfer: ${mib} MiB ${direction}, direct`)
     // The local service's own growth while moving the same bytes: what plain node:http costs.
     const localPid = ctx.local.child.pid
@@ -61,8 +59,21 @@ export async function runTransfer(ctx: BenchContext): Promise<CaseResult> {
     )
     if (tunnel && rss) {
       figures.push(
-        figure({ id: `transfer.${direction}.rss.server`, label: `  RSS growth server, ${direction}`, unit: 'KiB', direct: localRss.growthKiB, tunnel: rss.get(tunnel.server.child.pid)!.growthKiB, note: 'direct column: RSS growth of the local service (plain node:http) moving the same bytes' }),
-        figure({ id: `transfer.${direction}.rss.agent`, label: `  RSS growth agent, ${direction}`, unit: 'KiB', direct: localRss.growthKiB, tunnel: rss.get(tunnel.agent.child.pid)!.growthKiB }),
+        figure({
+          id: `transfer.${direction}.rss.server`,
+          label: `  RSS growth server, ${direction}`,
+          unit: 'KiB',
+          direct: localRss.growthKiB,
+          tunnel: rss.get(tunnel.server.child.pid)!.growthKiB,
+          note: 'direct column: RSS growth of the local service (plain node:http) moving the same bytes',
+        }),
+        figure({
+          id: `transfer.${direction}.rss.agent`,
+          label: `  RSS growth agent, ${direction}`,
+          unit: 'KiB',
+          direct: localRss.growthKiB,
+          tunnel: rss.get(tunnel.agent.child.pid)!.growthKiB,
+        }),
       )
     }
     details[direction] = {

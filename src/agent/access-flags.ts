@@ -21,7 +21,10 @@ export function parseBasicAuthFlag(value: string): string {
 
 /** `--allow-ip 10.0.0.0/8,2001:db8::/32,203.0.113.7`: a light check here; the server parses for real. */
 export function parseAllowIpFlag(value: string): string[] {
-  const entries = value.split(',').map((e) => e.trim()).filter(Boolean)
+  const entries = value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
   if (entries.length === 0) throw new ConfigError('--allow-ip needs at least one address or CIDR')
   for (const entry of entries) {
     const [address, prefix, extra] = entry.split('/')
@@ -52,6 +55,7 @@ export function accessFromFlags(flags: { basicAuth?: string; allowIp?: string; r
   if (flags.basicAuth !== undefined) access.basic_auth = parseBasicAuthFlag(flags.basicAuth)
   if (flags.allowIp !== undefined) access.allow_ips = parseAllowIpFlag(flags.allowIp)
   if (flags.requireJwt !== undefined) access.require_jwt = parseRequireJwtFlag(flags.requireJwt)
-  if (access.basic_auth !== undefined && access.require_jwt !== undefined) throw new ConfigError('--basic-auth and --require-jwt both use the Authorization header; choose one')
+  if (access.basic_auth !== undefined && access.require_jwt !== undefined)
+    throw new ConfigError('--basic-auth and --require-jwt both use the Authorization header; choose one')
   return Object.keys(access).length === 0 ? undefined : access
 }

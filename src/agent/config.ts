@@ -76,7 +76,8 @@ function httpUrl(name: string, value: string): URL {
 
 export function parseHostHeader(value: string): HostHeaderMode {
   if (value === 'rewrite' || value === 'preserve') return value
-  if (value.length === 0 || /[\s\r\n]/.test(value)) throw new ConfigError(`--host-header must be rewrite, preserve or a host name, got ${JSON.stringify(value)}`)
+  if (value.length === 0 || /[\s\r\n]/.test(value))
+    throw new ConfigError(`--host-header must be rewrite, preserve or a host name, got ${JSON.stringify(value)}`)
   return { value }
 }
 
@@ -88,7 +89,8 @@ export function resolveAgentOptions(input: Partial<AgentOptions>): AgentOptions 
   }
   const serverUrl = httpUrl('server', options.server)
   const localUrl = httpUrl('local', options.local)
-  if (localUrl.pathname !== '/' || localUrl.search !== '') throw new ConfigError(`agent option local must be an origin (scheme://host:port) without a path, got ${options.local}`)
+  if (localUrl.pathname !== '/' || localUrl.search !== '')
+    throw new ConfigError(`agent option local must be an origin (scheme://host:port) without a path, got ${options.local}`)
   for (const name of ['connections', 'localConnections', 'reconnectBaseMs', 'reconnectMaxMs', 'maxFrameBytes'] as const) {
     const value = options[name]
     if (!Number.isInteger(value) || value < 1) throw new ConfigError(`agent option ${name} must be a positive integer, got ${String(value)}`)
@@ -97,7 +99,8 @@ export function resolveAgentOptions(input: Partial<AgentOptions>): AgentOptions 
     const value = options[name]
     if (!Number.isInteger(value) || value < 0) throw new ConfigError(`agent option ${name} must be a whole number of milliseconds, got ${String(value)}`)
   }
-  if (options.maxConnectionAgeMs > 0 && options.maxConnectionAgeMs < 500) throw new ConfigError(`agent option maxConnectionAgeMs must be 0 (never) or at least 500 ms, got ${options.maxConnectionAgeMs}`)
+  if (options.maxConnectionAgeMs > 0 && options.maxConnectionAgeMs < 500)
+    throw new ConfigError(`agent option maxConnectionAgeMs must be 0 (never) or at least 500 ms, got ${options.maxConnectionAgeMs}`)
   if (options.name !== undefined && !/^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/.test(options.name)) {
     throw new ConfigError(`agent option name must be 3–63 lowercase letters, digits or dashes (a DNS label), got ${JSON.stringify(options.name)}`)
   }

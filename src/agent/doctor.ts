@@ -85,11 +85,20 @@ function tryUpgrade(url: URL, headers: Record<string, string>, timeoutMs: number
   })
 }
 
-function tlsCheck(host: string, port: number, timeoutMs: number): Promise<{ authorized: boolean; error?: string; cert: PeerCertificate; protocol: string | null }> {
+function tlsCheck(
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<{ authorized: boolean; error?: string; cert: PeerCertificate; protocol: string | null }> {
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({ host, port, servername: isIP(host) ? undefined : host, rejectUnauthorized: false, timeout: timeoutMs }, () => {
       const cert = socket.getPeerCertificate()
-      const result = { authorized: socket.authorized, cert, protocol: socket.getProtocol(), ...(socket.authorizationError ? { error: String(socket.authorizationError) } : {}) }
+      const result = {
+        authorized: socket.authorized,
+        cert,
+        protocol: socket.getProtocol(),
+        ...(socket.authorizationError ? { error: String(socket.authorizationError) } : {}),
+      }
       socket.end()
       resolve(result)
     })
@@ -125,7 +134,12 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
     server = new URL(options.server)
     if (server.protocol !== 'http:' && server.protocol !== 'https:') throw new Error(`scheme ${server.protocol}`)
   } catch (error) {
-    add({ name: 'server url', status: 'fail', detail: `${options.server} is not an http(s) URL (${(error as Error).message})`, fix: 'pass the server as https://host[:port], the URL the server prints or its PUBLIC_BASE_URL' })
+    add({
+      name: 'server url',
+      status: 'fail',
+      detail: `${options.server} is not an http(s) URL (${(error as Error).message})`,
+      fix: 'pass the server as https://host[:port], the URL the server prints or its PUBLIC_BASE_URL',
+    })
     return done()
   }
   const host = server.hostname.replace(/^\[|\]$/g, '')
@@ -137,7 +151,13 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
     const addresses = await lookup(host, { all: true })
     add({ name: 'dns', status: 'pass', detail: `${host} → ${addresses.map((a) => a.address).join(', ')}`, ms: elapsed(start) })
   } catch (error) {
-    add({ name: 'dns', status: 'fail', detail: `${host} does not resolve (${errorCode(error)})`, fix: `check the spelling of the host; try \`dig ${host}\` or \`nslookup ${host}\`; a custom domain needs its DNS record (docs/cloud-run.md)`, ms: elapsed(start) })
+    add({
+      name: 'dns',
+      status: 'fail',
+      detail: `${host} does not resolve (${errorCode(error)})`,
+      fix: `check the spelling of the host; try \`dig ${host}\` or \`nslookup ${host}\`; a custom domain needs its DNS record (docs/cloud-run.md)`,
+      ms: elapsed(start),
+    })
     return done()
   }
 
@@ -157,10 +177,22 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
           ms: elapsed(start),
         })
       } else {
-        add({ name: 'tls', status: days !== undefined && days < 14 ? 'warn' : 'pass', detail: `${tls.protocol ?? 'TLS'}, certificate valid${days === undefined ? '' : ` for ${days} more days`}`, ...(days !== undefined && days < 14 ? { fix: 'renew the certificate soon' } : {}), ms: elapsed(start) })
+        add({
+          name: 'tls',
+          status: days !== undefined && days < 14 ? 'warn' : 'pass',
+          detail: `${tls.protocol ?? 'TLS'}, certificate valid${days === undefined ? '' : ` for ${days} more days`}`,
+          ...(days !== undefined && days < 14 ? { fix: 'renew the certificate soon' } : {}),
+          ms: elapsed(start),
+        })
       }
     } catch (error) {
-      add({ name: 'tls', status: 'fail', detail: `TLS handshake with ${host}:${port} failed (${errorCode(error)})`, fix: 'check the port and that the server (or its load balancer) speaks https there; a firewall may block it', ms: elapsed(start) })
+      add({
+        name: 'tls',
+        status: 'fail',
+        detail: `TLS handshake with ${host}:${port} failed (${errorCode(error)})`,
+        fix: 'check the port and that the server (or its load balancer) speaks https there; a firewall may block it',
+        ms: elapsed(start),
+      })
       return done()
     }
   } else {
@@ -172,7 +204,11 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
   let serverDate: number | undefined
   let healthRtt = 0
   try {
-    const res = await request(new URL('/healthz', server), { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, signal: AbortSignal.timeout(options.timeoutMs) })
+    const res = await request(new URL('/healthz', server), {
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      signal: AbortSignal.timeout(options.timeoutMs),
+    })
     const body = (await res.body.text()).trim()
     healthRtt = elapsed(start)
     const date = res.headers.date
@@ -220,7 +256,13 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
     if (answer.status === 101 || answer.status === 401) {
       add({ name: 'websocket', status: 'pass', detail: `GET /ws with Upgrade: websocket → ${answer.status} (the upgrade reaches the server)`, ms })
     } else if (answer.status === 503) {
-      add({ name: 'websocket', status: 'fail', detail: `GET /ws → 503 ${answer.body.slice(0, 80)}`, fix: 'the server is draining or its tunnel store is down: retry in a moment; check the server logs and /readyz', ms })
+      add({
+        name: 'websocket',
+        status: 'fail',
+        detail: `GET /ws → 503 ${answer.body.slice(0, 80)}`,
+        fix: 'the server is draining or its tunnel store is down: retry in a moment; check the server logs and /readyz',
+        ms,
+      })
     } else {
       add({
         name: 'websocket',
@@ -231,13 +273,23 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
       })
     }
   } catch (error) {
-    add({ name: 'websocket', status: 'fail', detail: `GET /ws failed (${errorCode(error)})`, fix: 'a proxy may cut upgrade requests; check it, and the server logs', ms: elapsed(start) })
+    add({
+      name: 'websocket',
+      status: 'fail',
+      detail: `GET /ws failed (${errorCode(error)})`,
+      fix: 'a proxy may cut upgrade requests; check it, and the server logs',
+      ms: elapsed(start),
+    })
   }
 
   // 6. Saved credentials
   const state = options.stateFile === null ? null : await loadState(options.stateFile, server.origin).catch(() => null)
   if (state === null) {
-    add({ name: 'credentials', status: 'skip', detail: `no saved credentials for ${server.origin}${options.stateFile ? ` in ${options.stateFile}` : ''}: the agent registers a tunnel on its first start${options.apiKey ? '' : ' (pass --api-key if the server requires one)'}` })
+    add({
+      name: 'credentials',
+      status: 'skip',
+      detail: `no saved credentials for ${server.origin}${options.stateFile ? ` in ${options.stateFile}` : ''}: the agent registers a tunnel on its first start${options.apiKey ? '' : ' (pass --api-key if the server requires one)'}`,
+    })
   } else {
     start = process.hrtime.bigint()
     const url = new URL(wsUrl)
@@ -254,9 +306,16 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
           fix: `the server's signing key changed or the tunnel was revoked: the agent registers a new tunnel by itself (new URL), or delete ${options.stateFile} to start over`,
           ms,
         })
-      } else add({ name: 'credentials', status: 'fail', detail: `tunnel ${state.id}: unexpected answer ${answer.status}`, fix: 'see the websocket step above', ms })
+      } else
+        add({ name: 'credentials', status: 'fail', detail: `tunnel ${state.id}: unexpected answer ${answer.status}`, fix: 'see the websocket step above', ms })
     } catch (error) {
-      add({ name: 'credentials', status: 'fail', detail: `could not check the saved credentials (${errorCode(error)})`, fix: 'see the websocket step above', ms: elapsed(start) })
+      add({
+        name: 'credentials',
+        status: 'fail',
+        detail: `could not check the saved credentials (${errorCode(error)})`,
+        fix: 'see the websocket step above',
+        ms: elapsed(start),
+      })
     }
   }
 
@@ -268,7 +327,11 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
   } else {
     start = process.hrtime.bigint()
     try {
-      const res = await request(options.local, { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, signal: AbortSignal.timeout(options.timeoutMs) })
+      const res = await request(options.local, {
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        signal: AbortSignal.timeout(options.timeoutMs),
+      })
       await res.body.dump()
       directMs = elapsed(start)
       localOk = true
@@ -300,14 +363,25 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
       stateFile = join(scratch, 'state.json')
       await copyFile(options.stateFile, stateFile)
     }
-    const tunnel = await connect({ server: server.href, local: options.local!, stateFile, apiKey: options.apiKey, connections: 1, logger: createLogger({ level: 'silent' }) })
+    const tunnel = await connect({
+      server: server.href,
+      local: options.local!,
+      stateFile,
+      apiKey: options.apiKey,
+      connections: 1,
+      logger: createLogger({ level: 'silent' }),
+    })
     try {
       const times: number[] = []
       let status = 0
       let error: string | undefined
       for (let i = 0; i < 3; i++) {
         const t = process.hrtime.bigint()
-        const res = await request(tunnel.publicUrl, { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, signal: AbortSignal.timeout(options.timeoutMs) })
+        const res = await request(tunnel.publicUrl, {
+          headersTimeout: options.timeoutMs,
+          bodyTimeout: options.timeoutMs,
+          signal: AbortSignal.timeout(options.timeoutMs),
+        })
         await res.body.dump()
         times.push(elapsed(t))
         status = res.statusCode
@@ -317,9 +391,20 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
       times.sort((a, b) => a - b)
       const median = times[1]!
       if (error !== undefined) {
-        add({ name: 'round trip', status: 'fail', detail: `GET ${tunnel.publicUrl} → ${status} ${error}`, fix: 'see docs/errors.md for this code; the server logs the request id', ms: elapsed(start) })
+        add({
+          name: 'round trip',
+          status: 'fail',
+          detail: `GET ${tunnel.publicUrl} → ${status} ${error}`,
+          fix: 'see docs/errors.md for this code; the server logs the request id',
+          ms: elapsed(start),
+        })
       } else {
-        add({ name: 'round trip', status: 'pass', detail: `GET ${tunnel.publicUrl} → ${status}; median of 3: ${median} ms through the tunnel, ${directMs} ms direct, ${healthRtt} ms to the server`, ms: median })
+        add({
+          name: 'round trip',
+          status: 'pass',
+          detail: `GET ${tunnel.publicUrl} → ${status}; median of 3: ${median} ms through the tunnel, ${directMs} ms direct, ${healthRtt} ms to the server`,
+          ms: median,
+        })
       }
     } finally {
       await tunnel.close()
@@ -330,7 +415,10 @@ export async function runDoctorChecks(options: DoctorOptions): Promise<DoctorRep
       name: 'round trip',
       status: 'fail',
       detail: `could not open a tunnel (${code}: ${(error as Error).message?.slice(0, 120)})`,
-      fix: code === 'ADIT_ERR_REGISTRATION' ? 'registration was refused: pass --api-key (or ADIT_API_KEY) with a key the server accepts' : 'see the steps above and the server logs',
+      fix:
+        code === 'ADIT_ERR_REGISTRATION'
+          ? 'registration was refused: pass --api-key (or ADIT_API_KEY) with a key the server accepts'
+          : 'see the steps above and the server logs',
       ms: elapsed(start),
     })
   } finally {

@@ -61,13 +61,25 @@ function describe(error: unknown): string {
 }
 
 /** Replays `request` through `forwarder`; rejects (after reporting the failed exchange) when the local service cannot be reached. */
-export async function replayThroughForwarder(forwarder: LocalForwarder, request: AgentReplayRequest, input: Partial<ForwardedReplayOptions> = {}): Promise<AgentReplayResult> {
+export async function replayThroughForwarder(
+  forwarder: LocalForwarder,
+  request: AgentReplayRequest,
+  input: Partial<ForwardedReplayOptions> = {},
+): Promise<AgentReplayResult> {
   const options = { ...forwardedReplayDefaults, ...input }
   const id = `replay-${nextReplay++}`
   const observer = forwarder.observer
   const startedAt = Date.now()
   const started = performance.now()
-  observer?.onRequest({ id, requestId: undefined, tunnelId: forwarder.tunnelId, method: request.method, path: request.path, headers: request.headers, startedAt })
+  observer?.onRequest({
+    id,
+    requestId: undefined,
+    tunnelId: forwarder.tunnelId,
+    method: request.method,
+    path: request.path,
+    headers: request.headers,
+    startedAt,
+  })
   if (request.body.length > 0) observer?.onRequestBody?.(id, request.body)
   let status = 0
   let headers: Array<[string, string]> = []
@@ -96,7 +108,15 @@ export async function replayThroughForwarder(forwarder: LocalForwarder, request:
       }
     }
   } catch (error) {
-    observer?.onEnd({ id, status, responseHeaders: headers, requestBytes: request.body.length, responseBytes: bodyBytes, durationMs: Date.now() - startedAt, error: describe(error) })
+    observer?.onEnd({
+      id,
+      status,
+      responseHeaders: headers,
+      requestBytes: request.body.length,
+      responseBytes: bodyBytes,
+      durationMs: Date.now() - startedAt,
+      error: describe(error),
+    })
     throw error
   }
   const durationMs = Math.round(performance.now() - started)

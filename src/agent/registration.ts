@@ -10,7 +10,13 @@ export async function register(server: URL, apiKey: string | undefined, name?: s
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`
   let response
   try {
-    response = await request(url, { method: 'POST', headers, body: JSON.stringify({ ...(name === undefined ? {} : { name }), ...(access === undefined ? {} : { access }) }), headersTimeout: 15_000, bodyTimeout: 15_000 })
+    response = await request(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ ...(name === undefined ? {} : { name }), ...(access === undefined ? {} : { access }) }),
+      headersTimeout: 15_000,
+      bodyTimeout: 15_000,
+    })
   } catch (cause) {
     throw new AditError(ErrorCode.REGISTRATION, 0, `cannot reach ${url.origin}: ${(cause as Error).message}; check --server and your network`, { cause })
   }

@@ -70,12 +70,15 @@ export class ServerConnection {
         ws.close(1002, 'adit.v2 required')
         return
       }
-      this.watchdog = setInterval(() => {
-        if (Date.now() - this.lastHeard > options.silenceTimeoutMs) {
-          options.logger.warn({ connection: this.number }, 'server silent for too long; reconnecting')
-          ws.terminate()
-        }
-      }, Math.max(1000, options.silenceTimeoutMs / 4))
+      this.watchdog = setInterval(
+        () => {
+          if (Date.now() - this.lastHeard > options.silenceTimeoutMs) {
+            options.logger.warn({ connection: this.number }, 'server silent for too long; reconnecting')
+            ws.terminate()
+          }
+        },
+        Math.max(1000, options.silenceTimeoutMs / 4),
+      )
       this.watchdog.unref()
       options.onOpen(this)
     })
@@ -104,7 +107,12 @@ export class ServerConnection {
     ws.on('close', (code, reason) => {
       if (this.watchdog) clearInterval(this.watchdog)
       this.session.close('connection to server closed')
-      options.onClose(this, { opened: this.opened, ...(this.refusedStatus === undefined ? {} : { status: this.refusedStatus }), code, reason: reason.toString() })
+      options.onClose(this, {
+        opened: this.opened,
+        ...(this.refusedStatus === undefined ? {} : { status: this.refusedStatus }),
+        code,
+        reason: reason.toString(),
+      })
     })
   }
 

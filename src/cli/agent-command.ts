@@ -61,7 +61,9 @@ export function agentOptionsFromFlags(flags: AgentFlags): Partial<AgentOptions> 
     localInsecure: flags.localInsecure === true,
     access: accessFromFlags(flags),
     ...(flags.name !== undefined ? { name: flags.name } : {}),
-    ...(flags.maxConnectionAge !== undefined ? { maxConnectionAgeMs: parseDuration('--max-connection-age / ADIT_MAX_CONNECTION_AGE', flags.maxConnectionAge) } : {}),
+    ...(flags.maxConnectionAge !== undefined
+      ? { maxConnectionAgeMs: parseDuration('--max-connection-age / ADIT_MAX_CONNECTION_AGE', flags.maxConnectionAge) }
+      : {}),
     ...(flags.localConnections !== undefined ? { localConnections: parseInteger('--local-connections / ADIT_LOCAL_CONNECTIONS', flags.localConnections) } : {}),
     ...(flags.reconnectMax !== undefined ? { reconnectMaxMs: parseDuration('--reconnect-max / ADIT_RECONNECT_MAX', flags.reconnectMax) } : {}),
     ...(flags.maxFrameBytes !== undefined ? { maxFrameBytes: parseBytes('--max-frame-bytes / ADIT_MAX_FRAME_BYTES', flags.maxFrameBytes) } : {}),
@@ -69,7 +71,10 @@ export function agentOptionsFromFlags(flags: AgentFlags): Partial<AgentOptions> 
 }
 
 /** Flags typed on the command line, environment and config file → validated agent settings (flag > env > file > default). */
-export function agentConfig(cliFlags: AgentFlags, env: NodeJS.ProcessEnv): { flags: AgentFlags; resolved: ResolvedSettings; options: ReturnType<typeof resolveAgentOptions> } {
+export function agentConfig(
+  cliFlags: AgentFlags,
+  env: NodeJS.ProcessEnv,
+): { flags: AgentFlags; resolved: ResolvedSettings; options: ReturnType<typeof resolveAgentOptions> } {
   const resolved = loadSettings(agentSettings, 'agent', cliFlags as Record<string, unknown>, env)
   const flags = { ...cliFlags, ...resolved.values } as AgentFlags
   checkLogSettings(flags.logLevel, flags.logFormat)
@@ -172,7 +177,10 @@ export function tunnelPlans(flags: AgentFlags, file: AgentTunnelsFile | undefine
     const stateFile = plan.options.stateFile
     if (stateFile === null || stateFile === undefined) continue
     const other = seen.get(stateFile)
-    if (other !== undefined) throw new ConfigError(`config file ${file.path}: tunnels[${other}] and tunnels[${i}] would share the state file ${stateFile}; give them different names or state_file`)
+    if (other !== undefined)
+      throw new ConfigError(
+        `config file ${file.path}: tunnels[${other}] and tunnels[${i}] would share the state file ${stateFile}; give them different names or state_file`,
+      )
     seen.set(stateFile, i)
   }
   return plans
@@ -187,12 +195,19 @@ export function tunnelPlans(flags: AgentFlags, file: AgentTunnelsFile | undefine
 export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = agentConfig(cliFlags, env)
   const { flags } = config
-  const fileSettings = new Set(Object.entries(config.resolved.sources).filter(([, source]) => source === 'file').map(([key]) => key))
+  const fileSettings = new Set(
+    Object.entries(config.resolved.sources)
+      .filter(([, source]) => source === 'file')
+      .map(([key]) => key),
+  )
   const file = config.resolved.file === undefined ? undefined : await loadTunnelsFile(config.resolved.file, fileSettings)
   const plans = tunnelPlans(flags, file)
   if (cliFlags.printConfig) {
     process.stdout.write(printableAgentConfig(config))
-    if (file?.tunnels !== undefined) process.stdout.write(`${JSON.stringify({ tunnels: plans.map((p) => ({ name: p.name ?? null, local: p.options.local, stateFile: p.options.stateFile ?? 'none', access: p.access === undefined ? [] : Object.keys(p.access) })) }, null, 2)}\n`)
+    if (file?.tunnels !== undefined)
+      process.stdout.write(
+        `${JSON.stringify({ tunnels: plans.map((p) => ({ name: p.name ?? null, local: p.options.local, stateFile: p.options.stateFile ?? 'none', access: p.access === undefined ? [] : Object.keys(p.access) })) }, null, 2)}\n`,
+      )
     return
   }
   const several = file?.tunnels !== undefined
@@ -214,7 +229,13 @@ export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = pr
   const inspection =
     address === null
       ? undefined
-      : await startInspection(address, { local: first.local, ...(first.hostHeader ? { hostHeader: first.hostHeader } : {}) }, replayThrough(runners, prefixes), logger, (n) => inspectorNote.push(n))
+      : await startInspection(
+          address,
+          { local: first.local, ...(first.hostHeader ? { hostHeader: first.hostHeader } : {}) },
+          replayThrough(runners, prefixes),
+          logger,
+          (n) => inspectorNote.push(n),
+        )
   const writeJson = json
     ? (event: Record<string, unknown>) => write(JSON.stringify(event.event === 'ready' && inspection ? { ...event, inspector_url: inspection.url } : event))
     : undefined
@@ -247,7 +268,10 @@ export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = pr
   for (const [i, plan] of plans.entries()) {
     const prefix = prefixes[i]
     const logObserver = inspection === undefined ? undefined : prefix === undefined ? inspection.log : new ScopedObserver(prefix, inspection.log)
-    const observer: ExchangeObserver | undefined = combineObservers(json ? jsonPrinter(write, several ? (plan.name ?? plan.options.local) : undefined) : undefined, logObserver)
+    const observer: ExchangeObserver | undefined = combineObservers(
+      json ? jsonPrinter(write, several ? (plan.name ?? plan.options.local) : undefined) : undefined,
+      logObserver,
+    )
     runners.push(
       new TunnelRunner(plan, {
         logger,
@@ -266,7 +290,11 @@ export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = pr
       }),
     )
     // TODO(security): send plan.access at registration once the server takes access rules there.
-    if (plan.access !== undefined) logger.warn({ tunnel: plan.name ?? plan.options.local }, 'access rules (basic_auth, allow_ip, require_jwt) are checked but not yet sent: this server version takes none at registration')
+    if (plan.access !== undefined)
+      logger.warn(
+        { tunnel: plan.name ?? plan.options.local },
+        'access rules (basic_auth, allow_ip, require_jwt) are checked but not yet sent: this server version takes none at registration',
+      )
   }
 
   const stopped = new Promise<void>((resolve) => {

@@ -120,7 +120,8 @@ function accessOf(path: string, where: string, entry: Record<string, unknown>): 
       ...(jwt.audience !== undefined ? { audience: stringAt(path, `${where}.require_jwt.audience`, jwt.audience) } : {}),
     }
   }
-  if (access.basic_auth !== undefined && access.require_jwt !== undefined) throw bad(path, `${where}: basic_auth and require_jwt both use the Authorization header; choose one`)
+  if (access.basic_auth !== undefined && access.require_jwt !== undefined)
+    throw bad(path, `${where}: basic_auth and require_jwt both use the Authorization header; choose one`)
   return Object.keys(access).length > 0 ? access : undefined
 }
 
@@ -165,7 +166,8 @@ export function tunnelsFromConfig(parsed: unknown, path: string, fileSettings: R
     if (!Array.isArray(scope.tunnels) || scope.tunnels.length === 0) throw bad(path, 'tunnels must be a non-empty list')
     tunnels = scope.tunnels.map((entry: unknown, i: number) => tunnelOf(path, i, entry))
     for (const key of ['local', 'name', 'hostHeader', 'localInsecure', 'stateFile']) {
-      if (fileSettings.has(key)) throw bad(path, `${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)} belongs inside each entry of tunnels: when the file has a tunnels list`)
+      if (fileSettings.has(key))
+        throw bad(path, `${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)} belongs inside each entry of tunnels: when the file has a tunnels list`)
     }
     const names = new Set<string>()
     for (const [i, entry] of tunnels.entries()) {
@@ -200,7 +202,13 @@ export async function loadTunnelsFile(path: string, fileSettings: ReadonlySet<st
 
 /** Characters safe in a file name, from a tunnel name or local target. */
 function slug(text: string): string {
-  return text.replace(/^https?:\/\//, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || 'tunnel'
+  return (
+    text
+      .replace(/^https?:\/\//, '')
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 80) || 'tunnel'
+  )
 }
 
 /**

@@ -38,7 +38,10 @@ export function replayThrough(runners: readonly TunnelRunner[], prefixes: Readon
     if (index === -1 && runners.length === 1) index = 0
     const tunnel = runners[index]?.tunnel
     if (tunnel === undefined) {
-      throw new InspectorError(InspectorErrorCode.REPLAY_UNAVAILABLE, `tunnel ${request.tunnelId ?? '?'} is not running in this agent, so its requests cannot be replayed`)
+      throw new InspectorError(
+        InspectorErrorCode.REPLAY_UNAVAILABLE,
+        `tunnel ${request.tunnelId ?? '?'} is not running in this agent, so its requests cannot be replayed`,
+      )
     }
     const result = await tunnel.replay(request)
     const prefix = prefixes[index]
@@ -69,7 +72,10 @@ export async function startInspection(
     const e = error as NodeJS.ErrnoException
     const tried = address.attempts > 1 ? ` (tried ${address.attempts} ports from ${address.address})` : ''
     note(`inspector not started: ${e.code === 'EADDRINUSE' ? 'address in use' : (e.code ?? 'error')}`)
-    logger.warn({ err: e.code ?? e.message }, `inspector not started${tried}: ${e.code === 'EADDRINUSE' ? 'address in use' : e.message}; the agent runs without it (--inspect <host:port> picks another, --no-inspect turns it off)`)
+    logger.warn(
+      { err: e.code ?? e.message },
+      `inspector not started${tried}: ${e.code === 'EADDRINUSE' ? 'address in use' : e.message}; the agent runs without it (--inspect <host:port> picks another, --no-inspect turns it off)`,
+    )
     return undefined
   }
 }

@@ -30,10 +30,7 @@ function typedOnly(command: Command, settings: readonly Setting[]): Record<strin
  * function; only bin.ts turns errors into exit codes.
  */
 export function buildCli(): Command {
-  const program = new Command('adit')
-    .description('Self-hosted reverse tunnel for HTTP')
-    .version('0.1.0')
-    .showHelpAfterError()
+  const program = new Command('adit').description('Self-hosted reverse tunnel for HTTP').version('0.1.0').showHelpAfterError()
 
   const server = program.command('server').description('run the public tunnel server')
   for (const setting of serverSettings) server.addOption(optionFor(setting))

@@ -70,7 +70,8 @@ export function readConfigFile(path: string, section: 'server' | 'agent'): Recor
   }
   const mine = top[section]
   if (mine !== undefined && !(section === 'server' && typeof mine === 'string')) {
-    if (mine === null || typeof mine !== 'object' || Array.isArray(mine)) throw new ConfigError(`config file ${path}: "${section}" must be an object of settings`)
+    if (mine === null || typeof mine !== 'object' || Array.isArray(mine))
+      throw new ConfigError(`config file ${path}: "${section}" must be an object of settings`)
     for (const [key, value] of Object.entries(mine)) if (!TUNNEL_FILE_KEYS.has(camel(key))) flat[camel(key)] = value
   }
   return flat
@@ -141,7 +142,12 @@ export function resolveSettings(
 }
 
 /** Reads `--config` / `ADIT_CONFIG` (if any) and resolves every setting. */
-export function loadSettings(settings: readonly Setting[], section: 'server' | 'agent', flags: Record<string, unknown>, env: NodeJS.ProcessEnv): ResolvedSettings {
+export function loadSettings(
+  settings: readonly Setting[],
+  section: 'server' | 'agent',
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): ResolvedSettings {
   const configPath = typeof flags.config === 'string' ? flags.config : env.ADIT_CONFIG || undefined
   const fileSettings = configPath === undefined ? {} : readConfigFile(configPath, section)
   return { ...resolveSettings(settings, flags, env, fileSettings, configPath), file: configPath }
@@ -151,7 +157,11 @@ export function loadSettings(settings: readonly Setting[], section: 'server' | '
  * The effective configuration for `--print-config`: every setting with its
  * value and source, secrets replaced by `[redacted]`.
  */
-export function describeSettings(settings: readonly Setting[], resolved: ResolvedSettings, effective: Record<string, unknown>): Record<string, { value: unknown; source: SettingSource }> {
+export function describeSettings(
+  settings: readonly Setting[],
+  resolved: ResolvedSettings,
+  effective: Record<string, unknown>,
+): Record<string, { value: unknown; source: SettingSource }> {
   const out: Record<string, { value: unknown; source: SettingSource }> = {}
   for (const setting of settings) {
     const source = resolved.sources[setting.key] ?? 'default'

@@ -14,7 +14,10 @@ export interface SecurityFlags {
 }
 
 function list(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((v) => v.trim()).filter(Boolean)
+  return (value ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean)
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -37,10 +40,13 @@ export function securityOptionsFromFlags(flags: SecurityFlags, env: NodeJS.Proce
     cloudRunService: nonEmpty(env.K_SERVICE),
   }
   const allow = flags.allowOpenRegistration
-  if (allow !== undefined) options.allowOpenRegistration = typeof allow === 'boolean' ? allow : parseBoolean('--allow-open-registration / ADIT_ALLOW_OPEN_REGISTRATION', allow)
+  if (allow !== undefined)
+    options.allowOpenRegistration = typeof allow === 'boolean' ? allow : parseBoolean('--allow-open-registration / ADIT_ALLOW_OPEN_REGISTRATION', allow)
   if (flags.maxTunnelsPerKey !== undefined) options.maxTunnelsPerKey = parseInteger('--max-tunnels-per-key / ADIT_MAX_TUNNELS_PER_KEY', flags.maxTunnelsPerKey)
-  if (flags.maxStreamsPerTunnel !== undefined) options.maxStreamsPerTunnel = parseInteger('--max-streams-per-tunnel / ADIT_MAX_STREAMS_PER_TUNNEL', flags.maxStreamsPerTunnel)
-  if (nonEmpty(flags.tunnelRate) !== undefined && flags.tunnelRate !== '0') options.tunnelRate = parseRate('--tunnel-rate / ADIT_TUNNEL_RATE', flags.tunnelRate!)
+  if (flags.maxStreamsPerTunnel !== undefined)
+    options.maxStreamsPerTunnel = parseInteger('--max-streams-per-tunnel / ADIT_MAX_STREAMS_PER_TUNNEL', flags.maxStreamsPerTunnel)
+  if (nonEmpty(flags.tunnelRate) !== undefined && flags.tunnelRate !== '0')
+    options.tunnelRate = parseRate('--tunnel-rate / ADIT_TUNNEL_RATE', flags.tunnelRate!)
   if (nonEmpty(flags.registerRate) !== undefined) options.registerRate = parseRate('--register-rate / ADIT_REGISTER_RATE', flags.registerRate!)
   if (flags.idleTtl !== undefined) options.idleTtlMs = flags.idleTtl.trim() === '0' ? 0 : parseDuration('--idle-ttl / TUNNEL_IDLE_TTL', flags.idleTtl)
   if (flags.rotationGrace !== undefined) options.rotationGraceMs = parseDuration('--rotation-grace / ADIT_ROTATION_GRACE', flags.rotationGrace)

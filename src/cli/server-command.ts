@@ -48,7 +48,11 @@ export function serverOptionsFromFlags(flags: ServerFlags, env: NodeJS.ProcessEn
   if (flags.port !== undefined) options.port = parseInteger('--port / PORT', flags.port)
   if (flags.host !== undefined) options.host = flags.host
   if (flags.publicBaseUrl !== undefined && flags.publicBaseUrl !== '') options.publicBaseUrl = flags.publicBaseUrl
-  if (flags.signingKey !== undefined && flags.signingKey !== '') options.signingKeys = flags.signingKey.split(',').map((k) => k.trim()).filter(Boolean)
+  if (flags.signingKey !== undefined && flags.signingKey !== '')
+    options.signingKeys = flags.signingKey
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean)
   if (flags.responseTimeout !== undefined) options.responseTimeoutMs = parseDuration('--response-timeout / ADIT_RESPONSE_TIMEOUT', flags.responseTimeout)
   if (flags.maxHeaderBytes !== undefined) options.maxHeaderBytes = parseBytes('--max-header-bytes / ADIT_MAX_HEADER_BYTES', flags.maxHeaderBytes)
   if (flags.drainTimeout !== undefined) options.drainTimeoutMs = parseDuration('--drain-timeout / ADIT_DRAIN_TIMEOUT', flags.drainTimeout)
@@ -76,7 +80,8 @@ const logFormats = ['json', 'pretty', 'auto'] as const
 
 /** Checks the logging settings the logger would otherwise reject less helpfully. */
 export function checkLogSettings(logLevel: string | undefined, logFormat: string | undefined): { level?: string; format?: (typeof logFormats)[number] } {
-  if (logLevel !== undefined && !logLevels.includes(logLevel)) throw new ConfigError(`--log-level / LOG_LEVEL must be one of ${logLevels.join(', ')}, got ${JSON.stringify(logLevel)}`)
+  if (logLevel !== undefined && !logLevels.includes(logLevel))
+    throw new ConfigError(`--log-level / LOG_LEVEL must be one of ${logLevels.join(', ')}, got ${JSON.stringify(logLevel)}`)
   if (logFormat !== undefined && !(logFormats as readonly string[]).includes(logFormat)) {
     throw new ConfigError(`--log-format / ADIT_LOG_FORMAT must be one of ${logFormats.join(', ')}, got ${JSON.stringify(logFormat)}`)
   }
@@ -173,7 +178,10 @@ export async function runServer(cliFlags: ServerFlags, env: NodeJS.ProcessEnv = 
     throw error
   }
   const running = server
-  logger.info({ url: running.url, port: running.port, revision: env.K_REVISION, h2c: config.options.h2c, ...(cluster ? { instance: cluster.bus.instanceId } : {}) }, 'listening')
+  logger.info(
+    { url: running.url, port: running.port, revision: env.K_REVISION, h2c: config.options.h2c, ...(cluster ? { instance: cluster.bus.instanceId } : {}) },
+    'listening',
+  )
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'shutting down: draining streams and sending GOAWAY to agents')

@@ -113,7 +113,13 @@ export class StatusBoard {
   /** The lines a redraw writes now (header and table). */
   lines(): string[] {
     const width = Math.max(40, this.output.columns || 100)
-    return [...this.options.header(), ...renderStatusTable(this.rows.map((r) => r.row), width)]
+    return [
+      ...this.options.header(),
+      ...renderStatusTable(
+        this.rows.map((r) => r.row),
+        width,
+      ),
+    ]
   }
 
   private draw(): void {

@@ -77,7 +77,13 @@ export class TunnelRunner {
     } catch (error) {
       const message = (error as Error).message
       status?.setState('error', { error: message })
-      this.options.json?.({ event: 'error', ...(this.plan.name ? { name: this.plan.name } : {}), local: this.plan.options.local, message, code: (error as AditError).code })
+      this.options.json?.({
+        event: 'error',
+        ...(this.plan.name ? { name: this.plan.name } : {}),
+        local: this.plan.options.local,
+        message,
+        code: (error as AditError).code,
+      })
       if (!this.options.retry) throw error
       if (!retryable(error) || this.closed) {
         logger.error({ tunnel: this.label, err: message }, 'tunnel cannot start; fix the config and restart the agent')
@@ -112,13 +118,26 @@ export class TunnelRunner {
       else if (change.connections === 0) status?.setState('reconnecting', change.reason ? { error: change.reason } : {})
     })
     tunnel.on('request', (r) => {
-      status?.request({ method: r.method, path: this.options.redactPath(r.path), status: r.status, responseBytes: r.responseBytes, durationMs: r.durationMs, ...(r.error ? { error: r.error } : {}) })
+      status?.request({
+        method: r.method,
+        path: this.options.redactPath(r.path),
+        status: r.status,
+        responseBytes: r.responseBytes,
+        durationMs: r.durationMs,
+        ...(r.error ? { error: r.error } : {}),
+      })
     })
     tunnel.on('reregistered', (state) => {
       this.options.onUrl(state.public_url)
       status?.setPublicUrl(state.public_url, true)
       status?.setLabel(this.label)
-      this.options.json?.({ event: 'ready', ...(this.plan.name ? { name: this.plan.name } : {}), id: state.id, public_url: state.public_url, reregistered: true })
+      this.options.json?.({
+        event: 'ready',
+        ...(this.plan.name ? { name: this.plan.name } : {}),
+        id: state.id,
+        public_url: state.public_url,
+        reregistered: true,
+      })
     })
     tunnel.on('error', (error) => {
       status?.setState('error', { error: error.message })

@@ -53,8 +53,7 @@ export const redisClusterDefaults = {
   now: Date.now,
 } as const
 
-type Resolved = Required<Omit<RedisClusterOptions, 'onError' | 'onHealthChange'>> &
-  Pick<RedisClusterOptions, 'onError' | 'onHealthChange'>
+type Resolved = Required<Omit<RedisClusterOptions, 'onError' | 'onHealthChange'>> & Pick<RedisClusterOptions, 'onError' | 'onHealthChange'>
 
 /** Fills defaults and checks every option, naming the first bad one (ADIT_ERR_CLUSTER_OPTION). */
 export function resolveRedisClusterOptions(options: RedisClusterOptions): Resolved {
@@ -200,14 +199,21 @@ export async function createRedisCluster(options: RedisClusterOptions): Promise<
   const connecting = Promise.all([publisher.connect(), subscriber.connect()])
   connecting.catch(ignore) // rejections are handled through the race below, or after a timeout by shutdown
   try {
-    await within(connecting, o.startTimeoutMs, () => new ClusterError(
-      ClusterErrorCode.UNAVAILABLE,
-      `nothing answered at ${redactRedisUrl(o.url)} within ${o.startTimeoutMs} ms; check REDIS_URL and that Redis is running`,
-    ))
+    await within(
+      connecting,
+      o.startTimeoutMs,
+      () =>
+        new ClusterError(
+          ClusterErrorCode.UNAVAILABLE,
+          `nothing answered at ${redactRedisUrl(o.url)} within ${o.startTimeoutMs} ms; check REDIS_URL and that Redis is running`,
+        ),
+    )
   } catch (error) {
     life.closed = true
     await Promise.all([shutdown(publisher, o.closeTimeoutMs), shutdown(subscriber, o.closeTimeoutMs)])
-    throw error instanceof ClusterError ? error : new ClusterError(ClusterErrorCode.UNAVAILABLE, `could not connect to ${redactRedisUrl(o.url)}`, { cause: error })
+    throw error instanceof ClusterError
+      ? error
+      : new ClusterError(ClusterErrorCode.UNAVAILABLE, `could not connect to ${redactRedisUrl(o.url)}`, { cause: error })
   }
 
   const keys = new RedisKeys(o.keyPrefix)

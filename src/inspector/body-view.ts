@@ -22,7 +22,8 @@ export interface BodyView {
   data: string
 }
 
-const textualType = /^text\/|[/+](json|xml|javascript|ecmascript|x-www-form-urlencoded|graphql|yaml|csv|x-ndjson)\b|^application\/(json|xml|javascript|x-www-form-urlencoded)/i
+const textualType =
+  /^text\/|[/+](json|xml|javascript|ecmascript|x-www-form-urlencoded|graphql|yaml|csv|x-ndjson)\b|^application\/(json|xml|javascript|x-www-form-urlencoded)/i
 // Control characters other than tab, line feed, form feed and carriage return: a sign of binary data.
 const binaryControl = /[\u0000-\u0008\u000b\u000e-\u001f]/
 

@@ -38,9 +38,7 @@ export class CapturedBody {
     if (take === 0) return
     const need = this.length + take
     if (this.buffer === undefined || need > this.buffer.length) {
-      const grown = Buffer.allocUnsafeSlow(
-        this.buffer === undefined ? take : Math.max(need, Math.min(this.buffer.length * 2, this.capacityLimit)),
-      )
+      const grown = Buffer.allocUnsafeSlow(this.buffer === undefined ? take : Math.max(need, Math.min(this.buffer.length * 2, this.capacityLimit)))
       if (this.buffer !== undefined) this.buffer.copy(grown, 0, 0, this.length)
       this.buffer = grown
     }

@@ -35,9 +35,20 @@ export interface Har {
 }
 
 const statusTexts: Record<number, string> = {
-  200: 'OK', 201: 'Created', 204: 'No Content', 301: 'Moved Permanently', 302: 'Found', 304: 'Not Modified',
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error',
-  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 }
 
 function harHeaders(headers: Array<[string, string]>, redact: ReadonlySet<string>): HarHeader[] {
@@ -94,7 +105,7 @@ function entry(record: ExchangeRecord, options: HarOptions): unknown {
     text: response.data,
   }
   if (response.encoding === 'base64') content.encoding = 'base64'
-  if (response.decoded) content.compression = content.size as number - response.keptBytes
+  if (response.decoded) content.compression = (content.size as number) - response.keptBytes
   if (responseComment !== undefined) content.comment = responseComment
   const harEntry: Record<string, unknown> = {
     startedDateTime: new Date(record.startedAt).toISOString(),

@@ -81,7 +81,10 @@ export const inspectorDefaults: InspectorOptions = {
 }
 
 function badOption(name: string, expected: string, value: unknown): InspectorError {
-  return new InspectorError(InspectorErrorCode.BAD_OPTION, `inspector option ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
+  return new InspectorError(
+    InspectorErrorCode.BAD_OPTION,
+    `inspector option ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
+  )
 }
 
 export function validateInspectorOptions(input: Partial<InspectorOptions>): InspectorOptions & { log: RequestLog } {
@@ -161,7 +164,8 @@ const securityHeaders = {
 
 const pageHeaders = {
   ...securityHeaders,
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'cache-control': 'no-cache',
 }
 

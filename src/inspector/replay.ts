@@ -92,7 +92,14 @@ export function parseReplayEdits(text: string): ReplayEdits {
         : undefined
     if (pairs === undefined) throw badEdit('edit "headers" must be [name, value] pairs or an object')
     edits.headers = pairs.map((pair: unknown): [string, string] => {
-      if (!Array.isArray(pair) || pair.length !== 2 || !isString(pair[0]) || !isString(pair[1]) || !tokenPattern.test(pair[0]) || /[\r\n\u0000]/.test(pair[1])) {
+      if (
+        !Array.isArray(pair) ||
+        pair.length !== 2 ||
+        !isString(pair[0]) ||
+        !isString(pair[1]) ||
+        !tokenPattern.test(pair[0]) ||
+        /[\r\n\u0000]/.test(pair[1])
+      ) {
         throw badEdit('each edited header needs a token name and a value without line breaks')
       }
       return [pair[0], pair[1]]
@@ -148,10 +155,17 @@ export async function runReplay(
   try {
     result = await replay(request)
   } catch (cause) {
-    throw new InspectorError(InspectorErrorCode.REPLAY_FAILED, `replay of request ${original.id} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+    throw new InspectorError(
+      InspectorErrorCode.REPLAY_FAILED,
+      `replay of request ${original.id} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    )
   }
   if (result === null || typeof result !== 'object' || !Number.isInteger(result.status) || !Array.isArray(result.headers) || !Buffer.isBuffer(result.body)) {
-    throw new InspectorError(InspectorErrorCode.REPLAY_FAILED, 'the replay function returned something other than { status, headers, body: Buffer, durationMs }')
+    throw new InspectorError(
+      InspectorErrorCode.REPLAY_FAILED,
+      'the replay function returned something other than { status, headers, body: Buffer, durationMs }',
+    )
   }
   if (replayIsObserved && result.exchangeId !== undefined) {
     const observed = log.findByExchangeId(result.exchangeId)

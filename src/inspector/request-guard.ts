@@ -53,7 +53,10 @@ export class RequestGuard {
   check(req: IncomingMessage): void {
     const host = req.headers.host
     if (host === undefined || !this.isAllowedHost(host)) {
-      throw new InspectorError(InspectorErrorCode.FORBIDDEN_HOST, `the inspector only answers requests addressed to localhost or its bound address, not ${JSON.stringify(host ?? '')}`)
+      throw new InspectorError(
+        InspectorErrorCode.FORBIDDEN_HOST,
+        `the inspector only answers requests addressed to localhost or its bound address, not ${JSON.stringify(host ?? '')}`,
+      )
     }
     if (req.method === 'GET' || req.method === 'HEAD') return
     if (req.headers['sec-fetch-site'] === 'cross-site') {

@@ -39,11 +39,17 @@ export function validateRequestLogOptions(input: Partial<RequestLogOptions> = {}
   for (const name of ['maxExchanges', 'maxTotalBodyBytes', 'maxBodyBytes'] as const) {
     const value = options[name]
     if (!Number.isSafeInteger(value) || value < (name === 'maxExchanges' ? 1 : 0)) {
-      throw new InspectorError(InspectorErrorCode.BAD_OPTION, `RequestLog option ${name} must be a non-negative integer (maxExchanges at least 1), got ${String(value)}`)
+      throw new InspectorError(
+        InspectorErrorCode.BAD_OPTION,
+        `RequestLog option ${name} must be a non-negative integer (maxExchanges at least 1), got ${String(value)}`,
+      )
     }
   }
   if (options.maxBodyBytes > options.maxTotalBodyBytes) {
-    throw new InspectorError(InspectorErrorCode.BAD_OPTION, `RequestLog option maxBodyBytes (${options.maxBodyBytes}) must not exceed maxTotalBodyBytes (${options.maxTotalBodyBytes})`)
+    throw new InspectorError(
+      InspectorErrorCode.BAD_OPTION,
+      `RequestLog option maxBodyBytes (${options.maxBodyBytes}) must not exceed maxTotalBodyBytes (${options.maxTotalBodyBytes})`,
+    )
   }
   return options
 }

@@ -98,7 +98,11 @@ export const channels = {
  * Subscribes `handler` to `name` for messages of one origin; returns the
  * unsubscribe function. The origin check keeps two servers in one process apart.
  */
-export function subscribeFor<T extends { origin: object | undefined }>(name: ChannelName, origin: object | undefined, handler: (message: T) => void): () => void {
+export function subscribeFor<T extends { origin: object | undefined }>(
+  name: ChannelName,
+  origin: object | undefined,
+  handler: (message: T) => void,
+): () => void {
   const listener = (message: unknown): void => {
     const m = message as T
     if (origin === undefined || m.origin === undefined || m.origin === origin) handler(m)

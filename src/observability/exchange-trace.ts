@@ -23,13 +23,26 @@ export interface ObservedRequest {
  * the exchange finishes, ends the span, calls `next`, and publishes
  * `adit:server:exchange` for the access log and metrics.
  */
-export function observeExchange(req: IncomingMessage, headers: Array<[string, string]>, observed: ObservedRequest, next: (summary: ExchangeSummary) => void): (summary: ExchangeSummary) => void {
+export function observeExchange(
+  req: IncomingMessage,
+  headers: Array<[string, string]>,
+  observed: ObservedRequest,
+  next: (summary: ExchangeSummary) => void,
+): (summary: ExchangeSummary) => void {
   const parent = traceContextFrom(req.headers)
-  const span = startSpan('adit proxy', SpanKind.SERVER, parent, { 'http.request.method': req.method ?? 'GET', 'adit.tunnel.id': observed.tunnelId, 'url.path': observed.path })
+  const span = startSpan('adit proxy', SpanKind.SERVER, parent, {
+    'http.request.method': req.method ?? 'GET',
+    'adit.tunnel.id': observed.tunnelId,
+    'url.path': observed.path,
+  })
   const trace = childContext(span, parent)
   setTraceparent(headers, formatTraceparent(trace))
   return (summary) => {
-    endHttpSpan(span, summary.status, summary.error, { 'adit.request_id': summary.requestId, 'http.request.body.size': summary.requestBytes, 'http.response.body.size': summary.responseBytes })
+    endHttpSpan(span, summary.status, summary.error, {
+      'adit.request_id': summary.requestId,
+      'http.request.body.size': summary.requestBytes,
+      'http.response.body.size': summary.responseBytes,
+    })
     next(summary)
     if (!channels.serverExchange.hasSubscribers) return
     const message: ServerExchangeMessage = {

@@ -56,14 +56,49 @@ export class ServerMetrics {
     const options = { ...metricsDefaults, ...input }
     const tunnels = new LabelCap(options.maxTunnelLabels)
     const registers = [this.registry]
-    const requests = new Counter({ name: 'adit_requests_total', help: 'Public requests through tunnels, by tunnel and response status (0: no response).', labelNames: ['tunnel', 'status'], registers })
-    const latency = new Histogram({ name: 'adit_request_duration_seconds', help: 'Time from the public request to the end of its response.', labelNames: ['status_class'], buckets: LATENCY_BUCKETS, registers })
-    const requestBytes = new Counter({ name: 'adit_request_bytes_total', help: 'Public request body bytes sent into tunnels.', labelNames: ['tunnel'], registers })
-    const responseBytes = new Counter({ name: 'adit_response_bytes_total', help: 'Response body bytes sent back to public clients.', labelNames: ['tunnel'], registers })
-    const opened = new Counter({ name: 'adit_agent_connections_opened_total', help: 'Agent WebSocket connections accepted, by tunnel (reconnects show up here).', labelNames: ['tunnel'], registers })
+    const requests = new Counter({
+      name: 'adit_requests_total',
+      help: 'Public requests through tunnels, by tunnel and response status (0: no response).',
+      labelNames: ['tunnel', 'status'],
+      registers,
+    })
+    const latency = new Histogram({
+      name: 'adit_request_duration_seconds',
+      help: 'Time from the public request to the end of its response.',
+      labelNames: ['status_class'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    const requestBytes = new Counter({
+      name: 'adit_request_bytes_total',
+      help: 'Public request body bytes sent into tunnels.',
+      labelNames: ['tunnel'],
+      registers,
+    })
+    const responseBytes = new Counter({
+      name: 'adit_response_bytes_total',
+      help: 'Response body bytes sent back to public clients.',
+      labelNames: ['tunnel'],
+      registers,
+    })
+    const opened = new Counter({
+      name: 'adit_agent_connections_opened_total',
+      help: 'Agent WebSocket connections accepted, by tunnel (reconnects show up here).',
+      labelNames: ['tunnel'],
+      registers,
+    })
     const closed = new Counter({ name: 'adit_agent_connections_closed_total', help: 'Agent WebSocket connections closed.', registers })
-    const stalls = new Counter({ name: 'adit_flow_control_stalls_total', help: 'Times a public request body waited for the agent to grant flow-control credit.', registers })
-    const clusterMessages = new Counter({ name: 'adit_cluster_messages_total', help: 'Messages over the cluster bus, by direction and kind (stays 0 until the cluster code publishes on adit:cluster:message).', labelNames: ['direction', 'kind'], registers })
+    const stalls = new Counter({
+      name: 'adit_flow_control_stalls_total',
+      help: 'Times a public request body waited for the agent to grant flow-control credit.',
+      registers,
+    })
+    const clusterMessages = new Counter({
+      name: 'adit_cluster_messages_total',
+      help: 'Messages over the cluster bus, by direction and kind (stays 0 until the cluster code publishes on adit:cluster:message).',
+      labelNames: ['direction', 'kind'],
+      registers,
+    })
     new Gauge({
       name: 'adit_tunnels_active',
       help: 'Tunnels with at least one agent connected to this instance.',
@@ -134,12 +169,27 @@ export class AgentMetrics {
 
   constructor(origin: object, tunnel: AgentLive, input: Partial<Pick<MetricsOptions, 'processMetrics'>> = {}) {
     const registers = [this.registry]
-    const requests = new Counter({ name: 'adit_agent_requests_total', help: 'Requests forwarded to the local service, by status (0: no response, see adit_agent_local_errors_total).', labelNames: ['status'], registers })
+    const requests = new Counter({
+      name: 'adit_agent_requests_total',
+      help: 'Requests forwarded to the local service, by status (0: no response, see adit_agent_local_errors_total).',
+      labelNames: ['status'],
+      registers,
+    })
     const errors = new Counter({ name: 'adit_agent_local_errors_total', help: 'Forwarded requests that failed before or during the response.', registers })
-    const latency = new Histogram({ name: 'adit_agent_request_duration_seconds', help: 'Time the local service took, head to end of body.', labelNames: ['status_class'], buckets: LATENCY_BUCKETS, registers })
+    const latency = new Histogram({
+      name: 'adit_agent_request_duration_seconds',
+      help: 'Time the local service took, head to end of body.',
+      labelNames: ['status_class'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
     const requestBytes = new Counter({ name: 'adit_agent_request_bytes_total', help: 'Request body bytes sent to the local service.', registers })
     const responseBytes = new Counter({ name: 'adit_agent_response_bytes_total', help: 'Response body bytes read from the local service.', registers })
-    const opened = new Counter({ name: 'adit_agent_server_connections_opened_total', help: 'WebSocket connections to the server that opened (the first, then every reconnect).', registers })
+    const opened = new Counter({
+      name: 'adit_agent_server_connections_opened_total',
+      help: 'WebSocket connections to the server that opened (the first, then every reconnect).',
+      registers,
+    })
     new Gauge({
       name: 'adit_agent_server_connections',
       help: 'WebSocket connections to the server open now.',

@@ -31,9 +31,7 @@ export const FrameType = {
 } as const
 export type FrameType = (typeof FrameType)[keyof typeof FrameType]
 
-const frameTypeNames: Record<number, string> = Object.fromEntries(
-  Object.entries(FrameType).map(([name, value]) => [value, name]),
-)
+const frameTypeNames: Record<number, string> = Object.fromEntries(Object.entries(FrameType).map(([name, value]) => [value, name]))
 
 /** `type (u8) | stream id (u32 BE)`. */
 export const HEADER_LENGTH = 5

@@ -33,5 +33,8 @@ export function selectSubprotocol(offered: Iterable<string>): Subprotocol | null
 /** Splits a raw `Sec-WebSocket-Protocol` header value (`"a, b"`) into names. */
 export function parseSubprotocolHeader(value: string | undefined): string[] {
   if (value === undefined) return []
-  return value.split(',').map((name) => name.trim()).filter((name) => name !== '')
+  return value
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '')
 }

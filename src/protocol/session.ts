@@ -309,4 +309,3 @@ function refuse(stream: Stream): StreamHandler {
   stream.reset(ResetCode.REFUSED, 'this peer takes no streams')
   return noopHandler
 }
-

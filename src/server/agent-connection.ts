@@ -30,7 +30,11 @@ export class AgentConnection {
   private alive = true
   private heartbeat: NodeJS.Timeout | undefined
 
-  constructor(ws: WebSocket, tunnelId: string, options: { logger: Logger; heartbeatMs: number; maxJsonBodyBytes: number; onClose: (c: AgentConnection) => void }) {
+  constructor(
+    ws: WebSocket,
+    tunnelId: string,
+    options: { logger: Logger; heartbeatMs: number; maxJsonBodyBytes: number; onClose: (c: AgentConnection) => void },
+  ) {
     this.ws = ws
     this.tunnelId = tunnelId
     this.logger = options.logger
@@ -92,7 +96,10 @@ export class AgentConnection {
   }
 
   private protocolError(error: { code: string; message: string }): void {
-    this.logger.warn({ tunnel: this.tunnelId, connection: this.number, code: error.code, err: error.message }, 'protocol error from agent; closing its connection')
+    this.logger.warn(
+      { tunnel: this.tunnelId, connection: this.number, code: error.code, err: error.message },
+      'protocol error from agent; closing its connection',
+    )
     this.ws.close(CloseCode.PROTOCOL_ERROR, error.code)
     // Do not wait for the closing handshake of a misbehaving peer.
     setTimeout(() => this.ws.terminate(), 1000).unref()

@@ -107,7 +107,8 @@ export function resolveServerOptions(input: Partial<ServerOptions> = {}): Server
   positiveInt(record, 'maxJsonBodyBytes', 0)
   positiveInt(record, 'heartbeatMs', 100)
   positiveInt(record, 'drainTimeoutMs', 0)
-  if (options.metricsToken !== undefined && options.metricsToken.length < 16) throw new ConfigError('server option metricsToken (ADIT_METRICS_TOKEN) must be at least 16 characters')
+  if (options.metricsToken !== undefined && options.metricsToken.length < 16)
+    throw new ConfigError('server option metricsToken (ADIT_METRICS_TOKEN) must be at least 16 characters')
   if (options.traceProject !== undefined && !/^[a-z0-9][a-z0-9.:-]{0,62}$/i.test(options.traceProject)) {
     throw new ConfigError(`server option traceProject (GOOGLE_CLOUD_PROJECT) is not a project id: ${options.traceProject}`)
   }
@@ -115,8 +116,12 @@ export function resolveServerOptions(input: Partial<ServerOptions> = {}): Server
   positiveInt(record, 'holdWindowMs', 0)
   if (options.relay !== undefined) resolveRelayOptions(options.relay)
   if (options.publicHostSuffix !== undefined) {
-    const suffix = options.publicHostSuffix.toLowerCase().replace(/^\*?\./, '').replace(/\.$/, '')
-    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(suffix)) throw new ConfigError(`PUBLIC_HOST_SUFFIX must be a domain like tunnel.example.com, got ${JSON.stringify(options.publicHostSuffix)}`)
+    const suffix = options.publicHostSuffix
+      .toLowerCase()
+      .replace(/^\*?\./, '')
+      .replace(/\.$/, '')
+    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(suffix))
+      throw new ConfigError(`PUBLIC_HOST_SUFFIX must be a domain like tunnel.example.com, got ${JSON.stringify(options.publicHostSuffix)}`)
     options.publicHostSuffix = suffix
   }
   if (options.publicBaseUrl !== undefined) {

@@ -30,7 +30,9 @@ export class Credentials {
     }
     this.keys = keys.map((key, i) => {
       if (key.length < MIN_KEY_LENGTH) {
-        throw new ConfigError(`ADIT_SIGNING_KEY entry ${i + 1} is ${key.length} characters; use at least ${MIN_KEY_LENGTH} random characters (e.g. openssl rand -base64 48)`)
+        throw new ConfigError(
+          `ADIT_SIGNING_KEY entry ${i + 1} is ${key.length} characters; use at least ${MIN_KEY_LENGTH} random characters (e.g. openssl rand -base64 48)`,
+        )
       }
       return Buffer.from(key, 'utf8')
     })

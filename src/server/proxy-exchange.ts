@@ -126,7 +126,8 @@ export class ProxyExchange implements StreamHandler {
     if (this.stream !== null && !this.stream.write(chunk)) {
       this.req.pause()
       // Waiting for the agent's credit (or its socket): observable as `adit:server:stall`.
-      if (channels.serverStall.hasSubscribers) channels.serverStall.publish({ origin: this.origin, tunnelId: this.summary.tunnelId, requestId: this.summary.requestId })
+      if (channels.serverStall.hasSubscribers)
+        channels.serverStall.publish({ origin: this.origin, tunnelId: this.summary.tunnelId, requestId: this.summary.requestId })
     }
   }
 
@@ -157,7 +158,8 @@ export class ProxyExchange implements StreamHandler {
       // An invalid header from the service: answer 502 rather than crash.
       this.stream?.reset(ResetCode.PROTOCOL_ERROR, 'invalid response head')
       this.summary.error = 'invalid response head'
-      if (!this.res.headersSent) sendPublicError(this.res, ErrorCode.STREAM_RESET, this.summary.requestId, `invalid response head from the service: ${(error as Error).message}`)
+      if (!this.res.headersSent)
+        sendPublicError(this.res, ErrorCode.STREAM_RESET, this.summary.requestId, `invalid response head from the service: ${(error as Error).message}`)
       this.finish()
     }
   }

@@ -31,15 +31,30 @@ export function publicErrorBody(code: PublicErrorCode, requestId: string, detail
 }
 
 /** The same error on a raw socket (an upgrade request that cannot be served); closes it. */
-export function sendPublicErrorOnSocket(socket: import('node:stream').Duplex, code: PublicErrorCode, requestId: string, detail?: string, extraHeaders: Record<string, string> = {}): void {
+export function sendPublicErrorOnSocket(
+  socket: import('node:stream').Duplex,
+  code: PublicErrorCode,
+  requestId: string,
+  detail?: string,
+  extraHeaders: Record<string, string> = {},
+): void {
   if (socket.destroyed) return
   const { status } = publicErrors[code]
   const body = publicErrorBody(code, requestId, detail)
-  const extra = Object.entries(extraHeaders).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+  const extra = Object.entries(extraHeaders)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')
   socket.end(
     `HTTP/1.1 ${status} ${statusText[status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `X-Adit-Request-Id: ${requestId}\r\nX-Adit-Error: ${code}\r\n${extra}Connection: close\r\n\r\n${body}`,
   )
 }
 
-const statusText: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 413: 'Payload Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }
+const statusText: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+}

@@ -89,7 +89,10 @@ export class PublicProxy {
   }
 
   publicProto(req: IncomingMessage): string {
-    return (this.options.trustProxy ? firstValue(req.headers['x-forwarded-proto']) : undefined) ?? ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http')
+    return (
+      (this.options.trustProxy ? firstValue(req.headers['x-forwarded-proto']) : undefined) ??
+      ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http')
+    )
   }
 
   publicHost(req: IncomingMessage): string {
@@ -151,36 +154,59 @@ export class PublicProxy {
     const headers = requestHeadersFor(req, this.forwarding(req, target, requestId), true)
     const slot = new StreamSlot(this.options.guard, target.id)
     const onDone = this.guarded(slot, observeExchange(req, headers, this.observed(req, target), this.options.onExchange))
-    const exchange = new UpgradeExchange(socket, early, { requestId, tunnelId: target.id, path: target.path, prefix: target.prefix, responseTimeoutMs: this.options.responseTimeoutMs }, onDone)
+    const exchange = new UpgradeExchange(
+      socket,
+      early,
+      { requestId, tunnelId: target.id, path: target.path, prefix: target.prefix, responseTimeoutMs: this.options.responseTimeoutMs },
+      onDone,
+    )
     // Security: WebSocket upgrades pass the same checks as plain requests.
     const guard = this.options.guard
     const admission: Promise<Admission> = guard === undefined ? Promise.resolve({ ok: true, gate: null }) : guard.admit(target.id, req)
-    admission.then(async (verdict): Promise<Resolution> => {
-      if (verdict.ok && guard !== undefined && !exchange.finished) slot.held = true
-      if (!verdict.ok) return { error: verdict.denial.code, ...(verdict.denial.headers ? { headers: verdict.denial.headers } : {}) }
-      if (verdict.gate?.consumesAuthorization) stripAuthorization(headers)
-      return this.resolve(target.id)
-    }).then(
-      (resolution) => {
-        if (exchange.finished) return slot.free()
-        if ('error' in resolution) return exchange.fail(resolution.error, undefined, resolution.headers)
-        const stream = resolution.opener.openStream({ method: req.method ?? 'GET', path: target.path, headers, requestId, upgrade: true, bodyless: true }, exchange)
-        if (stream === null) return exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
-        exchange.attach(stream)
-      },
-      (error: unknown) => {
-        this.options.logger.error({ err: (error as Error).message, tunnel: target.id }, 'tunnel lookup failed')
-        exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
-      },
-    )
+    admission
+      .then(async (verdict): Promise<Resolution> => {
+        if (verdict.ok && guard !== undefined && !exchange.finished) slot.held = true
+        if (!verdict.ok) return { error: verdict.denial.code, ...(verdict.denial.headers ? { headers: verdict.denial.headers } : {}) }
+        if (verdict.gate?.consumesAuthorization) stripAuthorization(headers)
+        return this.resolve(target.id)
+      })
+      .then(
+        (resolution) => {
+          if (exchange.finished) return slot.free()
+          if ('error' in resolution) return exchange.fail(resolution.error, undefined, resolution.headers)
+          const stream = resolution.opener.openStream(
+            { method: req.method ?? 'GET', path: target.path, headers, requestId, upgrade: true, bodyless: true },
+            exchange,
+          )
+          if (stream === null) return exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
+          exchange.attach(stream)
+        },
+        (error: unknown) => {
+          this.options.logger.error({ err: (error as Error).message, tunnel: target.id }, 'tunnel lookup failed')
+          exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
+        },
+      )
   }
 
   private observed(req: IncomingMessage, target: TunnelTarget) {
-    return { origin: this.options.registry, tunnelId: target.id, path: target.path, url: `${this.publicProto(req)}://${this.publicHost(req)}${req.url ?? '/'}`, remoteIp: clientAddress(req) }
+    return {
+      origin: this.options.registry,
+      tunnelId: target.id,
+      path: target.path,
+      url: `${this.publicProto(req)}://${this.publicHost(req)}${req.url ?? '/'}`,
+      remoteIp: clientAddress(req),
+    }
   }
 
   private forwarding(req: IncomingMessage, target: TunnelTarget, requestId: string) {
-    return { clientIp: clientAddress(req), proto: this.publicProto(req), host: this.publicHost(req), prefix: target.prefix, requestId, trustProxy: this.options.trustProxy }
+    return {
+      clientIp: clientAddress(req),
+      proto: this.publicProto(req),
+      host: this.publicHost(req),
+      prefix: target.prefix,
+      requestId,
+      trustProxy: this.options.trustProxy,
+    }
   }
 
   private dispatch(exchange: ProxyExchange): void {

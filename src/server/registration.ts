@@ -25,7 +25,27 @@ function json(res: ServerResponse, status: number, body: unknown): void {
  * must survive a restart (creation time, options).
  */
 /** Names nobody gets: they would look like the server's own endpoints or infrastructure. */
-const RESERVED_NAMES = new Set(['www', 'api', 'app', 'admin', 'dashboard', 'pub', 'ws', 'register', 'healthz', 'readyz', 'metrics', 'mail', 'ftp', 'localhost', 'status', 'static', 'assets', 'docs', 'adit'])
+const RESERVED_NAMES = new Set([
+  'www',
+  'api',
+  'app',
+  'admin',
+  'dashboard',
+  'pub',
+  'ws',
+  'register',
+  'healthz',
+  'readyz',
+  'metrics',
+  'mail',
+  'ftp',
+  'localhost',
+  'status',
+  'static',
+  'assets',
+  'docs',
+  'adit',
+])
 
 /** Why a requested name cannot be a tunnel id, or null when it can. */
 export function nameProblem(name: string, credentials: Credentials): string | null {

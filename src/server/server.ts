@@ -71,26 +71,31 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const dashboard = createDashboard({ adminToken: options.adminToken, registry, trustProxy: options.trustProxy })
   let draining = false
   // Security: the dashboard's admin token also deletes tunnels (DELETE /tunnels/{id}).
-  const security = new ServerSecurity({ ...(options.adminToken !== undefined ? { adminToken: options.adminToken } : {}), ...options.security }, {
-    credentials,
-    store,
-    logger,
-    trustProxy: options.trustProxy,
-    liveTunnelIds: () => [...registry.connections()].map((c) => c.tunnelId),
-    disconnect: (id) => {
-      for (const connection of registry.get(id)?.connections ?? []) {
-        connection.goAway(GoAwayCode.REVOKED)
-        connection.close(CloseCode.POLICY, 'tunnel revoked')
-      }
+  const security = new ServerSecurity(
+    { ...(options.adminToken !== undefined ? { adminToken: options.adminToken } : {}), ...options.security },
+    {
+      credentials,
+      store,
+      logger,
+      trustProxy: options.trustProxy,
+      liveTunnelIds: () => [...registry.connections()].map((c) => c.tunnelId),
+      disconnect: (id) => {
+        for (const connection of registry.get(id)?.connections ?? []) {
+          connection.goAway(GoAwayCode.REVOKED)
+          connection.close(CloseCode.POLICY, 'tunnel revoked')
+        }
+      },
     },
-  })
+  )
 
   // Observability subscribes to diagnostics channels (the proxy publishes
   // adit:server:exchange per finished request); the registry is this server's origin.
   const origin: object = registry
   const metrics = options.metrics ? new ServerMetrics(origin, registry) : undefined
   const unsubscribeAccessLog = subscribeAccessLog(origin, logger, options.traceProject)
-  const unsubscribeDashboard = options.adminToken ? subscribeFor<ServerExchangeMessage>(ChannelName.SERVER_EXCHANGE, origin, (m) => dashboard.recordExchange(m.summary)) : () => {}
+  const unsubscribeDashboard = options.adminToken
+    ? subscribeFor<ServerExchangeMessage>(ChannelName.SERVER_EXCHANGE, origin, (m) => dashboard.recordExchange(m.summary))
+    : () => {}
   const logExchange = (_summary: ExchangeSummary): void => {}
 
   const proxy = new PublicProxy({
@@ -111,7 +116,10 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const publicUrlFor = (req: IncomingMessage, id: string): string => {
     // The agent's own request: X-Forwarded-Proto is honoured here even when
     // not trusting proxies, since it only shapes the URL handed back to it.
-    const proto = options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).protocol.slice(0, -1) : (firstValue(req.headers['x-forwarded-proto']) ?? proxy.publicProto(req))
+    const proto =
+      options.publicBaseUrl !== undefined
+        ? new URL(options.publicBaseUrl).protocol.slice(0, -1)
+        : (firstValue(req.headers['x-forwarded-proto']) ?? proxy.publicProto(req))
     if (options.publicHostSuffix !== undefined) return `${proto}://${id}.${options.publicHostSuffix}/`
     if (options.publicBaseUrl !== undefined) return `${options.publicBaseUrl}/pub/${id}/`
     return `${proto}://${proxy.publicHost(req)}/pub/${id}/`
@@ -145,7 +153,8 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     const path = q === -1 ? url : url.slice(0, q)
     if (path === '/healthz') return plain(res, 200, 'ok')
     if (path === '/metrics' && metrics !== undefined) return answerMetrics(req, res, metrics, options.metricsToken)
-    if (path === '/readyz') return draining ? plain(res, 503, 'draining') : cluster.healthy() ? plain(res, 200, 'ready') : plain(res, 503, 'cluster store unreachable')
+    if (path === '/readyz')
+      return draining ? plain(res, 503, 'draining') : cluster.healthy() ? plain(res, 200, 'ready') : plain(res, 503, 'cluster store unreachable')
     if (path === '/register') {
       if (req.method !== 'POST') return plain(res, 405, 'use POST /register', { allow: 'POST' })
       if (draining) return plain(res, 503, 'server is shutting down; retry', { 'retry-after': '1' })

@@ -4,10 +4,7 @@
  * literally (no decoding, no dot-segment folding), so nothing in the rest of
  * the path can reach another tunnel: `/pub/a/../b/` goes to `a` as `/../b/`.
  */
-export type PubRoute =
-  | { kind: 'tunnel'; id: string; prefix: string; path: string }
-  | { kind: 'redirect'; location: string }
-  | { kind: 'bad-id' }
+export type PubRoute = { kind: 'tunnel'; id: string; prefix: string; path: string } | { kind: 'redirect'; location: string } | { kind: 'bad-id' }
 
 const ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 

@@ -38,7 +38,17 @@ export class UpgradeExchange implements StreamHandler {
     this.prefix = info.prefix
     this.responseTimeoutMs = info.responseTimeoutMs
     this.onDone = onDone
-    this.summary = { requestId: info.requestId, tunnelId: info.tunnelId, method: 'GET', path: info.path, status: 0, requestBytes: 0, responseBytes: 0, durationMs: 0, retries: 0 }
+    this.summary = {
+      requestId: info.requestId,
+      tunnelId: info.tunnelId,
+      method: 'GET',
+      path: info.path,
+      status: 0,
+      requestBytes: 0,
+      responseBytes: 0,
+      durationMs: 0,
+      retries: 0,
+    }
     socket.on('close', this.onSocketClose)
     socket.on('error', this.onSocketClose)
   }
@@ -96,7 +106,10 @@ export class UpgradeExchange implements StreamHandler {
     if (this.finished) return
     this.summary.error = reason || `reset ${code}`
     if (!this.headWritten) {
-      this.fail(code === ResetCode.LOCAL_UNREACHABLE ? ErrorCode.LOCAL_UNREACHABLE : code === ResetCode.TIMEOUT ? ErrorCode.AGENT_TIMEOUT : ErrorCode.STREAM_RESET, reason || undefined)
+      this.fail(
+        code === ResetCode.LOCAL_UNREACHABLE ? ErrorCode.LOCAL_UNREACHABLE : code === ResetCode.TIMEOUT ? ErrorCode.AGENT_TIMEOUT : ErrorCode.STREAM_RESET,
+        reason || undefined,
+      )
       return
     }
     this.socket.destroy()

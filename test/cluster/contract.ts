@@ -146,10 +146,7 @@ export function runClusterContract(backend: ContractBackend): void {
         const { join } = await setup(t, backend)
         const a = await join('a')
         const b = await join('b')
-        const results = await Promise.all([
-          a.store.create(record('name-x', { ownerKeyHash: 'ka' })),
-          b.store.create(record('name-x', { ownerKeyHash: 'kb' })),
-        ])
+        const results = await Promise.all([a.store.create(record('name-x', { ownerKeyHash: 'ka' })), b.store.create(record('name-x', { ownerKeyHash: 'kb' }))])
         assert.deepEqual(results.slice().sort(), [false, true])
         const winner = results[0] ? 'ka' : 'kb'
         assert.equal((await a.store.get('name-x'))!.ownerKeyHash, winner)
@@ -324,7 +321,10 @@ export function runClusterContract(backend: ContractBackend): void {
         const { join } = await setup(t, backend)
         const a = await join('a')
         await a.bus.subscribe(() => {})
-        await rejectsWithCode(a.bus.subscribe(() => {}), 'ADIT_ERR_BUS_SUBSCRIBED')
+        await rejectsWithCode(
+          a.bus.subscribe(() => {}),
+          'ADIT_ERR_BUS_SUBSCRIBED',
+        )
       })
 
       test('a handler that throws is reported to onError and delivery goes on', TIMEOUT, async (t) => {
@@ -360,7 +360,10 @@ export function runClusterContract(backend: ContractBackend): void {
         await rejectsWithCode(b.store.put(record('t1')), 'ADIT_ERR_CLUSTER_CLOSED')
         await rejectsWithCode(b.presence.lookup('t1'), 'ADIT_ERR_CLUSTER_CLOSED')
         await rejectsWithCode(b.bus.publish('a', Buffer.from('x')), 'ADIT_ERR_CLUSTER_CLOSED')
-        await rejectsWithCode(b.bus.subscribe(() => {}), 'ADIT_ERR_CLUSTER_CLOSED')
+        await rejectsWithCode(
+          b.bus.subscribe(() => {}),
+          'ADIT_ERR_CLUSTER_CLOSED',
+        )
         // The other instance is unaffected.
         await a.store.put(record('t1'))
         assert.equal(a.healthy(), true)

@@ -100,7 +100,11 @@ if (unreachable !== null) {
     }
   }
 
-  async function open(t: { after: (fn: () => Promise<unknown>) => void }, options: Partial<RedisClusterOptions> & { instanceId: string }, keyPrefix: string): Promise<Cluster> {
+  async function open(
+    t: { after: (fn: () => Promise<unknown>) => void },
+    options: Partial<RedisClusterOptions> & { instanceId: string },
+    keyPrefix: string,
+  ): Promise<Cluster> {
     const cluster = await createRedisCluster({ url: REDIS_URL, keyPrefix, reconnectBaseMs: 20, reconnectMaxMs: 200, ...options })
     t.after(() => cluster.close())
     return cluster
@@ -216,11 +220,14 @@ if (unreachable !== null) {
       await a.store.revoke('t0')
       await a.presence.announce('t1', 'layout-a', 30_000)
       assert.equal(await admin.type(`${keyPrefix}tunnel:t1`), 'hash')
-      assert.deepEqual({ ...(await admin.hGetAll(`${keyPrefix}tunnel:t1`)) }, {
-        record: JSON.stringify({ id: 't1', createdAt: 1000, secretGeneration: 0, ownerKeyHash: 'k1' }),
-        seen: '1234',
-        owner: 'k1',
-      })
+      assert.deepEqual(
+        { ...(await admin.hGetAll(`${keyPrefix}tunnel:t1`)) },
+        {
+          record: JSON.stringify({ id: 't1', createdAt: 1000, secretGeneration: 0, ownerKeyHash: 'k1' }),
+          seen: '1234',
+          owner: 'k1',
+        },
+      )
       assert.equal(await admin.zScore(`${keyPrefix}idle`, 't1'), 1234)
       assert.deepEqual(await admin.sMembers(`${keyPrefix}owner:k1`), ['t1'])
       assert.deepEqual(await admin.sMembers(`${keyPrefix}revoked`), ['t0'])
@@ -229,7 +236,10 @@ if (unreachable !== null) {
       assert.ok(ttl > 0 && ttl <= 30_000, `presence key expires on its own (pttl ${ttl})`)
       const keys: string[] = []
       for await (const batch of admin.scanIterator({ MATCH: `${keyPrefix}*` })) keys.push(...batch)
-      assert.deepEqual(keys.sort(), ['idle', 'owner:k1', 'presence:t1', 'revoked', 'tunnel:t1'].map((k) => keyPrefix + k))
+      assert.deepEqual(
+        keys.sort(),
+        ['idle', 'owner:k1', 'presence:t1', 'revoked', 'tunnel:t1'].map((k) => keyPrefix + k),
+      )
     })
   })
 }

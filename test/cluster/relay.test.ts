@@ -68,8 +68,14 @@ describe('relay envelope', () => {
   })
 
   it('relay options are checked and the bad one named', () => {
-    assert.throws(() => resolveRelayOptions({ presenceTtlMs: 0 }), (e: Error & { code?: string }) => e.code === 'ADIT_ERR_CONFIG' && e.message.includes('presenceTtlMs'))
-    assert.throws(() => resolveRelayOptions({ presenceRefreshMs: 20_000 }), (e: Error & { code?: string }) => e.code === 'ADIT_ERR_CONFIG' && e.message.includes('presenceRefreshMs'))
+    assert.throws(
+      () => resolveRelayOptions({ presenceTtlMs: 0 }),
+      (e: Error & { code?: string }) => e.code === 'ADIT_ERR_CONFIG' && e.message.includes('presenceTtlMs'),
+    )
+    assert.throws(
+      () => resolveRelayOptions({ presenceRefreshMs: 20_000 }),
+      (e: Error & { code?: string }) => e.code === 'ADIT_ERR_CONFIG' && e.message.includes('presenceRefreshMs'),
+    )
   })
 })
 
@@ -145,7 +151,10 @@ describe('cross-instance streams over the bus (memory hub)', () => {
         return (await res.body.arrayBuffer()).byteLength
       }),
     )
-    assert.deepEqual(results, Array.from({ length: 50 }, (_, i) => 1000 + i))
+    assert.deepEqual(
+      results,
+      Array.from({ length: 50 }, (_, i) => 1000 + i),
+    )
   })
 
   it('a public client that goes away mid-download resets the agent stream on B', async () => {
@@ -175,7 +184,12 @@ describe('cross-instance streams over the bus (memory hub)', () => {
           http.close(() => resolve())
         }),
     )
-    const wsTunnel = await connect({ server: b.url, local: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, stateFile: null, logger: silentLogger() })
+    const wsTunnel = await connect({
+      server: b.url,
+      local: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+      stateFile: null,
+      logger: silentLogger(),
+    })
     closers.push(() => wsTunnel.close())
     const ws = new WebSocket(`${a.url.replace('http', 'ws')}/pub/${wsTunnel.id}/socket`, { perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 })
     closers.push(async () => ws.terminate())

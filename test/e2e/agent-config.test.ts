@@ -73,7 +73,9 @@ tunnels:
   assert.equal(replayed.status, 418)
   assert.equal(replayed.replayOf, original.id)
   assert.match(replayed.exchangeId, /^2:replay-\d+$/, 'the forwarder of the second tunnel recorded it')
-  await agent.waitForLine((l) => l.startsWith('[billing] GET /status/418 → 418') && agent.lines.filter((x) => x.startsWith('[billing] GET /status/418')).length === 2)
+  await agent.waitForLine(
+    (l) => l.startsWith('[billing] GET /status/418 → 418') && agent.lines.filter((x) => x.startsWith('[billing] GET /status/418')).length === 2,
+  )
   assert.equal(api.requests.filter((r) => r.url === '/status/418').length, 2, 'the api service saw the original and the replay')
   assert.equal(web.requests.filter((r) => r.url === '/status/418').length, 0, 'and the web service saw neither')
   const after = (await (await request(`${inspectorUrl}api/requests`)).body.json()) as { total: number }
@@ -113,7 +115,11 @@ tunnels:
   const res = await request(`${good[1]}ok`)
   assert.equal(res.statusCode, 200)
   await res.body.dump()
-  assert.equal(agent.lines.some((l) => l.startsWith('adit: inspector on')), false, 'inspect: false in the file turns it off')
+  assert.equal(
+    agent.lines.some((l) => l.startsWith('adit: inspector on')),
+    false,
+    'inspect: false in the file turns it off',
+  )
   assert.equal(await agent.stop(), 0)
 })
 
@@ -129,7 +135,10 @@ test('the inspector moves to the next port when its port is taken, and the agent
     const port = Number(new URL(moved.url).port)
     assert.ok(port > taken && port <= taken + 4, `took ${port} after ${taken}`)
   }
-  await assert.rejects(startAgentInspector({ address: `127.0.0.1:${taken}`, local: 'http://127.0.0.1:9' }), (error: NodeJS.ErrnoException) => error.code === 'EADDRINUSE')
+  await assert.rejects(
+    startAgentInspector({ address: `127.0.0.1:${taken}`, local: 'http://127.0.0.1:9' }),
+    (error: NodeJS.ErrnoException) => error.code === 'EADDRINUSE',
+  )
 
   // The CLI with that taken address: a warning on stderr, and the tunnel still serves.
   const web = await startLocalService()
@@ -147,4 +156,3 @@ test('the inspector moves to the next port when its port is taken, and the agent
   await res.body.dump()
   assert.equal(await agent.stop(), 0)
 })
-

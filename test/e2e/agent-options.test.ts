@@ -76,27 +76,37 @@ describe('agent options: Host header, https targets, client aborts, state file',
   })
 
   const openssl = ['/usr/bin/openssl', '/usr/local/bin/openssl'].find((p) => existsSync(p))
-  it('reaches an https:// service with a self-signed certificate only with --local-insecure', { skip: openssl ? false : 'openssl not installed: cannot make a test certificate' }, async () => {
-    execFileSync(openssl!, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', dir.file('key.pem'), '-out', dir.file('cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' })
-    const tls = createHttpsServer({ key: readFileSync(dir.file('key.pem')), cert: readFileSync(dir.file('cert.pem')) }, (_req, res) => res.end('secure hello'))
-    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve))
-    try {
-      const local = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`
-      const strict = await startAgentProcess(server.url, local, { stateFile: dir.file('tls-strict.json') })
-      agents.push(strict)
-      const refused = await request(`${strict.publicUrl}x`)
-      assert.equal(refused.statusCode, 502)
-      assert.match(await refused.body.text(), /local service unreachable.*--local-insecure/)
-      const insecure = await startAgentProcess(server.url, local, { stateFile: dir.file('tls-insecure.json'), args: ['--local-insecure'] })
-      agents.push(insecure)
-      const ok = await request(`${insecure.publicUrl}x`)
-      assert.equal(ok.statusCode, 200)
-      assert.equal(await ok.body.text(), 'secure hello')
-    } finally {
-      tls.closeAllConnections()
-      tls.close()
-    }
-  })
+  it(
+    'reaches an https:// service with a self-signed certificate only with --local-insecure',
+    { skip: openssl ? false : 'openssl not installed: cannot make a test certificate' },
+    async () => {
+      execFileSync(
+        openssl!,
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', dir.file('key.pem'), '-out', dir.file('cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'],
+        { stdio: 'ignore' },
+      )
+      const tls = createHttpsServer({ key: readFileSync(dir.file('key.pem')), cert: readFileSync(dir.file('cert.pem')) }, (_req, res) =>
+        res.end('secure hello'),
+      )
+      await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve))
+      try {
+        const local = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`
+        const strict = await startAgentProcess(server.url, local, { stateFile: dir.file('tls-strict.json') })
+        agents.push(strict)
+        const refused = await request(`${strict.publicUrl}x`)
+        assert.equal(refused.statusCode, 502)
+        assert.match(await refused.body.text(), /local service unreachable.*--local-insecure/)
+        const insecure = await startAgentProcess(server.url, local, { stateFile: dir.file('tls-insecure.json'), args: ['--local-insecure'] })
+        agents.push(insecure)
+        const ok = await request(`${insecure.publicUrl}x`)
+        assert.equal(ok.statusCode, 200)
+        assert.equal(await ok.body.text(), 'secure hello')
+      } finally {
+        tls.closeAllConnections()
+        tls.close()
+      }
+    },
+  )
 
   it('SIGTERM lets a request in flight finish, then the agent exits 0', async () => {
     const agent = await startAgentProcess(server.url, service.url, { stateFile: dir.file('term.json') })

@@ -34,7 +34,10 @@ function cleanup() {
       return thing
     },
     async run() {
-      for (const job of jobs.reverse()) await Promise.resolve().then(job).catch(() => {})
+      for (const job of jobs.reverse())
+        await Promise.resolve()
+          .then(job)
+          .catch(() => {})
     },
   }
 }
@@ -82,7 +85,13 @@ if (available) {
       const service = jobs.add(await startLocalService(), (s) => s.close())
       for (let i = 0; i < 3; i++) members.push(jobs.add(await startMember(env), (m) => m.stop('SIGKILL')))
       const [a, b, c] = members as [ServerProcess, ServerProcess, ServerProcess]
-      const balancer = jobs.add(await startTcpBalancer(members.map((m) => m.port), 'round-robin'), (x) => x.close())
+      const balancer = jobs.add(
+        await startTcpBalancer(
+          members.map((m) => m.port),
+          'round-robin',
+        ),
+        (x) => x.close(),
+      )
       const dir = jobs.add(tempDir(), (d) => d.remove())
       const state = await register(new URL(a.url), undefined)
       await saveState(dir.file('b.json'), { ...state, server: new URL(b.url).origin })
@@ -112,7 +121,7 @@ if (available) {
       assert.equal(await upgradeStatus(a.url, state.id, state.secret), 401)
     })
 
-    it('a 100 MiB download on A, served by the agent on B: intact, both instances\' RSS growth bounded', async (t) => {
+    it("a 100 MiB download on A, served by the agent on B: intact, both instances' RSS growth bounded", async (t) => {
       const [a, b] = members as [ServerProcess, ServerProcess]
       const id = (JSON.parse(b.lines.find((l) => l.includes('"message":"agent connected"'))!) as { tunnel: string }).tunnel
       const size = 100 * 1024 * 1024
@@ -134,7 +143,9 @@ if (available) {
       const growthA = peakA.stop() - baseA
       const growthB = peakB.stop() - baseB
       const mib = (n: number): string => (n / 1024 / 1024).toFixed(1)
-      t.diagnostic(`100 MiB across instances in ${seconds.toFixed(2)} s (${(100 / seconds).toFixed(0)} MiB/s); RSS growth: A (public side) ${mib(growthA)} MiB, B (agent side) ${mib(growthB)} MiB`)
+      t.diagnostic(
+        `100 MiB across instances in ${seconds.toFixed(2)} s (${(100 / seconds).toFixed(0)} MiB/s); RSS growth: A (public side) ${mib(growthA)} MiB, B (agent side) ${mib(growthB)} MiB`,
+      )
       assert.equal(res.statusCode, 200)
       assert.equal(length, size)
       assert.equal(hash.digest('hex'), patternHash(size))
@@ -163,7 +174,9 @@ if (available) {
       const balancer = jobs.add(await startTcpBalancer(ports, 'round-robin'), (x) => x.close())
       const dir = jobs.add(tempDir(), (d) => d.remove())
       // One connection: killing the instance that holds it really cuts the agent off (with two, the other often sits elsewhere).
-      const agent = jobs.add(await startAgentProcess(balancer.url, service.url, { stateFile: dir.file('s.json'), args: ['--connections', '1'] }), (p) => p.stop('SIGKILL'))
+      const agent = jobs.add(await startAgentProcess(balancer.url, service.url, { stateFile: dir.file('s.json'), args: ['--connections', '1'] }), (p) =>
+        p.stop('SIGKILL'),
+      )
       const path = `/pub/${agent.id}/echo`
       const holds = (m: ServerProcess): boolean =>
         m.lines.filter((l) => l.includes('"message":"agent connected"')).length > m.lines.filter((l) => l.includes('"message":"agent disconnected"')).length
@@ -206,7 +219,9 @@ if (available) {
         await kill(holder, 'kill holder')
       } finally {
         const result = await load.stop()
-        t.diagnostic(`${report.join('; ')}; total ${result.ok} ok, ${result.failed} failed in ${((Date.now() - started) / 1000).toFixed(0)} s; worst failover ${worstFailoverMs} ms`)
+        t.diagnostic(
+          `${report.join('; ')}; total ${result.ok} ok, ${result.failed} failed in ${((Date.now() - started) / 1000).toFixed(0)} s; worst failover ${worstFailoverMs} ms`,
+        )
       }
       // Every instance is a new process now: the tunnel (id, secret, URL) survived all of them.
       for (const member of members) {
@@ -274,7 +289,9 @@ if (available) {
         assert.ok(Date.now() - restartAt < 20_000, `A did not find the agent on B within 20 s of Redis coming back: ${res.status} ${res.body}`)
         await delay(100)
       }
-      t.diagnostic(`Redis outage: responses via A ${JSON.stringify(Object.fromEntries(statuses))}, slowest ${slowest} ms; served across instances again ${back} ms after Redis restarted (presence re-announced by B)`)
+      t.diagnostic(
+        `Redis outage: responses via A ${JSON.stringify(Object.fromEntries(statuses))}, slowest ${slowest} ms; served across instances again ${back} ms after Redis restarted (presence re-announced by B)`,
+      )
     })
   })
 }

@@ -28,13 +28,17 @@ async function upgradeStrippingProxy(target: string): Promise<{ url: string; ser
     out.on('error', () => write(502, {}, Buffer.from('bad gateway')))
     req.pipe(out)
   }
-  const server = createServer((req, res) => forward(req, (status, headers, body) => {
-    res.writeHead(status, { 'content-type': String(headers['content-type'] ?? 'text/plain'), 'content-length': body.length, via: '1.1 stripping-proxy' })
-    res.end(body)
-  }))
-  server.on('upgrade', (req, socket) => forward(req, (status, _headers, body) => {
-    socket.end(`HTTP/1.1 ${status} X\r\nContent-Length: ${body.length}\r\nVia: 1.1 stripping-proxy\r\nConnection: close\r\n\r\n${body.toString()}`)
-  }))
+  const server = createServer((req, res) =>
+    forward(req, (status, headers, body) => {
+      res.writeHead(status, { 'content-type': String(headers['content-type'] ?? 'text/plain'), 'content-length': body.length, via: '1.1 stripping-proxy' })
+      res.end(body)
+    }),
+  )
+  server.on('upgrade', (req, socket) =>
+    forward(req, (status, _headers, body) => {
+      socket.end(`HTTP/1.1 ${status} X\r\nContent-Length: ${body.length}\r\nVia: 1.1 stripping-proxy\r\nConnection: close\r\n\r\n${body.toString()}`)
+    }),
+  )
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }
 }
@@ -64,7 +68,8 @@ describe('adit doctor against real processes on loopback', () => {
   it('passes every check when all is well, credentials and round trip included', async () => {
     const { code, lines } = await doctor(['--server', server.url, '--local', service.url, '--state-file', dir.file('state.json')])
     assert.equal(code, 0, lines.join('\n'))
-    for (const name of ['dns', 'healthz', 'clock', 'websocket', 'credentials', 'local', 'round trip']) assert.ok(step(lines, 'ok', name), `${name} passes:\n${lines.join('\n')}`)
+    for (const name of ['dns', 'healthz', 'clock', 'websocket', 'credentials', 'local', 'round trip'])
+      assert.ok(step(lines, 'ok', name), `${name} passes:\n${lines.join('\n')}`)
     assert.ok(step(lines, 'skip', 'tls'))
     assert.match(step(lines, 'ok', 'round trip')!, /median of 3: [\d.]+ ms through the tunnel/)
     assert.ok(lines.includes('all checks passed'))

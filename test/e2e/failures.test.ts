@@ -9,7 +9,6 @@ import { startLocalService } from '../harness/local-service.js'
 import { tempDir } from '../harness/temp.js'
 import { cleanupList } from '../harness/cleanup.js'
 
-
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
   const started = Date.now()
   for (;;) {

@@ -80,7 +80,13 @@ describe('hostile input against a real server process: status codes, nothing rea
       const seen = serviceA.requests.at(-1)!.url
       assert.ok(!seen.startsWith('/pub/'), `${path} reached A's service as ${seen}, below the prefix`)
     }
-    const refused = [`/pub/..%2f${idB}/echo`, `/pub/%2e%2e/pub/${idB}/echo`, `/pub/${agentA.id}%2f..%2f${idB}/echo`, `/pub/../pub/${idB}x/echo`, `/pub/${idB.toUpperCase()}/echo`]
+    const refused = [
+      `/pub/..%2f${idB}/echo`,
+      `/pub/%2e%2e/pub/${idB}/echo`,
+      `/pub/${agentA.id}%2f..%2f${idB}/echo`,
+      `/pub/../pub/${idB}x/echo`,
+      `/pub/${idB.toUpperCase()}/echo`,
+    ]
     for (const path of refused) {
       const { text } = await rawExchange(server.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
       assert.equal(statusOf(text), 404, path)
@@ -92,7 +98,14 @@ describe('hostile input against a real server process: status codes, nothing rea
     const path = await rawExchange(server.port, `GET ${pathA}echo/%ff%fe%c3%28 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
     assert.equal(statusOf(path.text), 200)
     assert.ok(serviceA.requests.at(-1)!.url.endsWith('/echo/%ff%fe%c3%28'), 'passed through as sent, not decoded')
-    const header = await rawExchange(server.port, Buffer.concat([Buffer.from(`GET ${pathA}echo HTTP/1.1\r\nHost: x\r\nX-Bad: `), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('\r\nConnection: close\r\n\r\n')]))
+    const header = await rawExchange(
+      server.port,
+      Buffer.concat([
+        Buffer.from(`GET ${pathA}echo HTTP/1.1\r\nHost: x\r\nX-Bad: `),
+        Buffer.from([0xc3, 0x28, 0xff]),
+        Buffer.from('\r\nConnection: close\r\n\r\n'),
+      ]),
+    )
     assert.ok([200, 400, 502].includes(statusOf(header.text)), header.text.slice(0, 60))
     const nul = await rawExchange(server.port, `GET ${pathA}echo HTTP/1.1\r\nHost: x\r\nX-Nul: a\0b\r\nConnection: close\r\n\r\n`)
     assert.equal(statusOf(nul.text), 400)
@@ -108,7 +121,11 @@ describe('hostile input against a real server process: status codes, nothing rea
           ws.send(encodeData(streamId, Buffer.from('raw')))
           return
         }
-        replyRaw(ws, streamId, [['x', 'a\r\nInjected: 1'], ['x-lf', 'a\nInjected2: 1'], ['x-ok', 'fine']])
+        replyRaw(ws, streamId, [
+          ['x', 'a\r\nInjected: 1'],
+          ['x-lf', 'a\nInjected2: 1'],
+          ['x-ok', 'fine'],
+        ])
       }),
     )
     const { text } = await rawExchange(server.port, `GET /pub/${tunnel.id}/crlf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
@@ -163,7 +180,9 @@ describe('hostile input against a real server process: status codes, nothing rea
     while (closedByServer < COUNT && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
     clearInterval(dribble)
     const rssAfter = memoryOf(server.pid)
-    t.diagnostic(`slowloris: ${COUNT} sockets, ${closedByServer} closed by the server after headersTimeout 2s; other tunnel answered in ${latencyMs.toFixed(0)} ms; server RSS before ${(rssBefore / MiB).toFixed(1)} MiB, during ${(rssDuring / MiB).toFixed(1)} MiB, after ${(rssAfter / MiB).toFixed(1)} MiB`)
+    t.diagnostic(
+      `slowloris: ${COUNT} sockets, ${closedByServer} closed by the server after headersTimeout 2s; other tunnel answered in ${latencyMs.toFixed(0)} ms; server RSS before ${(rssBefore / MiB).toFixed(1)} MiB, during ${(rssDuring / MiB).toFixed(1)} MiB, after ${(rssAfter / MiB).toFixed(1)} MiB`,
+    )
     assert.equal(closedByServer, COUNT, 'every slow connection was closed by the server')
     assert.ok(rssAfter - rssBefore < 64 * MiB, 'memory stays bounded')
     assert.equal(serviceA.requests.filter((r) => r.headers['x-slow-0'] !== undefined).length, 0, 'no slow head reached the agent')
@@ -205,7 +224,9 @@ describe('hostile input against a real server process: status codes, nothing rea
     const rssAfter = memoryOf(server.pid)
     const limited = counts.get(429) ?? 0
     const created = counts.get(201) ?? 0
-    t.diagnostic(`registration flood: ${sent} requests in ${floodMs} ms, ${created} created, ${limited} rejected with 429, other statuses ${JSON.stringify([...counts].filter(([s]) => s !== 201 && s !== 429))}; server RSS before ${(rssBefore / MiB).toFixed(1)} MiB, after ${(rssAfter / MiB).toFixed(1)} MiB; other tunnel ${otherOk} ok / ${otherErrors} errors (error rate ${(otherErrors / Math.max(1, otherOk + otherErrors)).toFixed(4)})`)
+    t.diagnostic(
+      `registration flood: ${sent} requests in ${floodMs} ms, ${created} created, ${limited} rejected with 429, other statuses ${JSON.stringify([...counts].filter(([s]) => s !== 201 && s !== 429))}; server RSS before ${(rssBefore / MiB).toFixed(1)} MiB, after ${(rssAfter / MiB).toFixed(1)} MiB; other tunnel ${otherOk} ok / ${otherErrors} errors (error rate ${(otherErrors / Math.max(1, otherOk + otherErrors)).toFixed(4)})`,
+    )
     assert.equal(sent, FLOOD, 'the flood finished in time')
     // The default limit: a burst of 30, then 0.5/s.
     const allowed = 30 + Math.ceil((floodMs / 1000) * 0.5) + 1

@@ -21,7 +21,9 @@ async function startHostileServer(): Promise<{ url: string; server: Server; agen
   const server = createServer((req, res) => {
     req.resume()
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'hostiletunnel0001', secret: 's'.repeat(43), public_url: `${base}/pub/hostiletunnel0001/` }))
+    res
+      .writeHead(201, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ id: 'hostiletunnel0001', secret: 's'.repeat(43), public_url: `${base}/pub/hostiletunnel0001/` }))
   })
   server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => onAgent(ws)))
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))

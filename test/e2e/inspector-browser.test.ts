@@ -31,7 +31,16 @@ async function launch(t: TestContext): Promise<BrowserContext> {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1280, height: 800 },
   })
   t.after(async () => {
@@ -67,7 +76,12 @@ function tinyPng(): Buffer {
   header[8] = 8 // bit depth
   header[9] = 2 // RGB
   const pixels = Buffer.from([0, 255, 0, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 0])
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(pixels)), chunk('IEND', Buffer.alloc(0))])
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(pixels)),
+    chunk('IEND', Buffer.alloc(0)),
+  ])
 }
 
 async function waitLive(page: Page): Promise<void> {
@@ -99,7 +113,10 @@ test('inspector UI: live rows, details, replay, filters, curl, light and dark', 
     id: 'e1',
     method: 'POST',
     path: '/api/greet?lang=en',
-    headers: [['content-type', 'application/json'], ['authorization', 'Bearer t0k']],
+    headers: [
+      ['content-type', 'application/json'],
+      ['authorization', 'Bearer t0k'],
+    ],
     requestBody: Buffer.from('{"name":"ada"}'),
     responseHeaders: [['content-type', 'application/json']],
     responseBody: Buffer.from('{"hello":"world","list":[1,2]}'),
@@ -108,7 +125,12 @@ test('inspector UI: live rows, details, replay, filters, curl, light and dark', 
   await page.locator('#rows tr[data-id="1"]').waitFor({ timeout: 1000 })
   t.diagnostic(`row visible ${Date.now() - fedAt} ms after the exchange`)
   feedExchange(log, { id: 'e2', path: '/logo.png', responseHeaders: [['content-type', 'image/png']], responseBody: tinyPng() })
-  feedExchange(log, { id: 'e3', path: '/blob', responseHeaders: [['content-type', 'application/octet-stream']], responseBody: Buffer.from([0, 1, 2, 0x41, 0x42, 0xff]) })
+  feedExchange(log, {
+    id: 'e3',
+    path: '/blob',
+    responseHeaders: [['content-type', 'application/octet-stream']],
+    responseBody: Buffer.from([0, 1, 2, 0x41, 0x42, 0xff]),
+  })
   feedExchange(log, { id: 'e4', method: 'DELETE', path: '/missing', status: 404 })
   await page.locator('#rows tr[data-id="4"]').waitFor({ timeout: 1000 })
   assert.equal(await page.locator('#rows tr').count(), 4)
@@ -148,7 +170,10 @@ test('inspector UI: live rows, details, replay, filters, curl, light and dark', 
   await page.locator('#rows tr[data-id="2"]').click()
   const image = page.locator('#detail img.body-image')
   await image.waitFor({ timeout: 2000 })
-  assert.ok(await page.evaluate("document.querySelector('#detail img.body-image').complete && document.querySelector('#detail img.body-image').naturalWidth === 2"), 'the PNG decoded in the page')
+  assert.ok(
+    await page.evaluate("document.querySelector('#detail img.body-image').complete && document.querySelector('#detail img.body-image').naturalWidth === 2"),
+    'the PNG decoded in the page',
+  )
   await page.locator('#rows tr[data-id="3"]').click()
   await page.locator('#detail pre.hex').waitFor({ timeout: 2000 })
   assert.match(await page.locator('#detail pre.hex').innerText(), /^00000000 {2}00 01 02 41 42 ff/)
@@ -219,7 +244,10 @@ test('through a real tunnel: a public request shows up in the agent inspector an
 
   await page.locator('#replay').click()
   await page.locator('#rows tr[data-id="2"]').waitFor({ timeout: 3000 })
-  assert.deepEqual(local.requests.map((r) => `${r.method} ${r.url}`), ['GET /echo/hello?x=1', 'GET /echo/hello?x=1'])
+  assert.deepEqual(
+    local.requests.map((r) => `${r.method} ${r.url}`),
+    ['GET /echo/hello?x=1', 'GET /echo/hello?x=1'],
+  )
   assert.equal(local.requests[1]?.headers['x-test'], 'through-the-tunnel')
   await page.screenshot({ path: join(artifacts, 'inspector-tunnel.png'), fullPage: true })
 

@@ -26,7 +26,15 @@ function startJsonAgent(server: string, id: string, secret: string, protocols: s
     const req = JSON.parse(data.toString()) as JsonRequest
     seen.push(req)
     const body = Buffer.from(`${req.method} ${req.path}?${req.query} got ${Buffer.from(req.body, 'base64').length} bytes`)
-    ws.send(JSON.stringify({ type: 'resp', req_id: req.req_id, status: 201, headers: { 'Content-Type': ['text/plain'], 'Set-Cookie': ['a=1; Path=/', 'b=2'] }, body: body.toString('base64') }))
+    ws.send(
+      JSON.stringify({
+        type: 'resp',
+        req_id: req.req_id,
+        status: 201,
+        headers: { 'Content-Type': ['text/plain'], 'Set-Cookie': ['a=1; Path=/', 'b=2'] },
+        body: body.toString('base64'),
+      }),
+    )
   })
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve({ ws, seen }))

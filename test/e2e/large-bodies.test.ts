@@ -82,7 +82,9 @@ describe('bodies of every size, streamed both ways with memory bounded', () => {
         length += (chunk as Buffer).length
       }
     })
-    t.diagnostic(`download 100 MiB: ${(size / MiB / m.seconds).toFixed(1)} MiB/s; RSS growth server ${(m.serverGrowth / MiB).toFixed(1)} MiB, agent ${(m.agentGrowth / MiB).toFixed(1)} MiB`)
+    t.diagnostic(
+      `download 100 MiB: ${(size / MiB / m.seconds).toFixed(1)} MiB/s; RSS growth server ${(m.serverGrowth / MiB).toFixed(1)} MiB, agent ${(m.agentGrowth / MiB).toFixed(1)} MiB`,
+    )
     assert.equal(length, size)
     assert.equal(hash.digest('hex'), patternHash(size))
     assertBounded(m)
@@ -95,7 +97,9 @@ describe('bodies of every size, streamed both ways with memory bounded', () => {
       const res = await request(`${agent.publicUrl}echo`, { method: 'PUT', body: patternStream(size) })
       echo = (await res.body.json()) as typeof echo
     })
-    t.diagnostic(`upload 100 MiB: ${(size / MiB / m.seconds).toFixed(1)} MiB/s; RSS growth server ${(m.serverGrowth / MiB).toFixed(1)} MiB, agent ${(m.agentGrowth / MiB).toFixed(1)} MiB`)
+    t.diagnostic(
+      `upload 100 MiB: ${(size / MiB / m.seconds).toFixed(1)} MiB/s; RSS growth server ${(m.serverGrowth / MiB).toFixed(1)} MiB, agent ${(m.agentGrowth / MiB).toFixed(1)} MiB`,
+    )
     assert.equal(echo!.headers['transfer-encoding'], 'chunked')
     assert.equal(echo!.length, size)
     assert.equal(echo!.sha256, patternHash(size))

@@ -18,8 +18,14 @@ describe('logs of real server and agent processes: Cloud Logging fields, no secr
 
   before(async () => {
     service = await startLocalService()
-    server = await startServerProcess({ env: { ADIT_SIGNING_KEY: SIGNING_KEY, ADIT_METRICS_TOKEN: METRICS_TOKEN, GOOGLE_CLOUD_PROJECT: 'log-test-project', LOG_LEVEL: 'debug' } })
-    agent = await startAgentProcess(server.url, service.url, { stateFile: dir.file('state.json'), args: ['--metrics-addr', '127.0.0.1:0'], env: { LOG_LEVEL: 'debug' } })
+    server = await startServerProcess({
+      env: { ADIT_SIGNING_KEY: SIGNING_KEY, ADIT_METRICS_TOKEN: METRICS_TOKEN, GOOGLE_CLOUD_PROJECT: 'log-test-project', LOG_LEVEL: 'debug' },
+    })
+    agent = await startAgentProcess(server.url, service.url, {
+      stateFile: dir.file('state.json'),
+      args: ['--metrics-addr', '127.0.0.1:0'],
+      env: { LOG_LEVEL: 'debug' },
+    })
   })
   after(async () => {
     await agent?.stop()
@@ -99,6 +105,9 @@ describe('logs of real server and agent processes: Cloud Logging fields, no secr
   it('a bad setting stops start-up with ADIT_ERR_CONFIG naming it', async () => {
     const bad = spawnAdit(['server', '--port', '0'], { ADIT_RESPONSE_TIMEOUT: 'later' })
     assert.equal(await bad.exited, 2)
-    assert.ok(bad.lines.some((l) => l.includes('ADIT_ERR_CONFIG') && l.includes('ADIT_RESPONSE_TIMEOUT')), bad.lines.join('\n'))
+    assert.ok(
+      bad.lines.some((l) => l.includes('ADIT_ERR_CONFIG') && l.includes('ADIT_RESPONSE_TIMEOUT')),
+      bad.lines.join('\n'),
+    )
   })
 })

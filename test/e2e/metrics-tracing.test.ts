@@ -19,7 +19,13 @@ describe('metrics and trace propagation (in-process server and agent)', () => {
 
   before(async () => {
     service = await startLocalService()
-    server = await startServer({ host: '127.0.0.1', port: 0, metricsToken: TOKEN, traceProject: 'my-project', logger: createLogger({ destination: log, format: 'json' }) })
+    server = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      metricsToken: TOKEN,
+      traceProject: 'my-project',
+      logger: createLogger({ destination: log, format: 'json' }),
+    })
     tunnel = await connect({ server: server.url, local: service.url, stateFile: null, connections: 1 })
     agentMetrics = new AgentMetrics(tunnel, tunnel, { processMetrics: false })
   })

@@ -12,7 +12,6 @@ import { cleanupList } from '../harness/cleanup.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-
 describe('never drop a request: every planned disruption under continuous load', () => {
   const jobs = cleanupList()
   after(() => jobs.run())
@@ -49,7 +48,10 @@ describe('never drop a request: every planned disruption under continuous load',
     t.diagnostic(`server drain: ${result.ok} ok, ${result.failed} failed; first server exit code ${code}`)
     assert.equal(code, 0)
     assert.equal(result.failed, 0, result.failures.join('\n'))
-    assert.ok(second.lines.some((l) => l.includes('"message":"agent connected"')), 'the agent moved to the second server')
+    assert.ok(
+      second.lines.some((l) => l.includes('"message":"agent connected"')),
+      'the agent moved to the second server',
+    )
     const after = await request(`${publicUrl}echo`)
     assert.equal(after.statusCode, 200)
     await after.body.text()

@@ -88,7 +88,10 @@ describe('WebSocket passthrough, streaming responses, host routing, names', () =
     })
     for (let i = 0; i < 1000; i++) ws.send(`message ${i}`)
     await all
-    assert.deepEqual(received, Array.from({ length: 1000 }, (_, i) => `message ${i}`))
+    assert.deepEqual(
+      received,
+      Array.from({ length: 1000 }, (_, i) => `message ${i}`),
+    )
 
     const big = Buffer.alloc(10 * 1024 * 1024)
     for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i)
@@ -126,7 +129,10 @@ describe('WebSocket passthrough, streaming responses, host routing, names', () =
     assert.equal(res.status, 200)
     assert.equal(res.headers.location, '/somewhere?x=1', 'no prefix to put back')
     assert.deepEqual(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/app; HttpOnly', 'c=3'])
-    const echo = JSON.parse((await httpGet(`${server.url}/echo/x?y=1`, { host: `${routed.id}.tunnel.test:8080` })).body) as { url: string; headers: Record<string, string> }
+    const echo = JSON.parse((await httpGet(`${server.url}/echo/x?y=1`, { host: `${routed.id}.tunnel.test:8080` })).body) as {
+      url: string
+      headers: Record<string, string>
+    }
     assert.equal(echo.url, '/echo/x?y=1')
     assert.equal(echo.headers['x-forwarded-prefix'], undefined)
     assert.equal(echo.headers['x-forwarded-host'], `${routed.id}.tunnel.test:8080`)
@@ -144,7 +150,10 @@ describe('WebSocket passthrough, streaming responses, host routing, names', () =
       assert.equal(res.status, 200)
       const rival = spawnAdit(['agent', '--server', server.url, '--local', service.url, '--json', '--state-file', dir.file('rival.json'), '--name', 'myapp'])
       assert.equal(await rival.exited, 2)
-      assert.ok(rival.lines.some((l) => l.includes('409') && l.includes('ADIT_ERR_REGISTRATION')), rival.lines.join('\n'))
+      assert.ok(
+        rival.lines.some((l) => l.includes('409') && l.includes('ADIT_ERR_REGISTRATION')),
+        rival.lines.join('\n'),
+      )
       for (const name of ['admin', 'abcdefghijklmnop']) {
         const reg = await request(`${server.url}/register`, { method: 'POST', body: JSON.stringify({ name }) })
         assert.equal(reg.statusCode, 400, name)

@@ -53,7 +53,13 @@ describe('the tunnel, end to end (real server and agent processes)', () => {
 
   it('sets X-Forwarded-* and Forwarded, strips the prefix and hop-by-hop headers, rewrites Host to the target', async () => {
     // node:http, because undici will not send a Connection header naming others.
-    const res = await httpGet(`${agent.publicUrl}echo`, { 'x-custom': 'kept', 'x-forwarded-for': '6.6.6.6', te: 'trailers', 'x-remove-me': 'gone', connection: 'keep-alive, x-remove-me' })
+    const res = await httpGet(`${agent.publicUrl}echo`, {
+      'x-custom': 'kept',
+      'x-forwarded-for': '6.6.6.6',
+      te: 'trailers',
+      'x-remove-me': 'gone',
+      connection: 'keep-alive, x-remove-me',
+    })
     const echo = JSON.parse(res.body) as { headers: Record<string, string> }
     const host = new URL(server.url).host
     assert.equal(echo.headers['x-custom'], 'kept')
@@ -90,7 +96,7 @@ describe('the tunnel, end to end (real server and agent processes)', () => {
     async function* parts() {
       for (let i = 0; i < 10; i++) yield Buffer.alloc(1000, i)
     }
-    const res = await request(`${agent.publicUrl}echo`, { method: "POST", body: Readable.from(parts()) })
+    const res = await request(`${agent.publicUrl}echo`, { method: 'POST', body: Readable.from(parts()) })
     const echo = (await res.body.json()) as { length: number; headers: Record<string, string> }
     assert.equal(echo.length, 10_000)
     const chunked = await request(`${agent.publicUrl}bytes/100000?chunked`)

@@ -41,9 +41,18 @@ test("README's library example runs as written against a real local service", as
   const code_ = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
   assert.equal(code_, 0, `the example exits cleanly\n${err}`)
   const lines = out.split('\n')
-  assert.ok(lines.some((l) => /^public URL: http:\/\/127\.0\.0\.1:\d+\/pub\/[a-z0-9]+\/$/.test(l)), out)
+  assert.ok(
+    lines.some((l) => /^public URL: http:\/\/127\.0\.0\.1:\d+\/pub\/[a-z0-9]+\/$/.test(l)),
+    out,
+  )
   assert.ok(lines.includes('200 hello from /hello'), out)
   assert.ok(lines.includes('200 hello from /again'), out)
-  assert.ok(lines.some((l) => /^request: GET \/hello 200 \d+ ms$/.test(l)), out)
-  assert.ok(lines.some((l) => /^request: GET \/again 200 \d+ ms$/.test(l)), 'the replay is observed like any request')
+  assert.ok(
+    lines.some((l) => /^request: GET \/hello 200 \d+ ms$/.test(l)),
+    out,
+  )
+  assert.ok(
+    lines.some((l) => /^request: GET \/again 200 \d+ ms$/.test(l)),
+    'the replay is observed like any request',
+  )
 })

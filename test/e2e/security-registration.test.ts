@@ -10,7 +10,11 @@ const keyA = 'key-a-9f8e7d6c5b4a3210'
 const keyB = 'key-b-0123456789abcdef'
 
 async function register(base: string, key?: string, body = '{}') {
-  const res = await request(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body })
+  const res = await request(`${base}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body,
+  })
   const text = await res.body.text()
   return { status: res.statusCode, headers: res.headers, body: JSON.parse(text) as Record<string, string> }
 }
@@ -38,7 +42,10 @@ describe('registration is guarded: API keys, Cloud Run refusal, rate limit, tunn
 
     const keyless = jobs.add(spawnAdit(['agent', '--server', server.url, '--local', service.url, '--state-file', 'none', '--json'], { ADIT_API_KEY: '' }))
     assert.notEqual(await keyless.exited, 0)
-    assert.ok(keyless.lines.some((l) => l.includes('ADIT_ERR_REGISTRATION') && l.includes('401')), keyless.lines.join('\n'))
+    assert.ok(
+      keyless.lines.some((l) => l.includes('ADIT_ERR_REGISTRATION') && l.includes('401')),
+      keyless.lines.join('\n'),
+    )
     const log = [...server.lines, ...agent.lines, ...keyless.lines].join('\n')
     assert.ok(!log.includes(keyA) && !log.includes(keyB), 'API keys never reach a log line')
   })

@@ -97,20 +97,30 @@ describe('tunnel credentials: rotate, delete, idle expiry, signing-key rotation;
     const { id, secret } = stateOf(dir.file('s.json'))
     const other = jobs.add(track(await startAgentProcess(server.url, service.url, { stateFile: dir.file('o.json') })))
     const otherState = stateOf(dir.file('o.json'))
-    assert.equal((await request(`${server.url}/tunnels/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${otherState.secret}` } })).statusCode, 401, "another tunnel's secret cannot delete it")
+    assert.equal(
+      (await request(`${server.url}/tunnels/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${otherState.secret}` } })).statusCode,
+      401,
+      "another tunnel's secret cannot delete it",
+    )
     const del = await request(`${server.url}/tunnels/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${secret}` } })
     assert.equal(del.statusCode, 204)
     await del.body.text()
     const code = await agent.exited
     assert.notEqual(code, 0, 'the revoked agent stops instead of reconnecting')
-    assert.ok(agent.lines.some((l) => l.includes('revoked')), agent.lines.join('\n'))
+    assert.ok(
+      agent.lines.some((l) => l.includes('revoked')),
+      agent.lines.join('\n'),
+    )
     const gone = await get(`${agent.publicUrl}echo`)
     assert.equal(gone.status, 410)
     assert.equal(gone.headers['x-adit-error'], 'ADIT_ERR_TUNNEL_REVOKED')
     assert.equal(await wsStatus(`${server.url.replace('http:', 'ws:')}/ws?id=${id}`, secret), 401)
     assert.equal((await get(`${other.publicUrl}echo`)).status, 200, 'the other tunnel is unaffected')
     // The operator's admin token deletes any tunnel.
-    assert.equal((await request(`${server.url}/tunnels/${otherState.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${adminToken}` } })).statusCode, 204)
+    assert.equal(
+      (await request(`${server.url}/tunnels/${otherState.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${adminToken}` } })).statusCode,
+      204,
+    )
     await other.exited
   })
 
@@ -142,7 +152,11 @@ describe('tunnel credentials: rotate, delete, idle expiry, signing-key rotation;
     assert.equal((await get(`${agent.publicUrl}echo`)).status, 200)
     await first.stop('SIGTERM')
     const second = jobs.add(track(await startServerProcess({ env: { ADIT_SIGNING_KEY: `${newKey},${oldKey}` }, port: first.port })))
-    await until(async () => (await get(`${agent.publicUrl}echo`).catch(() => ({ status: 0 }))).status === 200, 15_000, 'the agent to reconnect under [new, old]')
+    await until(
+      async () => (await get(`${agent.publicUrl}echo`).catch(() => ({ status: 0 }))).status === 200,
+      15_000,
+      'the agent to reconnect under [new, old]',
+    )
     assert.ok(!agent.lines.some((l) => l.includes('"reregistered":true')), 'the agent kept its tunnel: no re-registration')
     assert.deepEqual(stateOf(dir.file('s.json')), before)
     const fresh = (await (await request(`${second.url}/register`, { method: 'POST' })).body.json()) as { id: string; secret: string }
@@ -167,12 +181,25 @@ describe('tunnel credentials: rotate, delete, idle expiry, signing-key rotation;
     const dir = jobs.add(tempDir())
     const password = `pw-${randomBytes(8).toString('hex')}`
     secrets.add(password)
-    const basic = jobs.add(track(await startAgentProcess(server.url, service.url, { stateFile: dir.file('b.json'), args: ['--basic-auth', `alice:${password}`] })))
-    const denyAll = jobs.add(track(await startAgentProcess(server.url, service.url, { stateFile: dir.file('d.json'), args: ['--allow-ip', '10.0.0.0/8,2001:db8::/32'] })))
+    const basic = jobs.add(
+      track(await startAgentProcess(server.url, service.url, { stateFile: dir.file('b.json'), args: ['--basic-auth', `alice:${password}`] })),
+    )
+    const denyAll = jobs.add(
+      track(await startAgentProcess(server.url, service.url, { stateFile: dir.file('d.json'), args: ['--allow-ip', '10.0.0.0/8,2001:db8::/32'] })),
+    )
     const local = jobs.add(track(await startAgentProcess(server.url, service.url, { stateFile: dir.file('l.json'), args: ['--allow-ip', '127.0.0.1'] })))
-    const behindProxy = jobs.add(track(await startAgentProcess(proxied.url, service.url, { stateFile: dir.file('p.json'), args: ['--allow-ip', '203.0.113.0/24'] })))
+    const behindProxy = jobs.add(
+      track(await startAgentProcess(proxied.url, service.url, { stateFile: dir.file('p.json'), args: ['--allow-ip', '203.0.113.0/24'] })),
+    )
     const direct = jobs.add(track(await startAgentProcess(server.url, service.url, { stateFile: dir.file('x.json'), args: ['--allow-ip', '203.0.113.0/24'] })))
-    const jwtAgent = jobs.add(track(await startAgentProcess(server.url, service.url, { stateFile: dir.file('j.json'), args: ['--require-jwt', `issuer=https://issuer.test,audience=app,jwks=${jwksUrl}`] })))
+    const jwtAgent = jobs.add(
+      track(
+        await startAgentProcess(server.url, service.url, {
+          stateFile: dir.file('j.json'),
+          args: ['--require-jwt', `issuer=https://issuer.test,audience=app,jwks=${jwksUrl}`],
+        }),
+      ),
+    )
     for (const f of ['b.json', 'd.json', 'l.json', 'p.json', 'x.json', 'j.json']) stateOf(dir.file(f))
     const seen = (): number => service.requests.length
     const start = seen()
@@ -186,12 +213,21 @@ describe('tunnel credentials: rotate, delete, idle expiry, signing-key rotation;
     assert.equal((await get(`${basic.publicUrl}echo`, auth(`bob:${password}`))).status, 401)
     assert.equal((await get(`${denyAll.publicUrl}echo`)).status, 403)
     assert.equal((await get(`${denyAll.publicUrl}echo`)).headers['x-adit-error'], 'ADIT_ERR_IP_NOT_ALLOWED')
-    assert.equal((await httpGet(`${direct.publicUrl}echo`, { 'x-forwarded-for': '203.0.113.5' })).status, 403, 'X-Forwarded-For is ignored without --trust-proxy')
-    assert.equal((await httpGet(`${behindProxy.publicUrl}echo`, { 'x-forwarded-for': '203.0.113.5, 198.51.100.1' })).status, 403, 'only the entry the proxy appended counts')
+    assert.equal(
+      (await httpGet(`${direct.publicUrl}echo`, { 'x-forwarded-for': '203.0.113.5' })).status,
+      403,
+      'X-Forwarded-For is ignored without --trust-proxy',
+    )
+    assert.equal(
+      (await httpGet(`${behindProxy.publicUrl}echo`, { 'x-forwarded-for': '203.0.113.5, 198.51.100.1' })).status,
+      403,
+      'only the entry the proxy appended counts',
+    )
     const noJwt = await get(`${jwtAgent.publicUrl}echo`)
     assert.equal(noJwt.status, 401)
     assert.match(String(noJwt.headers['www-authenticate']), /^Bearer/)
-    const sign = (aud: string) => new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://issuer.test').setAudience(aud).setExpirationTime('5m').sign(privateKey)
+    const sign = (aud: string) =>
+      new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://issuer.test').setAudience(aud).setExpirationTime('5m').sign(privateKey)
     assert.equal((await get(`${jwtAgent.publicUrl}echo`, { authorization: `Bearer ${await sign('other')}` })).status, 401)
     // WebSocket upgrades through the tunnel pass the same gate.
     const wsDenied = await new Promise<number>((resolve) => {
@@ -212,7 +248,11 @@ describe('tunnel credentials: rotate, delete, idle expiry, signing-key rotation;
 
     const ok = await get(`${basic.publicUrl}echo`, auth(`alice:${password}`))
     assert.equal(ok.status, 200)
-    assert.equal((JSON.parse(ok.body) as { headers: Record<string, string> }).headers.authorization, undefined, "the tunnel's credentials are not passed to the service")
+    assert.equal(
+      (JSON.parse(ok.body) as { headers: Record<string, string> }).headers.authorization,
+      undefined,
+      "the tunnel's credentials are not passed to the service",
+    )
     assert.equal((await get(`${local.publicUrl}echo`)).status, 200)
     assert.equal((await httpGet(`${behindProxy.publicUrl}echo`, { 'x-forwarded-for': '198.51.100.1, 203.0.113.5' })).status, 200)
     assert.equal((await get(`${jwtAgent.publicUrl}echo`, { authorization: `Bearer ${await sign('app')}` })).status, 200)
@@ -223,14 +263,19 @@ describe('tunnel credentials: rotate, delete, idle expiry, signing-key rotation;
 
   it('limits: streams in flight per tunnel (429 + Retry-After) and request rate per tunnel (429); other tunnels unaffected', async () => {
     const service = jobs.add(await startLocalService())
-    const server = jobs.add(track(await startServerProcess({ env: { ADIT_MAX_STREAMS_PER_TUNNEL: '2', ADIT_TUNNEL_RATE: '20/s' }, args: ['--response-timeout', '5s'] })))
+    const server = jobs.add(
+      track(await startServerProcess({ env: { ADIT_MAX_STREAMS_PER_TUNNEL: '2', ADIT_TUNNEL_RATE: '20/s' }, args: ['--response-timeout', '5s'] })),
+    )
     const dir = jobs.add(tempDir())
     const a = jobs.add(track(await startAgentProcess(server.url, service.url, { stateFile: dir.file('a.json') })))
     const b = jobs.add(track(await startAgentProcess(server.url, service.url, { stateFile: dir.file('b.json') })))
     stateOf(dir.file('a.json'))
     stateOf(dir.file('b.json'))
     const controller = new AbortController()
-    const slow = [request(`${a.publicUrl}slow`, { signal: controller.signal }).catch(() => null), request(`${a.publicUrl}slow`, { signal: controller.signal }).catch(() => null)]
+    const slow = [
+      request(`${a.publicUrl}slow`, { signal: controller.signal }).catch(() => null),
+      request(`${a.publicUrl}slow`, { signal: controller.signal }).catch(() => null),
+    ]
     await until(async () => service.requests.filter((r) => r.url === '/slow').length === 2, 5000, 'two slow requests in flight')
     const third = await get(`${a.publicUrl}echo`)
     assert.equal(third.status, 429)

@@ -15,7 +15,10 @@ export interface LoadResult {
  * whichever comes first — and count every answer that is not a 200 (or an
  * error) as a failure. Keep-alive connections, as a browser's.
  */
-export function startLoad(url: () => string, options: { concurrency?: number; maxRequests?: number; maxMs?: number; timeoutMs?: number } = {}): { stop(): Promise<LoadResult>; done: Promise<LoadResult>; readonly sent: number; readonly live: Readonly<LoadResult> } {
+export function startLoad(
+  url: () => string,
+  options: { concurrency?: number; maxRequests?: number; maxMs?: number; timeoutMs?: number } = {},
+): { stop(): Promise<LoadResult>; done: Promise<LoadResult>; readonly sent: number; readonly live: Readonly<LoadResult> } {
   const concurrency = options.concurrency ?? 4
   const maxRequests = options.maxRequests ?? 20_000
   const deadline = Date.now() + (options.maxMs ?? 30_000)

@@ -115,10 +115,17 @@ export interface AgentProcess extends Spawned {
  * the test asks for one (`args: ['--inspect', '127.0.0.1:0']`): parallel test
  * agents must not fight over a fixed port.
  */
-export async function startAgentProcess(server: string, local: string, options: { stateFile: string; args?: string[]; env?: NodeJS.ProcessEnv }): Promise<AgentProcess> {
+export async function startAgentProcess(
+  server: string,
+  local: string,
+  options: { stateFile: string; args?: string[]; env?: NodeJS.ProcessEnv },
+): Promise<AgentProcess> {
   const args = options.args ?? []
   const inspects = args.some((a) => a === '--inspect' || a.startsWith('--inspect=') || a.startsWith('--inspect-addr') || a === '--no-inspect')
-  const spawned = spawnAdit(['agent', '--server', server, '--local', local, '--json', '--state-file', options.stateFile, ...(inspects ? [] : ['--no-inspect']), ...args], options.env)
+  const spawned = spawnAdit(
+    ['agent', '--server', server, '--local', local, '--json', '--state-file', options.stateFile, ...(inspects ? [] : ['--no-inspect']), ...args],
+    options.env,
+  )
   const line = await spawned.waitForLine((l) => l.startsWith('{"event":"ready"'))
   const { id, public_url } = JSON.parse(line) as { id: string; public_url: string }
   return Object.assign(spawned, { id, publicUrl: public_url })

@@ -21,7 +21,10 @@ export async function connectRawAgent(
   secret: string,
   answer?: (ws: WebSocket, streamId: number, head: RequestHead) => void,
 ): Promise<RawAgent> {
-  const ws = new WebSocket(`${serverUrl.replace('http:', 'ws:')}/ws?id=${id}`, ['adit.v2'], { headers: { authorization: `Bearer ${secret}` }, maxPayload: 4 * 1024 * 1024 })
+  const ws = new WebSocket(`${serverUrl.replace('http:', 'ws:')}/ws?id=${id}`, ['adit.v2'], {
+    headers: { authorization: `Bearer ${secret}` },
+    maxPayload: 4 * 1024 * 1024,
+  })
   const opened: RawAgent['opened'] = []
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })))
   ws.on('error', () => {})

@@ -10,13 +10,19 @@ export interface TunnelFixture {
 }
 
 /** The usual end-to-end setup: the test service, a real server process and a real agent process for it. */
-export async function startTunnel(options: { server?: Parameters<typeof startServerProcess>[0]; agentArgs?: string[]; agentEnv?: NodeJS.ProcessEnv } = {}): Promise<TunnelFixture> {
+export async function startTunnel(
+  options: { server?: Parameters<typeof startServerProcess>[0]; agentArgs?: string[]; agentEnv?: NodeJS.ProcessEnv } = {},
+): Promise<TunnelFixture> {
   const dir = tempDir()
   const service = await startLocalService()
   let server: ServerProcess | undefined
   try {
     server = await startServerProcess(options.server)
-    const agent = await startAgentProcess(server.url, service.url, { stateFile: dir.file('state.json'), ...(options.agentArgs ? { args: options.agentArgs } : {}), ...(options.agentEnv ? { env: options.agentEnv } : {}) })
+    const agent = await startAgentProcess(server.url, service.url, {
+      stateFile: dir.file('state.json'),
+      ...(options.agentArgs ? { args: options.agentArgs } : {}),
+      ...(options.agentEnv ? { env: options.agentEnv } : {}),
+    })
     return {
       service,
       server,

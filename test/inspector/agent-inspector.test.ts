@@ -14,7 +14,11 @@ test('parseInspectAddress takes a port, host:port or [v6]:port, loopback by defa
   assert.deepEqual(parseInspectAddress('127.0.0.2:0'), { host: '127.0.0.2', port: 0 })
   assert.deepEqual(parseInspectAddress('[::1]:4041'), { host: '::1', port: 4041 })
   for (const bad of ['', 'host:', ':80', '70000', 'a:b:c']) {
-    assert.throws(() => parseInspectAddress(bad), (error: { code?: string }) => error.code === InspectorErrorCode.BAD_OPTION, bad)
+    assert.throws(
+      () => parseInspectAddress(bad),
+      (error: { code?: string }) => error.code === InspectorErrorCode.BAD_OPTION,
+      bad,
+    )
   }
 })
 
@@ -49,7 +53,15 @@ test('local replay talks only to the local origin, rewrites Host and caps what i
   const origin = `http://127.0.0.1:${(local.address() as AddressInfo).port}`
   const replayer = createLocalReplay({ local: origin, maxBodyBytes: 10 })
   t.after(() => replayer.close())
-  const result = await replayer.replay({ method: 'POST', path: '/p?q=1', headers: [['host', 'public.example'], ['x-a', '1']], body: Buffer.from('hi') })
+  const result = await replayer.replay({
+    method: 'POST',
+    path: '/p?q=1',
+    headers: [
+      ['host', 'public.example'],
+      ['x-a', '1'],
+    ],
+    body: Buffer.from('hi'),
+  })
   assert.equal(result.status, 200)
   assert.equal(result.body.length, 10)
   assert.equal(result.bodyBytes, 100)

@@ -23,10 +23,19 @@ function sampleLog(): RequestLog {
     id: 'a',
     method: 'POST',
     path: '/login?next=%2Fhome&x=1',
-    headers: [['Authorization', 'Bearer s3cret'], ['Cookie', 'sid=abc'], ['X-Api-Key', 'k-123'], ['Content-Type', 'application/json']],
+    headers: [
+      ['Authorization', 'Bearer s3cret'],
+      ['Cookie', 'sid=abc'],
+      ['X-Api-Key', 'k-123'],
+      ['Content-Type', 'application/json'],
+    ],
     requestBody: Buffer.from('{"a":1}'),
     status: 302,
-    responseHeaders: [['Set-Cookie', 'sid=def; HttpOnly'], ['Location', '/home'], ['Content-Type', 'image/png']],
+    responseHeaders: [
+      ['Set-Cookie', 'sid=def; HttpOnly'],
+      ['Location', '/home'],
+      ['Content-Type', 'image/png'],
+    ],
     responseBody: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3, 4, 5]),
     durationMs: 12,
   })
@@ -34,7 +43,12 @@ function sampleLog(): RequestLog {
 }
 
 function entries(log: RequestLog, redact: Iterable<string>): HarEntry[] {
-  const har = buildHar(log.list().reverse(), { baseUrl: 'https://t.example/pub/abc/', redactHeaders: new Set(redact), creatorVersion: '1.2.3', maxDecodedBytes: 1 << 20 })
+  const har = buildHar(log.list().reverse(), {
+    baseUrl: 'https://t.example/pub/abc/',
+    redactHeaders: new Set(redact),
+    creatorVersion: '1.2.3',
+    maxDecodedBytes: 1 << 20,
+  })
   assert.equal(har.log.version, '1.2')
   return har.log.entries as HarEntry[]
 }
@@ -61,7 +75,10 @@ test('HAR entries carry URL, query, bodies (base64 for binary) and a note on tru
   const [entry] = entries(sampleLog(), defaultRedactedHeaders)
   assert.ok(entry)
   assert.equal(entry.request.url, 'https://t.example/pub/abc/login?next=%2Fhome&x=1')
-  assert.deepEqual(entry.request.queryString, [{ name: 'next', value: '/home' }, { name: 'x', value: '1' }])
+  assert.deepEqual(entry.request.queryString, [
+    { name: 'next', value: '/home' },
+    { name: 'x', value: '1' },
+  ])
   assert.equal(entry.request.postData?.text, '{"a":1}')
   assert.equal(entry.request.postData?.mimeType, 'application/json')
   assert.equal(entry.response.status, 302)
@@ -84,10 +101,10 @@ function captured(bytes: Buffer, limit = 1 << 20): CapturedBody {
 }
 
 test('bodies show as UTF-8 text when they are text, base64 otherwise', () => {
-  assert.deepEqual(
-    (({ encoding, data }) => ({ encoding, data }))(viewBody(captured(Buffer.from('héllo')), [['content-type', 'text/plain']], 1 << 20)),
-    { encoding: 'utf8', data: 'héllo' },
-  )
+  assert.deepEqual((({ encoding, data }) => ({ encoding, data }))(viewBody(captured(Buffer.from('héllo')), [['content-type', 'text/plain']], 1 << 20)), {
+    encoding: 'utf8',
+    data: 'héllo',
+  })
   const json = viewBody(captured(Buffer.from('{"x":1}')), [['Content-Type', 'application/vnd.api+json']], 1 << 20)
   assert.equal(json.encoding, 'utf8')
   const png = viewBody(captured(Buffer.from([0x89, 0x50])), [['content-type', 'image/png']], 1 << 20)
@@ -111,7 +128,14 @@ test('a body cut in the middle of a UTF-8 character still shows as text', () => 
 
 test('gzip bodies are shown decompressed, within a cap', () => {
   const zipped = gzipSync(Buffer.from('{"hello":"world"}'))
-  const view = viewBody(captured(zipped), [['content-type', 'application/json'], ['content-encoding', 'gzip']], 1 << 20)
+  const view = viewBody(
+    captured(zipped),
+    [
+      ['content-type', 'application/json'],
+      ['content-encoding', 'gzip'],
+    ],
+    1 << 20,
+  )
   assert.equal(view.decoded, true)
   assert.equal(view.data, '{"hello":"world"}')
   const bomb = gzipSync(Buffer.alloc(1 << 20))

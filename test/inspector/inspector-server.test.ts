@@ -19,12 +19,23 @@ async function start(t: TestContext, options: Partial<InspectorOptions> = {}): P
 }
 
 function seed(log: RequestLog): void {
-  feedExchange(log, { id: 'a', method: 'GET', path: '/users?page=2', status: 200, responseHeaders: [['content-type', 'application/json']], responseBody: Buffer.from('{"users":[]}') })
+  feedExchange(log, {
+    id: 'a',
+    method: 'GET',
+    path: '/users?page=2',
+    status: 200,
+    responseHeaders: [['content-type', 'application/json']],
+    responseBody: Buffer.from('{"users":[]}'),
+  })
   feedExchange(log, {
     id: 'b',
     method: 'POST',
     path: '/upload',
-    headers: [['content-type', 'application/octet-stream'], ['content-length', '4'], ['authorization', 'Bearer tok']],
+    headers: [
+      ['content-type', 'application/octet-stream'],
+      ['content-length', '4'],
+      ['authorization', 'Bearer tok'],
+    ],
     requestBody: Buffer.from([0, 1, 2, 255]),
     status: 201,
   })
@@ -35,7 +46,10 @@ test('GET /api/requests lists rows newest first and filters by status, method an
   const { log, base } = await start(t)
   seed(log)
   const all = (await httpRequest(`${base}/api/requests`)).json<{ requests: ExchangeSummary[]; total: number }>()
-  assert.deepEqual(all.requests.map((r) => r.path), ['/missing', '/upload', '/users?page=2'])
+  assert.deepEqual(
+    all.requests.map((r) => r.path),
+    ['/missing', '/upload', '/users?page=2'],
+  )
   assert.equal(all.total, 3)
   const paths = async (query: string): Promise<string[]> =>
     (await httpRequest(`${base}/api/requests?${query}`)).json<{ requests: ExchangeSummary[] }>().requests.map((r) => r.path)
@@ -98,7 +112,11 @@ test('POST replay with edits changes method, path, headers and body', async (t) 
   })
   seed(log)
   const edits = { method: 'put', path: '/users/7', headers: { 'x-edited': 'yes' }, body: '{"name":"x"}' }
-  const reply = await httpRequest(`${base}/api/requests/1/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(edits) })
+  const reply = await httpRequest(`${base}/api/requests/1/replay`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(edits),
+  })
   assert.equal(reply.status, 201)
   // The original's tunnel goes along, so an agent with several tunnels replays through the right one.
   assert.deepEqual(sent[0], { method: 'PUT', path: '/users/7', headers: [['x-edited', 'yes']], body: Buffer.from('{"name":"x"}'), tunnelId: 'tunnel-test' })
@@ -108,7 +126,11 @@ test('POST replay with edits changes method, path, headers and body', async (t) 
 })
 
 test('POST replay refuses bad edits, oversized edits, incomplete bodies and a missing replay function', async (t) => {
-  const { log, base } = await start(t, { log: new RequestLog({ maxBodyBytes: 4, maxTotalBodyBytes: 1024 }), maxEditBytes: 64, replay: async () => ({ status: 200, headers: [], body: Buffer.alloc(0), durationMs: 1 }) })
+  const { log, base } = await start(t, {
+    log: new RequestLog({ maxBodyBytes: 4, maxTotalBodyBytes: 1024 }),
+    maxEditBytes: 64,
+    replay: async () => ({ status: 200, headers: [], body: Buffer.alloc(0), durationMs: 1 }),
+  })
   feedExchange(log, { id: 'big', method: 'POST', requestBody: Buffer.from('more than four bytes') })
   const code = async (body: string): Promise<[number, string]> => {
     const reply = await httpRequest(`${base}/api/requests/1/replay`, { method: 'POST', body })
@@ -159,7 +181,15 @@ test('replayIsObserved: a replay the agent recorded itself is marked, not record
 
 test('GET /api/requests.har redacts credentials and configured headers unless ?redact=false', async (t) => {
   const { log, base } = await start(t, { redactHeaders: ['X-Api-Key'] })
-  feedExchange(log, { id: 'h', headers: [['authorization', 'Bearer tok'], ['x-api-key', 'key-1'], ['accept', '*/*']], responseHeaders: [['set-cookie', 'a=b']] })
+  feedExchange(log, {
+    id: 'h',
+    headers: [
+      ['authorization', 'Bearer tok'],
+      ['x-api-key', 'key-1'],
+      ['accept', '*/*'],
+    ],
+    responseHeaders: [['set-cookie', 'a=b']],
+  })
   const reply = await httpRequest(`${base}/api/requests.har`)
   assert.equal(reply.status, 200)
   assert.match(String(reply.headers['content-disposition']), /attachment; filename="adit-.*\.har"/)
@@ -167,7 +197,10 @@ test('GET /api/requests.har redacts credentials and configured headers unless ?r
   const har = reply.json<{ log: { version: string; entries: Array<{ request: { url: string; headers: Array<{ name: string; value: string }> } }> } }>()
   assert.equal(har.log.version, '1.2')
   assert.equal(har.log.entries[0]?.request.url, 'http://localhost/')
-  assert.deepEqual(har.log.entries[0]?.request.headers.find((h) => h.name === 'accept'), { name: 'accept', value: '*/*' })
+  assert.deepEqual(
+    har.log.entries[0]?.request.headers.find((h) => h.name === 'accept'),
+    { name: 'accept', value: '*/*' },
+  )
   const raw = await httpRequest(`${base}/api/requests.har?redact=false`)
   assert.ok(raw.text.includes('Bearer tok'))
 })

@@ -13,7 +13,10 @@ test('keeps only the last maxExchanges rows and says which left', () => {
   for (let i = 1; i <= 5; i++) feedExchange(log, { id: `x${i}`, path: `/p${i}`, responseBody: Buffer.from(`body ${i}`) })
   assert.equal(log.size, 3)
   assert.deepEqual(removed, ['1', '2'])
-  assert.deepEqual(log.list().map((r) => r.path), ['/p5', '/p4', '/p3'])
+  assert.deepEqual(
+    log.list().map((r) => r.path),
+    ['/p5', '/p4', '/p3'],
+  )
   assert.equal(log.get('1'), undefined)
   // The evicted rows' bodies no longer count.
   assert.equal(log.retainedBodyBytes, 3 * 'body 3'.length)
@@ -25,7 +28,10 @@ test('emits added at the start and updated at the head and at the end, never per
   log.on('added', (row) => events.push(['added', row]))
   log.on('updated', (row) => events.push(['updated', row]))
   feedExchange(log, { id: 'a', method: 'POST', requestBody: Buffer.alloc(100_000, 1), responseBody: Buffer.alloc(100_000, 2), chunkSize: 1000, status: 201 })
-  assert.deepEqual(events.map(([name, row]) => `${name}:${row.state}`), ['added:pending', 'updated:responding', 'updated:complete'])
+  assert.deepEqual(
+    events.map(([name, row]) => `${name}:${row.state}`),
+    ['added:pending', 'updated:responding', 'updated:complete'],
+  )
   const last = events[2]?.[1]
   assert.equal(last?.status, 201)
   assert.equal(last?.requestBytes, 100_000)
@@ -137,7 +143,16 @@ test('record() adds a whole exchange through the same caps and marks it as a rep
   const added: ExchangeSummary[] = []
   log.on('added', (row) => added.push(row))
   const record = log.record(
-    { method: 'POST', path: '/again', requestHeaders: [], requestBody: Buffer.from('abcdef'), status: 200, responseHeaders: [], responseBody: Buffer.from('ok'), durationMs: 7 },
+    {
+      method: 'POST',
+      path: '/again',
+      requestHeaders: [],
+      requestBody: Buffer.from('abcdef'),
+      status: 200,
+      responseHeaders: [],
+      responseBody: Buffer.from('ok'),
+      durationMs: 7,
+    },
     '1',
   )
   assert.equal(record.id, '2')
@@ -159,11 +174,14 @@ test('clear() forgets every row and every kept byte', () => {
 
 test('rejects bad options, naming them, with a stable code', () => {
   for (const bad of [{ maxExchanges: 0 }, { maxBodyBytes: -1 }, { maxTotalBodyBytes: 1.5 }, { maxBodyBytes: 10, maxTotalBodyBytes: 5 }]) {
-    assert.throws(() => new RequestLog(bad), (error: { code?: string; message?: string }) => {
-      assert.equal(error.code, InspectorErrorCode.BAD_OPTION)
-      assert.match(error.message ?? '', new RegExp(Object.keys(bad)[0] as string))
-      return true
-    })
+    assert.throws(
+      () => new RequestLog(bad),
+      (error: { code?: string; message?: string }) => {
+        assert.equal(error.code, InspectorErrorCode.BAD_OPTION)
+        assert.match(error.message ?? '', new RegExp(Object.keys(bad)[0] as string))
+        return true
+      },
+    )
   }
 })
 
@@ -195,7 +213,9 @@ test('memory stays bounded: 10,000 exchanges with 100 KiB bodies', async (t) => 
   }
   const heapGrowth = after.heapUsed - before.heapUsed
   const bufferGrowth = after.arrayBuffers - before.arrayBuffers
-  t.diagnostic(`10,000 exchanges x 2 x 100 KiB in ${elapsedMs.toFixed(0)} ms; retained body bytes peak ${highestRetained} (cap ${maxTotalBodyBytes}); heapUsed growth ${(heapGrowth / 1048576).toFixed(2)} MiB; arrayBuffers growth ${(bufferGrowth / 1048576).toFixed(2)} MiB`)
+  t.diagnostic(
+    `10,000 exchanges x 2 x 100 KiB in ${elapsedMs.toFixed(0)} ms; retained body bytes peak ${highestRetained} (cap ${maxTotalBodyBytes}); heapUsed growth ${(heapGrowth / 1048576).toFixed(2)} MiB; arrayBuffers growth ${(bufferGrowth / 1048576).toFixed(2)} MiB`,
+  )
   assert.equal(log.size, 500)
   assert.ok(highestRetained > maxTotalBodyBytes - 200 * 1024, 'the budget is actually used, not just avoided')
   // What is held outside the JS heap is the kept bodies and nothing more (slack for the allocator).

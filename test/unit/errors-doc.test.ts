@@ -16,22 +16,18 @@ function documentedRows(): Map<string, string[]> {
     if (!match) continue
     const code = match[1]!
     assert.ok(!rows.has(code), `${code} is listed twice in docs/errors.md`)
-    rows.set(code, match[2]!.split('|').map((cell) => cell.trim()))
+    rows.set(
+      code,
+      match[2]!.split('|').map((cell) => cell.trim()),
+    )
   }
   return rows
 }
 
-const sourceCodes = new Set<string>([
-  ...Object.values(ErrorCode),
-  ...Object.values(ProtocolErrorCode),
-  ...Object.values(ClusterErrorCode),
-])
+const sourceCodes = new Set<string>([...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode), ...Object.values(ClusterErrorCode)])
 
 test('the source defines each code once', () => {
-  assert.equal(
-    sourceCodes.size,
-    Object.keys(ErrorCode).length + Object.keys(ProtocolErrorCode).length + Object.keys(ClusterErrorCode).length,
-  )
+  assert.equal(sourceCodes.size, Object.keys(ErrorCode).length + Object.keys(ProtocolErrorCode).length + Object.keys(ClusterErrorCode).length)
 })
 
 test('every error code in the source has a row in docs/errors.md', () => {

@@ -11,10 +11,7 @@ import type { IncomingMessage } from 'node:http'
 
 export const ADMIN_COOKIE = 'adit_admin'
 
-export type AdminCheck =
-  | { kind: 'allowed' }
-  | { kind: 'redirect'; location: string; cookie: string }
-  | { kind: 'denied' }
+export type AdminCheck = { kind: 'allowed' } | { kind: 'redirect'; location: string; cookie: string } | { kind: 'denied' }
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a)
@@ -40,7 +37,8 @@ function cookieOf(req: IncomingMessage, name: string): string | undefined {
 /** Decides what to do with a dashboard request; `url` is the parsed request URL, `secure` whether the client used https. */
 export function checkAdmin(req: IncomingMessage, url: URL, token: string, secure: boolean): AdminCheck {
   const authorization = req.headers.authorization
-  if (authorization !== undefined && /^Bearer\s+/i.test(authorization) && sameSecret(authorization.replace(/^Bearer\s+/i, ''), token)) return { kind: 'allowed' }
+  if (authorization !== undefined && /^Bearer\s+/i.test(authorization) && sameSecret(authorization.replace(/^Bearer\s+/i, ''), token))
+    return { kind: 'allowed' }
   const fromQuery = url.searchParams.get('token')
   if (fromQuery !== null) {
     if (!sameSecret(fromQuery, token)) return { kind: 'denied' }

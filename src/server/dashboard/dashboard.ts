@@ -70,7 +70,8 @@ const securityHeaders = {
 
 const pageHeaders = {
   ...securityHeaders,
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string>): void {
@@ -106,7 +107,8 @@ export function createDashboard(input: Partial<DashboardOptions>): Dashboard {
       send(res, 405, 'text/plain; charset=utf-8', 'the dashboard is read-only: use GET\n', { ...securityHeaders, allow: 'GET, HEAD' })
       return true
     }
-    const secure = (req.socket as { encrypted?: boolean }).encrypted === true || (options.trustProxy && firstValue(req.headers['x-forwarded-proto']) === 'https')
+    const secure =
+      (req.socket as { encrypted?: boolean }).encrypted === true || (options.trustProxy && firstValue(req.headers['x-forwarded-proto']) === 'https')
     const check = checkAdmin(req, url, token, secure)
     if (check.kind === 'redirect') {
       res.writeHead(303, { ...securityHeaders, location: check.location, 'set-cookie': check.cookie, 'content-length': 0 })

@@ -60,7 +60,8 @@ export class RequestRates {
   constructor(input: Partial<RequestRatesOptions> = {}) {
     const options = { ...requestRatesDefaults, ...input }
     for (const name of ['windowSeconds', 'maxTunnels'] as const) {
-      if (!Number.isSafeInteger(options[name]) || options[name] < 1) throw new RangeError(`request rates option ${name} must be a positive integer, got ${String(options[name])}`)
+      if (!Number.isSafeInteger(options[name]) || options[name] < 1)
+        throw new RangeError(`request rates option ${name} must be a positive integer, got ${String(options[name])}`)
     }
     if (options.windowSeconds < 10) throw new RangeError(`request rates option windowSeconds must be at least 10, got ${options.windowSeconds}`)
     this.options = options

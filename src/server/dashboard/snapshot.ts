@@ -52,7 +52,13 @@ export function dashboardSnapshot(registry: DashboardRegistry, rates: RequestRat
     tunnels.push({
       id,
       connections: connections
-        .map((c) => ({ number: c.number, protocol: c.protocol, connectedAt: new Date(c.connectedAt).toISOString(), activeStreams: c.session.activeStreams, goingAway: c.session.goingAway }))
+        .map((c) => ({
+          number: c.number,
+          protocol: c.protocol,
+          connectedAt: new Date(c.connectedAt).toISOString(),
+          activeStreams: c.session.activeStreams,
+          goingAway: c.session.goingAway,
+        }))
         .sort((a, b) => a.number - b.number),
       activeStreams,
       ratePerSecond: rate.ratePerSecond,

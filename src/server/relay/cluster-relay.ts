@@ -1,5 +1,15 @@
 import type { Cluster } from '../../cluster/types.js'
-import { encodeReset, FrameType, ResetCode, Session, sessionDefaults, type RequestHead, type Stream, type StreamHandler, type StreamOpener } from '../../protocol/index.js'
+import {
+  encodeReset,
+  FrameType,
+  ResetCode,
+  Session,
+  sessionDefaults,
+  type RequestHead,
+  type Stream,
+  type StreamHandler,
+  type StreamOpener,
+} from '../../protocol/index.js'
 import type { Logger } from '../../observability/logger.js'
 import type { TunnelRegistry } from '../tunnel-registry.js'
 import { withTimeout } from './bounded.js'
@@ -171,7 +181,11 @@ export class ClusterRelay {
     let peer = this.endpoints.get(id)
     if (peer === undefined || peer.session.closed) {
       const transport = new BusTransport(this.cluster.bus, id, EnvelopeKind.TO_ENDPOINT, this.transportEvents)
-      const session = new Session(transport, { role: 'server', streamWindow: sessionDefaults.streamWindow, onProtocolError: (e) => this.protocolError(id, this.endpoints, e.message) })
+      const session = new Session(transport, {
+        role: 'server',
+        streamWindow: sessionDefaults.streamWindow,
+        onProtocolError: (e) => this.protocolError(id, this.endpoints, e.message),
+      })
       peer = new Peer(id, session, transport)
       this.endpoints.set(id, peer)
     }

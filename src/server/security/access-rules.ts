@@ -77,7 +77,8 @@ export async function accessFromRequest(input: unknown, policy: { allowHttpJwks:
     const audience = optionalString(jwt.audience, 'require_jwt.audience', 1024)
     access.requireJwt = { jwksUrl, ...(issuer !== undefined ? { issuer } : {}), ...(audience !== undefined ? { audience } : {}) }
   }
-  if (access.basicAuthHash !== undefined && access.requireJwt !== undefined) badAccess('basic_auth and require_jwt both use the Authorization header; choose one')
+  if (access.basicAuthHash !== undefined && access.requireJwt !== undefined)
+    badAccess('basic_auth and require_jwt both use the Authorization header; choose one')
   return Object.keys(access).length === 0 ? undefined : access
 }
 

@@ -37,7 +37,8 @@ export class RegistrationAuth {
 
   constructor(options: RegistrationAuthOptions, env: NodeJS.ProcessEnv) {
     this.keyHashes = options.apiKeys.map((key, i) => {
-      if (key.length < MIN_API_KEY_LENGTH) throw new ConfigError(`ADIT_API_KEYS entry ${i + 1} is ${key.length} characters; use at least ${MIN_API_KEY_LENGTH} random characters`)
+      if (key.length < MIN_API_KEY_LENGTH)
+        throw new ConfigError(`ADIT_API_KEYS entry ${i + 1} is ${key.length} characters; use at least ${MIN_API_KEY_LENGTH} random characters`)
       return createHash('sha256').update(key, 'utf8').digest()
     })
     if (options.jwtSecret !== undefined && options.jwksUrl !== undefined) throw new ConfigError('set ADIT_JWT_SECRET or ADIT_JWKS_URL, not both')

@@ -76,10 +76,12 @@ export function resolveSecurityOptions(input: Partial<SecurityOptions> = {}): Se
   for (const [key, value] of Object.entries(input)) {
     if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value
   }
-  if (!Array.isArray(options.apiKeys) || !options.apiKeys.every((k) => typeof k === 'string')) throw new ConfigError('server option security.apiKeys must be a list of strings')
+  if (!Array.isArray(options.apiKeys) || !options.apiKeys.every((k) => typeof k === 'string'))
+    throw new ConfigError('server option security.apiKeys must be a list of strings')
   checkRate(options.registerRate, 'registerRate')
   if (options.tunnelRate !== undefined) checkRate(options.tunnelRate, 'tunnelRate')
-  for (const name of ['registerRateMaxClients', 'maxTunnelsPerKey', 'maxStreamsPerTunnel', 'idleTtlMs', 'rotationGraceMs', 'accessCacheMs'] as const) nonNegativeInt(options[name], name)
+  for (const name of ['registerRateMaxClients', 'maxTunnelsPerKey', 'maxStreamsPerTunnel', 'idleTtlMs', 'rotationGraceMs', 'accessCacheMs'] as const)
+    nonNegativeInt(options[name], name)
   if (options.registerRateMaxClients < 1) throw new ConfigError('server option security.registerRateMaxClients must be ≥ 1')
   if (options.idleSweepMs !== undefined && (!Number.isInteger(options.idleSweepMs) || options.idleSweepMs < 10)) {
     throw new ConfigError(`server option security.idleSweepMs must be an integer ≥ 10, got ${String(options.idleSweepMs)}`)

@@ -73,7 +73,8 @@ export class ServerSecurity {
       })
       this.sweeper.start()
     }
-    if (this.registrationAuth.open) ctx.logger.warn('registration is open: anyone who reaches this server can create tunnels (set ADIT_API_KEYS to require a key)')
+    if (this.registrationAuth.open)
+      ctx.logger.warn('registration is open: anyone who reaches this server can create tunnels (set ADIT_API_KEYS to require a key)')
   }
 
   /**

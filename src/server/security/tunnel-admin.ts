@@ -45,7 +45,12 @@ function isAdmin(token: string, adminTokenHash: Buffer | undefined): boolean {
  * `POST /tunnels/{id}/rotate` (tunnel secret) → `200 {id, secret, generation, previous_valid_until}`;
  * `DELETE /tunnels/{id}` (tunnel secret or admin token) → `204`, the tunnel revoked and its agents disconnected.
  */
-export async function handleTunnelAdmin(req: IncomingMessage, res: ServerResponse, route: { id: string; action: 'rotate' | 'delete' }, ctx: TunnelAdminContext): Promise<void> {
+export async function handleTunnelAdmin(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: { id: string; action: 'rotate' | 'delete' },
+  ctx: TunnelAdminContext,
+): Promise<void> {
   const expected = route.action === 'rotate' ? 'POST' : 'DELETE'
   if (req.method !== expected) return json(res, 405, { error: ErrorCode.BAD_REQUEST, message: `use ${expected}` }, { allow: expected })
   req.resume()

@@ -8,8 +8,15 @@ const isConfig = (e: { code?: string }) => e.code === ErrorCode.CONFIG
 
 test('agent access flags become the /register access object', () => {
   assert.equal(accessFromFlags({}), undefined)
-  assert.deepEqual(accessFromFlags({ basicAuth: 'u:p:q', allowIp: '10.0.0.0/8, ::1,2001:db8::/32' }), { basic_auth: 'u:p:q', allow_ips: ['10.0.0.0/8', '::1', '2001:db8::/32'] })
-  assert.deepEqual(parseRequireJwtFlag('issuer=https://i,audience=app,jwks=https://i/jwks'), { jwks_url: 'https://i/jwks', issuer: 'https://i', audience: 'app' })
+  assert.deepEqual(accessFromFlags({ basicAuth: 'u:p:q', allowIp: '10.0.0.0/8, ::1,2001:db8::/32' }), {
+    basic_auth: 'u:p:q',
+    allow_ips: ['10.0.0.0/8', '::1', '2001:db8::/32'],
+  })
+  assert.deepEqual(parseRequireJwtFlag('issuer=https://i,audience=app,jwks=https://i/jwks'), {
+    jwks_url: 'https://i/jwks',
+    issuer: 'https://i',
+    audience: 'app',
+  })
 })
 
 test('bad agent access flags are ADIT_ERR_CONFIG naming the flag', () => {
@@ -25,7 +32,15 @@ test('bad agent access flags are ADIT_ERR_CONFIG naming the flag', () => {
 
 test('server security flags and environment: secrets from the environment only, rates and durations parsed', () => {
   const options = securityOptionsFromFlags(
-    { allowOpenRegistration: 'true', maxTunnelsPerKey: '5', maxStreamsPerTunnel: '7', tunnelRate: '100/s', registerRate: '10/m', idleTtl: '2h', rotationGrace: '30s' },
+    {
+      allowOpenRegistration: 'true',
+      maxTunnelsPerKey: '5',
+      maxStreamsPerTunnel: '7',
+      tunnelRate: '100/s',
+      registerRate: '10/m',
+      idleTtl: '2h',
+      rotationGrace: '30s',
+    },
     { ADIT_API_KEYS: ' a-key-0123456789 , b-key-0123456789 ,', ADIT_JWT_SECRET: '', K_SERVICE: 'svc' },
   )
   assert.deepEqual(options.apiKeys, ['a-key-0123456789', 'b-key-0123456789'])

@@ -13,7 +13,13 @@ test('no input gives the defaults, with the server and local URLs parsed', () =>
 
 test('given options win; undefined ones fall back; the defaults object is not mutated', () => {
   const before = { ...agentDefaults }
-  const options = resolveAgentOptions({ server: 'https://adit.example.com', local: 'http://[::1]:4000/', connections: 4, reconnectBaseMs: undefined, stateFile: null })
+  const options = resolveAgentOptions({
+    server: 'https://adit.example.com',
+    local: 'http://[::1]:4000/',
+    connections: 4,
+    reconnectBaseMs: undefined,
+    stateFile: null,
+  })
   assert.equal(options.serverUrl.host, 'adit.example.com')
   assert.equal(options.localUrl.port, '4000')
   assert.equal(options.connections, 4)

@@ -49,7 +49,12 @@ test('state for another server loads as null', async (t) => {
 test('state lacking id, secret or public_url loads as null', async (t) => {
   const dir = await tempDir(t)
   const path = join(dir, 'agent-state.json')
-  for (const partial of [{ server, secret: 's', public_url: 'u' }, { server, id: 'i', public_url: 'u' }, { server, id: 'i', secret: 's' }, { server, id: 1, secret: 's', public_url: 'u' }]) {
+  for (const partial of [
+    { server, secret: 's', public_url: 'u' },
+    { server, id: 'i', public_url: 'u' },
+    { server, id: 'i', secret: 's' },
+    { server, id: 1, secret: 's', public_url: 'u' },
+  ]) {
     await writeFile(path, JSON.stringify(partial))
     assert.equal(await loadState(path, server), null, JSON.stringify(partial))
   }

@@ -102,7 +102,10 @@ test('bad tunnel lists fail with ADIT_ERR_CONFIG naming the key and the file', (
   )
   // Two unnamed tunnels to the same target would share a derived state file.
   const twin = tunnelsFromConfig(parseConfigText('state_dir: /s\ntunnels:\n  - local: http://x:1\n  - local: http://x:1', 'twin.yaml'), 'twin.yaml')
-  assert.throws(() => tunnelPlans({}, twin), (error: Error & { code?: string }) => isConfigError(error) && /share the state file/.test(error.message))
+  assert.throws(
+    () => tunnelPlans({}, twin),
+    (error: Error & { code?: string }) => isConfigError(error) && /share the state file/.test(error.message),
+  )
 })
 
 test('loadTunnelsFile reads a file and names a missing one', async (t) => {
@@ -110,7 +113,10 @@ test('loadTunnelsFile reads a file and names a missing one', async (t) => {
   t.after(() => dir.remove())
   writeFileSync(dir.file('a.yaml'), 'tunnels:\n  - local: http://127.0.0.1:9\n')
   assert.equal((await loadTunnelsFile(dir.file('a.yaml'), new Set())).tunnels?.[0]?.local, 'http://127.0.0.1:9')
-  await assert.rejects(loadTunnelsFile(dir.file('missing.yaml'), new Set()), (error: Error & { code?: string }) => isConfigError(error) && /ENOENT/.test(error.message))
+  await assert.rejects(
+    loadTunnelsFile(dir.file('missing.yaml'), new Set()),
+    (error: Error & { code?: string }) => isConfigError(error) && /ENOENT/.test(error.message),
+  )
 })
 
 test('stateFileFor: explicit, none, derived from the name or the target', () => {

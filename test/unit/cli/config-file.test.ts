@@ -39,8 +39,14 @@ test('switches read true/false from every source', () => {
 })
 
 test('unknown or ill-typed config-file keys are refused, naming the key', () => {
-  assert.throws(() => resolveSettings(serverSettings, {}, {}, { prot: 80 }), (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('"prot"'))
-  assert.throws(() => resolveSettings(serverSettings, {}, {}, { port: { nested: 1 } }), (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('port'))
+  assert.throws(
+    () => resolveSettings(serverSettings, {}, {}, { prot: 80 }),
+    (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('"prot"'),
+  )
+  assert.throws(
+    () => resolveSettings(serverSettings, {}, {}, { port: { nested: 1 } }),
+    (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('port'),
+  )
 })
 
 test('reads JSON and YAML files, kebab-case keys and per-command sections', () => {
@@ -74,11 +80,26 @@ test('server start-up validation names the bad setting, whichever source it came
       () => serverConfig({ config: dir.file('adit.yaml') }, {}),
       (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('--response-timeout'),
     )
-    assert.throws(() => serverConfig({}, { PORT: '99999' }), (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('port'))
-    assert.throws(() => serverConfig({}, { ADIT_METRICS_TOKEN: 'short' }), (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('ADIT_METRICS_TOKEN'))
-    assert.throws(() => serverConfig({}, { LOG_LEVEL: 'loud' }), (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('LOG_LEVEL'))
-    assert.throws(() => serverConfig({}, { ADIT_LOG_FORMAT: 'xml' }), (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('ADIT_LOG_FORMAT'))
-    assert.throws(() => agentConfig({}, { ADIT_METRICS_ADDR: 'nine' }), (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('--metrics-addr'))
+    assert.throws(
+      () => serverConfig({}, { PORT: '99999' }),
+      (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('port'),
+    )
+    assert.throws(
+      () => serverConfig({}, { ADIT_METRICS_TOKEN: 'short' }),
+      (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('ADIT_METRICS_TOKEN'),
+    )
+    assert.throws(
+      () => serverConfig({}, { LOG_LEVEL: 'loud' }),
+      (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('LOG_LEVEL'),
+    )
+    assert.throws(
+      () => serverConfig({}, { ADIT_LOG_FORMAT: 'xml' }),
+      (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('ADIT_LOG_FORMAT'),
+    )
+    assert.throws(
+      () => agentConfig({}, { ADIT_METRICS_ADDR: 'nine' }),
+      (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('--metrics-addr'),
+    )
     assert.throws(() => agentConfig({}, { ADIT_SERVER: 'ftp://x' }), { code: ErrorCode.CONFIG })
   } finally {
     dir.remove()

@@ -3,8 +3,22 @@ import { test } from 'node:test'
 import { StatusBoard } from '../../../src/cli/status-board.js'
 import { fit, formatStatusChange, redrawPrefix, renderStatusTable, type TunnelStatusRow } from '../../../src/cli/status-render.js'
 
-const web: TunnelStatusRow = { label: 'web', local: 'http://127.0.0.1:3000', publicUrl: 'https://t.example/pub/web/', state: 'online', requests: 12, lastError: undefined }
-const api: TunnelStatusRow = { label: 'api', local: 'http://127.0.0.1:4000', publicUrl: undefined, state: 'reconnecting', requests: 3, lastError: 'ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4000' }
+const web: TunnelStatusRow = {
+  label: 'web',
+  local: 'http://127.0.0.1:3000',
+  publicUrl: 'https://t.example/pub/web/',
+  state: 'online',
+  requests: 12,
+  lastError: undefined,
+}
+const api: TunnelStatusRow = {
+  label: 'api',
+  local: 'http://127.0.0.1:4000',
+  publicUrl: undefined,
+  state: 'reconnecting',
+  requests: 3,
+  lastError: 'ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4000',
+}
 
 test('the table: a heading and one aligned row per tunnel', () => {
   const lines = renderStatusTable([web, api], 120)
@@ -37,13 +51,25 @@ test('fit cuts with an ellipsis and leaves short text alone', () => {
 test('piped lines: the classic single-tunnel lines, and the tunnel named when there are several', () => {
   assert.equal(formatStatusChange(web, { kind: 'state' }, false), 'adit: forwarding https://t.example/pub/web/ → http://127.0.0.1:3000')
   assert.equal(formatStatusChange(web, { kind: 'state' }, true), 'adit: forwarding https://t.example/pub/web/ → http://127.0.0.1:3000 (web)')
-  assert.equal(formatStatusChange(api, { kind: 'state' }, true), 'adit: connection lost (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4000); reconnecting (api)')
-  assert.equal(formatStatusChange({ ...api, state: 'error', lastError: 'registration refused with 401' }, { kind: 'state' }, false), 'adit: error: registration refused with 401')
-  assert.equal(formatStatusChange({ ...web, state: 'connecting' }, { kind: 'state', server: 'http://s' }, false), 'adit: connecting to http://s for http://127.0.0.1:3000')
+  assert.equal(
+    formatStatusChange(api, { kind: 'state' }, true),
+    'adit: connection lost (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4000); reconnecting (api)',
+  )
+  assert.equal(
+    formatStatusChange({ ...api, state: 'error', lastError: 'registration refused with 401' }, { kind: 'state' }, false),
+    'adit: error: registration refused with 401',
+  )
+  assert.equal(
+    formatStatusChange({ ...web, state: 'connecting' }, { kind: 'state', server: 'http://s' }, false),
+    'adit: connecting to http://s for http://127.0.0.1:3000',
+  )
   const request = { kind: 'request', method: 'GET', path: '/a?b', status: 200, responseBytes: 5, durationMs: 3 } as const
   assert.equal(formatStatusChange(web, request, false), 'GET /a?b → 200 5 B 3 ms')
   assert.equal(formatStatusChange(web, { ...request, status: 0, error: 'local unreachable' }, true), '[web] GET /a?b → error 5 B 3 ms (local unreachable)')
-  assert.equal(formatStatusChange(web, { kind: 'url', reregistered: true }, false), 'adit: the server issued a new tunnel; now forwarding https://t.example/pub/web/ → http://127.0.0.1:3000')
+  assert.equal(
+    formatStatusChange(web, { kind: 'url', reregistered: true }, false),
+    'adit: the server issued a new tunnel; now forwarding https://t.example/pub/web/ → http://127.0.0.1:3000',
+  )
 })
 
 test('redrawPrefix moves up over the last drawing and clears it', () => {

@@ -84,7 +84,10 @@ async function runScript(t: { after: (fn: () => void) => void }, options: RunOpt
   })
   const callsFile = join(dir, 'calls')
   const calls = existsSync(callsFile)
-    ? readFileSync(callsFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(SEP))
+    ? readFileSync(callsFile, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.split(SEP))
     : []
   const secrets = new Map<string, string>()
   for (const name of readdirSync(dir)) {
@@ -122,7 +125,8 @@ test('cloud-run.sh DRY_RUN=1: prints the build and deploy, runs no gcloud', asyn
   const deploys = find(commands, 'run', 'deploy')
   assert.equal(deploys.length, 1)
   const deploy = deploys[0]!
-  for (const f of [...longLivedWebSockets, '--no-use-http2', '--allow-unauthenticated', '--ingress=all']) assert.ok(deploy.includes(f), `${f} in: ${deploy.join(' ')}`)
+  for (const f of [...longLivedWebSockets, '--no-use-http2', '--allow-unauthenticated', '--ingress=all'])
+    assert.ok(deploy.includes(f), `${f} in: ${deploy.join(' ')}`)
   assert.equal(flag(deploy, '--image'), flag(build, '--tag'), 'deploys the image it built')
   // Without Redis, state is in one process: one instance only.
   assert.equal(flag(deploy, '--max-instances'), '1')
@@ -140,7 +144,16 @@ test('cloud-run.sh DRY_RUN=1: prints the build and deploy, runs no gcloud', asyn
 test('cloud-run.sh DRY_RUN=1 LAYOUT=cluster: a /pub and a /ws service sharing Redis, secrets never printed', async (t) => {
   const password = 'hunter2-not-for-logs'
   const run = await runScript(t, {
-    env: { DRY_RUN: '1', LAYOUT: 'cluster', PUB_USE_HTTP2: '1', BUILD: 'none', IMAGE: 'example/adit:1', REDIS_URL: `redis://default:${password}@10.1.2.3:6379`, NETWORK: 'vpc-a', SUBNET: 'sub-a' },
+    env: {
+      DRY_RUN: '1',
+      LAYOUT: 'cluster',
+      PUB_USE_HTTP2: '1',
+      BUILD: 'none',
+      IMAGE: 'example/adit:1',
+      REDIS_URL: `redis://default:${password}@10.1.2.3:6379`,
+      NETWORK: 'vpc-a',
+      SUBNET: 'sub-a',
+    },
   })
   assert.equal(run.code, 0, run.stderr)
   assert.deepEqual(run.calls, [])
@@ -172,7 +185,9 @@ test('cloud-run.sh LAYOUT=cluster defaults to HTTP/1.1 on both services', async 
 })
 
 test('cloud-run.sh: a given PUBLIC_BASE_URL goes into the deploy, with no second revision', async (t) => {
-  const run = await runScript(t, { env: { DRY_RUN: '1', BUILD: 'none', IMAGE: 'x', PUBLIC_BASE_URL: 'https://adit.example.com', PUBLIC_HOST_SUFFIX: 't.example.com' } })
+  const run = await runScript(t, {
+    env: { DRY_RUN: '1', BUILD: 'none', IMAGE: 'x', PUBLIC_BASE_URL: 'https://adit.example.com', PUBLIC_HOST_SUFFIX: 't.example.com' },
+  })
   assert.equal(run.code, 0, run.stderr)
   const commands = printed(run)
   const deploy = find(commands, 'run', 'deploy')[0]!

@@ -36,7 +36,9 @@ function image(file: string): Image {
   }
 }
 
-async function startServerCmd(t: TestContext): Promise<{ port: number; stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> }> {
+async function startServerCmd(
+  t: TestContext,
+): Promise<{ port: number; stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> }> {
   const server = start(t, image('Dockerfile').cmd, { cwd: repoRoot, env: cloudRunEnv() })
   const port = await waitForLine(server, listeningPort)
   return {
@@ -100,7 +102,14 @@ test('agent image CMD: tunnels to the server, keeps its state file, exits 0 on S
   // The test moves the state file the way `docker run -e ADIT_STATE_FILE=` would.
   const agent = start(t, agentImage.cmd, {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH, NODE_ENV: 'production', ADIT_SERVER: `http://127.0.0.1:${port}`, ADIT_LOCAL: local.url, ADIT_API_KEY: 'deploy-test-key', ADIT_STATE_FILE: stateFile },
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      ADIT_SERVER: `http://127.0.0.1:${port}`,
+      ADIT_LOCAL: local.url,
+      ADIT_API_KEY: 'deploy-test-key',
+      ADIT_STATE_FILE: stateFile,
+    },
   })
   const publicUrl = await waitForLine(agent, forwardingUrl)
   const response = await fetch(new URL('hello?x=1', publicUrl.endsWith('/') ? publicUrl : `${publicUrl}/`))

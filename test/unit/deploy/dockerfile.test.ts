@@ -82,7 +82,10 @@ for (const { file, subcommand } of images) {
       .filter((i) => i.keyword === 'COPY')
       .map((i) => copyParts(i.args))
       .filter((c) => builderNames.has(c.flags.get('from') ?? ''))
-    assert.ok(fromBuilder.some((c) => c.sources.some((s) => /(^|\/)dist(\/src)?\/?$/.test(s))), 'compiled dist copied from the builder')
+    assert.ok(
+      fromBuilder.some((c) => c.sources.some((s) => /(^|\/)dist(\/src)?\/?$/.test(s))),
+      'compiled dist copied from the builder',
+    )
   })
 
   test(`${file}: the final stage does not run as root`, () => {
@@ -106,10 +109,11 @@ for (const { file, subcommand } of images) {
     assert.equal(argv[2], subcommand)
     // The CLI file must come into the image through a COPY below WORKDIR.
     const cli = posix.resolve(workdir(runtime), argv[1]!)
-    const copied = runtime.instructions
-      .filter((i) => i.keyword === 'COPY')
-      .map((i) => posix.resolve(workdir(runtime), copyParts(i.args).dest))
-    assert.ok(copied.some((dest) => cli.startsWith(dest.endsWith('/') ? dest : dest + '/')), `${cli} is under no COPY destination (${copied.join(', ')})`)
+    const copied = runtime.instructions.filter((i) => i.keyword === 'COPY').map((i) => posix.resolve(workdir(runtime), copyParts(i.args).dest))
+    assert.ok(
+      copied.some((dest) => cli.startsWith(dest.endsWith('/') ? dest : dest + '/')),
+      `${cli} is under no COPY destination (${copied.join(', ')})`,
+    )
   })
 
   test(`${file}: the CMD's file exists in the built package`, (t) => {
@@ -137,7 +141,10 @@ for (const { file, subcommand } of images) {
 
 test('Dockerfile (server): listens on PORT 8080 and exposes it', () => {
   const runtime = finalStage(load('Dockerfile'))
-  const env = runtime.instructions.filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' ')
+  const env = runtime.instructions
+    .filter((i) => i.keyword === 'ENV')
+    .map((i) => i.args)
+    .join(' ')
   assert.match(env, /\bPORT=8080\b/)
   assert.ok(runtime.instructions.some((i) => i.keyword === 'EXPOSE' && i.args.split(/\s+/).includes('8080')))
 })
@@ -244,11 +251,26 @@ test('.dockerignore keeps every COPY source in the context and leaves the rest o
 // ---- the parser itself -----------------------------------------------------------
 
 test('Dockerfile parser: continuations, comments inside them, ARG defaults in FROM', () => {
-  const parsed = parseDockerfile(['# syntax=docker/dockerfile:1', 'ARG BASE=node:24-bookworm-slim', 'FROM ${BASE} AS build', 'RUN a \\', '  # a comment line', '  && b', 'FROM $BASE', 'CMD ["node", "x.js"]', ''].join('\n'))
+  const parsed = parseDockerfile(
+    [
+      '# syntax=docker/dockerfile:1',
+      'ARG BASE=node:24-bookworm-slim',
+      'FROM ${BASE} AS build',
+      'RUN a \\',
+      '  # a comment line',
+      '  && b',
+      'FROM $BASE',
+      'CMD ["node", "x.js"]',
+      '',
+    ].join('\n'),
+  )
   assert.equal(parsed.stages.length, 2)
   assert.equal(parsed.stages[0]!.name, 'build')
   assert.equal(parsed.stages[1]!.from, 'node:24-bookworm-slim')
-  assert.deepEqual(parsed.stages[0]!.instructions.map((i) => i.args), ['a && b'])
+  assert.deepEqual(
+    parsed.stages[0]!.instructions.map((i) => i.args),
+    ['a && b'],
+  )
   assert.deepEqual(execForm(parsed.stages[1]!.instructions[0]!.args), ['node', 'x.js'])
   assert.equal(execForm('node x.js'), undefined)
 })

@@ -56,7 +56,9 @@ export function waitForLine<T>(started: Started, pick: (line: string) => T | und
       const value = pick(line)
       if (value !== undefined) finish(undefined, value)
     })
-    void started.exited.then(({ code, signal }) => finish(new Error(`process exited (code ${code}, signal ${signal}) before the expected line; stderr: ${started.stderr()}`)))
+    void started.exited.then(({ code, signal }) =>
+      finish(new Error(`process exited (code ${code}, signal ${signal}) before the expected line; stderr: ${started.stderr()}`)),
+    )
   })
 }
 

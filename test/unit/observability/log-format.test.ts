@@ -8,7 +8,16 @@ import { parseListenAddress } from '../../../src/observability/metrics-http.js'
 import { ErrorCode } from '../../../src/errors.js'
 
 test('the terminal format is one readable line: time, severity, message, fields', () => {
-  const line = JSON.stringify({ severity: 'INFO', level: 'info', time: '2026-01-02T03:04:05.678Z', name: 'adit-server', message: 'proxied', status: 200, path: '/a b', httpRequest: { status: 200 } })
+  const line = JSON.stringify({
+    severity: 'INFO',
+    level: 'info',
+    time: '2026-01-02T03:04:05.678Z',
+    name: 'adit-server',
+    message: 'proxied',
+    status: 200,
+    path: '/a b',
+    httpRequest: { status: 200 },
+  })
   assert.equal(formatLogLine(line), '03:04:05.678 INFO    proxied status=200 path="/a b"\n')
   assert.equal(formatLogLine('not json'), 'not json\n')
 })
@@ -39,19 +48,39 @@ test('auto means JSON unless the fd is a terminal; ADIT_LOG_FORMAT overrides', (
 })
 
 test('traceparent parsing follows W3C trace context', () => {
-  assert.deepEqual(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true, generated: false })
-  for (const bad of ['', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7', '00-00000000000000000000000000000000-00f067aa0ba902b7-01', '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra']) {
+  assert.deepEqual(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), {
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
+    sampled: true,
+    generated: false,
+  })
+  for (const bad of [
+    '',
+    '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7',
+    '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+    '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01',
+    'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra',
+  ]) {
     assert.equal(parseTraceparent(bad), null, bad)
   }
   // A later version may append fields.
   assert.ok(parseTraceparent('01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-extra'))
-  assert.deepEqual(parseCloudTraceContext('105445AA7843BC8BF206B12000100000/18446744073709551615;o=0'), { traceId: '105445aa7843bc8bf206b12000100000', spanId: 'ffffffffffffffff', sampled: false, generated: false })
+  assert.deepEqual(parseCloudTraceContext('105445AA7843BC8BF206B12000100000/18446744073709551615;o=0'), {
+    traceId: '105445aa7843bc8bf206b12000100000',
+    spanId: 'ffffffffffffffff',
+    sampled: false,
+    generated: false,
+  })
   assert.equal(parseCloudTraceContext('nope/1;o=1'), null)
 })
 
 test('the tunnel label is capped: later tunnels count as other', () => {
   const cap = new LabelCap(2)
-  assert.deepEqual(['a', 'b', 'c', 'a', 'd'].map((t) => cap.label(t)), ['a', 'b', 'other', 'a', 'other'])
+  assert.deepEqual(
+    ['a', 'b', 'c', 'a', 'd'].map((t) => cap.label(t)),
+    ['a', 'b', 'other', 'a', 'other'],
+  )
 })
 
 test('metrics addresses are host:port', () => {

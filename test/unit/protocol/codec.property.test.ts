@@ -85,13 +85,20 @@ const frameSpec: fc.Arbitrary<FrameSpec> = fc.oneof(
 
 function encode(spec: FrameSpec): Buffer {
   switch (spec.type) {
-    case 'OPEN': return encodeOpen(spec.streamId, spec.head)
-    case 'HEAD': return encodeHead(spec.streamId, spec.head)
-    case 'DATA': return encodeData(spec.streamId, spec.data)
-    case 'END': return encodeEnd(spec.streamId)
-    case 'RESET': return encodeReset(spec.streamId, spec.code, spec.reason)
-    case 'WINDOW': return encodeWindow(spec.streamId, spec.increment)
-    case 'GOAWAY': return encodeGoAway(spec.lastStreamId, spec.code)
+    case 'OPEN':
+      return encodeOpen(spec.streamId, spec.head)
+    case 'HEAD':
+      return encodeHead(spec.streamId, spec.head)
+    case 'DATA':
+      return encodeData(spec.streamId, spec.data)
+    case 'END':
+      return encodeEnd(spec.streamId)
+    case 'RESET':
+      return encodeReset(spec.streamId, spec.code, spec.reason)
+    case 'WINDOW':
+      return encodeWindow(spec.streamId, spec.increment)
+    case 'GOAWAY':
+      return encodeGoAway(spec.lastStreamId, spec.code)
   }
 }
 
@@ -126,13 +133,27 @@ describe('codec properties', () => {
         assert.equal(frame.type, FrameType[spec.type])
         assert.equal(frame.payload.length, message.length - HEADER_LENGTH)
         switch (spec.type) {
-          case 'OPEN': assert.deepEqual(decodeOpen(frame.payload), spec.head); break
-          case 'HEAD': assert.deepEqual(decodeHead(frame.payload), spec.head); break
-          case 'DATA': assert.ok(frame.payload.equals(spec.data)); break
-          case 'END': assert.equal(frame.payload.length, 0); break
-          case 'RESET': assert.deepEqual(decodeReset(frame.payload), { code: spec.code, reason: spec.reason }); break
-          case 'WINDOW': assert.equal(decodeU32(frame.payload, 'WINDOW'), spec.increment); break
-          case 'GOAWAY': assert.deepEqual(decodeGoAway(frame.payload), { lastStreamId: spec.lastStreamId, code: spec.code }); break
+          case 'OPEN':
+            assert.deepEqual(decodeOpen(frame.payload), spec.head)
+            break
+          case 'HEAD':
+            assert.deepEqual(decodeHead(frame.payload), spec.head)
+            break
+          case 'DATA':
+            assert.ok(frame.payload.equals(spec.data))
+            break
+          case 'END':
+            assert.equal(frame.payload.length, 0)
+            break
+          case 'RESET':
+            assert.deepEqual(decodeReset(frame.payload), { code: spec.code, reason: spec.reason })
+            break
+          case 'WINDOW':
+            assert.equal(decodeU32(frame.payload, 'WINDOW'), spec.increment)
+            break
+          case 'GOAWAY':
+            assert.deepEqual(decodeGoAway(frame.payload), { lastStreamId: spec.lastStreamId, code: spec.code })
+            break
         }
         assert.equal(frame.streamId, spec.type === 'GOAWAY' ? 0 : spec.streamId)
       }),
@@ -181,7 +202,18 @@ describe('codec properties', () => {
     const field = fc.oneof(fc.anything({ maxDepth: 2 }), text, fc.integer({ min: 0, max: 1200 }))
     const pairs = fc.array(fc.oneof(fc.tuple(text, text), fc.array(field, { maxLength: 3 }), field), { maxLength: 4 })
     const shaped = fc.record(
-      { method: field, path: fc.oneof(field, text.map((s) => `/${s}`)), headers: fc.oneof(pairs, field), status: field, type: fc.constantFrom('resp', 'req', 7), req_id: field, body: field },
+      {
+        method: field,
+        path: fc.oneof(
+          field,
+          text.map((s) => `/${s}`),
+        ),
+        headers: fc.oneof(pairs, field),
+        status: field,
+        type: fc.constantFrom('resp', 'req', 7),
+        req_id: field,
+        body: field,
+      },
       { requiredKeys: [] },
     )
     fc.assert(
@@ -205,7 +237,10 @@ describe('codec properties', () => {
     const message = fc.oneof(
       { weight: 4, arbitrary: frameSpec.map(encode) },
       // Small stream ids, so frames hit the streams that exist.
-      { weight: 4, arbitrary: fc.tuple(frameSpec, fc.integer({ min: 0, max: 3 })).map(([spec, id]) => encode('streamId' in spec ? { ...spec, streamId: id } : spec)) },
+      {
+        weight: 4,
+        arbitrary: fc.tuple(frameSpec, fc.integer({ min: 0, max: 3 })).map(([spec, id]) => encode('streamId' in spec ? { ...spec, streamId: id } : spec)),
+      },
       { weight: 1, arbitrary: fc.uint8Array({ maxLength: 12 }).map((b) => Buffer.from(b)) },
     )
     fc.assert(

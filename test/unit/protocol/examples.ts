@@ -12,7 +12,9 @@ export function fromHex(hex: string): Buffer {
 
 /** Buffer → `"01 00 ff"`, the form the doc and these fixtures use. */
 export function toHex(buf: Uint8Array): string {
-  return Buffer.from(buf).toString('hex').replace(/(..)(?!$)/g, '$1 ')
+  return Buffer.from(buf)
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ')
 }
 
 export const openExample = {

@@ -36,7 +36,10 @@ function pairWithAgentStreams(serverOptions = {}) {
 
 /** DATA payload sizes a transport sent (all frames, oldest first). */
 function dataSizes(transport: MemoryTransport): number[] {
-  return transport.log.map(decodeFrame).filter((f) => f.type === FrameType.DATA).map((f) => f.payload.length)
+  return transport.log
+    .map(decodeFrame)
+    .filter((f) => f.type === FrameType.DATA)
+    .map((f) => f.payload.length)
 }
 
 /** WINDOW increments a transport sent. */
@@ -341,14 +344,30 @@ describe('flow control: chunked chaotically', () => {
       if (++steps > 2_000_000) assert.fail(`seed ${seed}: no progress after ${steps} steps`)
       if (p.server.congested || p.agent.congested) congestedSteps++
       switch (rand(8)) {
-        case 0: write(serverStream, up, bodies.up); break
-        case 1: write(agentStream, down, bodies.down); break
-        case 2: p.deliver('server', 1 + rand(4)); break
-        case 3: p.deliver('agent', 1 + rand(4)); break
-        case 4: consume(agentStream, up); break
-        case 5: consume(serverStream, down); break
-        case 6: p.serverTransport.writeOut(1 + rand(4)); break
-        case 7: p.agentTransport.writeOut(1 + rand(4)); break
+        case 0:
+          write(serverStream, up, bodies.up)
+          break
+        case 1:
+          write(agentStream, down, bodies.down)
+          break
+        case 2:
+          p.deliver('server', 1 + rand(4))
+          break
+        case 3:
+          p.deliver('agent', 1 + rand(4))
+          break
+        case 4:
+          consume(agentStream, up)
+          break
+        case 5:
+          consume(serverStream, down)
+          break
+        case 6:
+          p.serverTransport.writeOut(1 + rand(4))
+          break
+        case 7:
+          p.agentTransport.writeOut(1 + rand(4))
+          break
       }
     }
     assert.ok(agentHandler.body.equals(bodies.up), `seed ${seed}: request body differs`)

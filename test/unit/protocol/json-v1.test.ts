@@ -152,7 +152,9 @@ describe('JsonV1Session', () => {
     assert.equal(Buffer.from(req.body, 'base64').toString(), 'hello world')
     assert.equal(req.req_id, String(stream.id))
 
-    session.receive(Buffer.from(JSON.stringify({ type: 'resp', req_id: req.req_id, status: 201, headers: { 'X-A': ['1'] }, body: Buffer.from('made').toString('base64') })))
+    session.receive(
+      Buffer.from(JSON.stringify({ type: 'resp', req_id: req.req_id, status: 201, headers: { 'X-A': ['1'] }, body: Buffer.from('made').toString('base64') })),
+    )
     assert.deepEqual(handler.kinds(), ['head', 'data', 'end'])
     assert.deepEqual(handler.events[0], { kind: 'head', status: 201, headers: [['X-A', '1']] })
     assert.equal(handler.body.toString(), 'made')
@@ -177,7 +179,10 @@ describe('JsonV1Session', () => {
     const stream = session.openStream(GET, handler)!
     assert.equal(stream.write(Buffer.alloc(10)), true, 'exactly the cap is accepted')
     assert.equal(stream.write(Buffer.alloc(1)), false)
-    assert.deepEqual(handler.events.map((e) => e.kind === 'reset' && e.code), [ResetCode.TOO_LARGE])
+    assert.deepEqual(
+      handler.events.map((e) => e.kind === 'reset' && e.code),
+      [ResetCode.TOO_LARGE],
+    )
     assert.equal(session.activeStreams, 0)
     assert.equal(stream.write(Buffer.alloc(1)), false)
     stream.end()
@@ -206,7 +211,10 @@ describe('JsonV1Session', () => {
   it('a malformed frame goes to onProtocolError with JSON_FRAME', () => {
     const { session, errors } = setup()
     session.receive(Buffer.from('{"type":"resp"'))
-    assert.deepEqual(errors.map((e) => e.code), [ProtocolErrorCode.JSON_FRAME])
+    assert.deepEqual(
+      errors.map((e) => e.code),
+      [ProtocolErrorCode.JSON_FRAME],
+    )
   })
 
   it('goAway stops new streams; close resets open ones with CONNECTION_LOST and ignores what follows', () => {

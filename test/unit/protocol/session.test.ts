@@ -88,9 +88,15 @@ describe('Session: a whole exchange', () => {
     const p = pairWithAgentStreams()
     const handlers = [new RecordingHandler(), new RecordingHandler(), new RecordingHandler()]
     const streams = handlers.map((h) => p.server.openStream(GET, h)!)
-    assert.deepEqual(streams.map((s) => s.id), [1, 2, 3])
+    assert.deepEqual(
+      streams.map((s) => s.id),
+      [1, 2, 3],
+    )
     p.pump()
-    assert.deepEqual(p.agentStreams.map((s) => s.stream.id), [1, 2, 3])
+    assert.deepEqual(
+      p.agentStreams.map((s) => s.stream.id),
+      [1, 2, 3],
+    )
     for (const { stream } of [...p.agentStreams].reverse()) {
       p.agent.send(encodeHead(stream.id, { status: 200 + stream.id, headers: [] }))
       stream.write(Buffer.from(`body ${stream.id}`))
@@ -106,7 +112,17 @@ describe('Session: a whole exchange', () => {
   it('an upgrade stream is a raw two-way byte stream after HEAD 101', () => {
     const p = pairWithAgentStreams()
     const serverHandler = new RecordingHandler()
-    const stream = p.server.openStream({ ...GET, headers: [['upgrade', 'websocket'], ['connection', 'Upgrade']], upgrade: true }, serverHandler)!
+    const stream = p.server.openStream(
+      {
+        ...GET,
+        headers: [
+          ['upgrade', 'websocket'],
+          ['connection', 'Upgrade'],
+        ],
+        upgrade: true,
+      },
+      serverHandler,
+    )!
     p.pump()
     const agentSide = p.agentStreams[0]!
     assert.equal(agentSide.head.upgrade, true)
@@ -285,7 +301,10 @@ describe('Session: connection errors go to onProtocolError', () => {
       p.server.openStream(GET, new RecordingHandler())
       p.pump()
       p[side].receive(message)
-      assert.deepEqual(p.errors.map((e) => e.code), [code])
+      assert.deepEqual(
+        p.errors.map((e) => e.code),
+        [code],
+      )
       // The session reports; its owner closes the WebSocket (1002). Nothing was sent back.
       assert.equal(p[side === 'server' ? 'serverTransport' : 'agentTransport'].outbox.length, 0)
     })
@@ -296,7 +315,10 @@ describe('Session: connection errors go to onProtocolError', () => {
     p.agent.receive(encodeOpen(5, GET))
     p.agent.receive(encodeOpen(5, GET))
     p.agent.receive(encodeOpen(3, GET))
-    assert.deepEqual(p.errors.map((e) => e.code), [ProtocolErrorCode.STREAM_ID, ProtocolErrorCode.STREAM_ID])
+    assert.deepEqual(
+      p.errors.map((e) => e.code),
+      [ProtocolErrorCode.STREAM_ID, ProtocolErrorCode.STREAM_ID],
+    )
     assert.equal(p.agentStreams.length, 1)
     // An id that was used and finished is still refused.
     p.agentStreams[0]!.stream.reset(ResetCode.CANCEL)
@@ -350,7 +372,10 @@ describe('Session: GOAWAY', () => {
       stream.end()
     }
     p.pump()
-    assert.deepEqual(handlers.map((h) => h.ended), [true, true])
+    assert.deepEqual(
+      handlers.map((h) => h.ended),
+      [true, true],
+    )
   })
 
   it("an agent's GOAWAY (draining) stops new streams and the server answers with the last stream it opened", () => {

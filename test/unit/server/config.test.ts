@@ -24,7 +24,15 @@ test('PUBLIC_BASE_URL loses its trailing slashes', () => {
 })
 
 test('boundary values are accepted', () => {
-  const options = resolveServerOptions({ port: 65535, maxHeaderBytes: 1024, maxFrameBytes: 64 * 1024 + 5, maxJsonBodyBytes: 0, heartbeatMs: 100, drainTimeoutMs: 0, responseTimeoutMs: 1 })
+  const options = resolveServerOptions({
+    port: 65535,
+    maxHeaderBytes: 1024,
+    maxFrameBytes: 64 * 1024 + 5,
+    maxJsonBodyBytes: 0,
+    heartbeatMs: 100,
+    drainTimeoutMs: 0,
+    responseTimeoutMs: 1,
+  })
   assert.equal(options.port, 65535)
   assert.equal(options.maxFrameBytes, 64 * 1024 + 5)
 })

@@ -27,7 +27,10 @@ test('request rates: per-second ring, 10 s mean, old seconds age out, memory cap
   assert.equal(later.total, 55)
   // A request after a long pause does not resurrect old counts in reused slots.
   rates.record('a', now + 25_000)
-  assert.equal(rates.rate('a', now + 25_000).perSecond.reduce((x, y) => x + y, 0), 1)
+  assert.equal(
+    rates.rate('a', now + 25_000).perSecond.reduce((x, y) => x + y, 0),
+    1,
+  )
   // Capped at two tunnels: the least recently active is forgotten.
   rates.record('b', now)
   rates.record('c', now + 1)
@@ -61,7 +64,10 @@ test('dashboard off without an admin token: its paths fall through to the server
     assert.equal(res.statusCode, 404, path)
     assert.equal(await res.body.text(), 'not the dashboard')
   }
-  assert.throws(() => createDashboard({ adminToken: 'short', registry: { connections: () => [] } }), (error: Error & { code?: string }) => error.code === 'ADIT_ERR_CONFIG' && /adminToken/.test(error.message))
+  assert.throws(
+    () => createDashboard({ adminToken: 'short', registry: { connections: () => [] } }),
+    (error: Error & { code?: string }) => error.code === 'ADIT_ERR_CONFIG' && /adminToken/.test(error.message),
+  )
 })
 
 test('dashboard auth: bearer, ?token= → HttpOnly SameSite=Strict cookie and a redirect without it, 401 otherwise', async (t) => {

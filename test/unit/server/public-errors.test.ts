@@ -72,7 +72,7 @@ test('a detail is added in parentheses; extra headers are sent', async (t) => {
   assert.equal(reply.body, `503 ${publicErrors.ADIT_ERR_SHUTTING_DOWN.text} (draining) [request id r1]\n`)
 })
 
-test('a detail with line breaks (e.g. an agent\'s reset reason) still yields a one-line body', async (t) => {
+test("a detail with line breaks (e.g. an agent's reset reason) still yields a one-line body", async (t) => {
   const base = await serve(t, (res) => sendPublicError(res, 'ADIT_ERR_STREAM_RESET', 'r2', 'first line\r\nsecond line\nthird'))
   const reply = await get(base)
   assert.equal(reply.status, 502)

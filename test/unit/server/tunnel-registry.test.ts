@@ -4,8 +4,14 @@ import type { AgentConnection } from '../../../src/server/agent-connection.js'
 import { TunnelRegistry } from '../../../src/server/tunnel-registry.js'
 
 /** The registry reads only `tunnelId` and a few session fields. */
-function fake(tunnelId: string, session: Partial<{ goingAway: boolean; closed: boolean; moveRequested: boolean; heavyStreams: number; activeStreams: number }> = {}): AgentConnection {
-  return { tunnelId, session: { goingAway: false, closed: false, moveRequested: false, heavyStreams: 0, activeStreams: 0, ...session } } as unknown as AgentConnection
+function fake(
+  tunnelId: string,
+  session: Partial<{ goingAway: boolean; closed: boolean; moveRequested: boolean; heavyStreams: number; activeStreams: number }> = {},
+): AgentConnection {
+  return {
+    tunnelId,
+    session: { goingAway: false, closed: false, moveRequested: false, heavyStreams: 0, activeStreams: 0, ...session },
+  } as unknown as AgentConnection
 }
 
 describe('TunnelRegistry.pick', () => {

@@ -73,10 +73,16 @@ test('required JWT: issuer, audience and signature checked against the JWKS', as
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }
   const jwks = new FixedJwks(createLocalJWKSet({ keys: [jwk] }))
   const gate = new AccessGate({ requireJwt: { jwksUrl: 'https://issuer/jwks', issuer: 'https://issuer', audience: 'app' } }, jwks)
-  const sign = (aud: string, key = privateKey) => new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://issuer').setAudience(aud).setExpirationTime('5m').sign(key)
+  const sign = (aud: string, key = privateKey) =>
+    new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://issuer').setAudience(aud).setExpirationTime('5m').sign(key)
   assert.equal(await gate.check(req({ authorization: `Bearer ${await sign('app')}` }), '1.2.3.4'), null)
   const other = await generateKeyPair('ES256')
-  for (const headers of [{}, { authorization: `Bearer ${await sign('other')}` }, { authorization: `Bearer ${await sign('app', other.privateKey)}` }, { authorization: 'Bearer junk' }]) {
+  for (const headers of [
+    {},
+    { authorization: `Bearer ${await sign('other')}` },
+    { authorization: `Bearer ${await sign('app', other.privateKey)}` },
+    { authorization: 'Bearer junk' },
+  ]) {
     const denial = await gate.check(req(headers), '1.2.3.4')
     assert.equal(denial?.code, ErrorCode.AUTH_REQUIRED)
     assert.match(denial?.headers?.['www-authenticate'] ?? '', /^Bearer /)

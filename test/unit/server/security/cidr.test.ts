@@ -41,7 +41,11 @@ test('host bits are masked, and text is normalised', () => {
 
 test('garbage is refused with ADIT_ERR_CONFIG; non-addresses never match', () => {
   for (const bad of ['', 'abc', '10.0.0.0/33', '10.0.0/8', '::/129', '1.2.3.4/-1', '1.2.3.4/', '256.0.0.1']) {
-    assert.throws(() => parseCidr(bad), (e: { code?: string }) => e.code === ErrorCode.CONFIG, bad)
+    assert.throws(
+      () => parseCidr(bad),
+      (e: { code?: string }) => e.code === ErrorCode.CONFIG,
+      bad,
+    )
   }
   const list = new CidrList(['0.0.0.0/0'])
   assert.equal(list.matches(''), false)

@@ -48,5 +48,9 @@ test('parseRate: count per unit, the burst is the count', () => {
   assert.deepEqual(parseRate('x', '20/m'), { ratePerSec: 20 / 60, burst: 20 })
   assert.deepEqual(parseRate('x', '5/s'), { ratePerSec: 5, burst: 5 })
   assert.deepEqual(parseRate('x', '7'), { ratePerSec: 7, burst: 7 })
-  for (const bad of ['', '0/s', 'fast', '5/d', '-1/s']) assert.throws(() => parseRate('x', bad), (e: { code?: string }) => e.code === ErrorCode.CONFIG)
+  for (const bad of ['', '0/s', 'fast', '5/d', '-1/s'])
+    assert.throws(
+      () => parseRate('x', bad),
+      (e: { code?: string }) => e.code === ErrorCode.CONFIG,
+    )
 })

@@ -19,7 +19,14 @@ test('the client address is the socket peer unless the proxy is trusted, then th
 })
 
 test('streams in flight per tunnel are capped (429 + Retry-After) and freed by release', async () => {
-  const guard = new TunnelGuard({ store: undefined, trustProxy: false, maxStreamsPerTunnel: 2, tunnelRate: undefined, accessCacheMs: 1000, maxTrackedTunnels: 100 })
+  const guard = new TunnelGuard({
+    store: undefined,
+    trustProxy: false,
+    maxStreamsPerTunnel: 2,
+    tunnelRate: undefined,
+    accessCacheMs: 1000,
+    maxTrackedTunnels: 100,
+  })
   assert.equal((await guard.admit('t1', req())).ok, true)
   assert.equal((await guard.admit('t1', req())).ok, true)
   const third = await guard.admit('t1', req())
@@ -34,7 +41,15 @@ test('streams in flight per tunnel are capped (429 + Retry-After) and freed by r
 
 test('per-tunnel request rate: 429 with Retry-After past the burst, per tunnel', async () => {
   let now = 0
-  const guard = new TunnelGuard({ store: undefined, trustProxy: false, maxStreamsPerTunnel: 0, tunnelRate: { ratePerSec: 1, burst: 2 }, accessCacheMs: 1000, maxTrackedTunnels: 100, now: () => now })
+  const guard = new TunnelGuard({
+    store: undefined,
+    trustProxy: false,
+    maxStreamsPerTunnel: 0,
+    tunnelRate: { ratePerSec: 1, burst: 2 },
+    accessCacheMs: 1000,
+    maxTrackedTunnels: 100,
+    now: () => now,
+  })
   assert.equal((await guard.admit('a', req())).ok, true)
   assert.equal((await guard.admit('a', req())).ok, true)
   const refused = await guard.admit('a', req())
@@ -72,7 +87,15 @@ test('during a store outage a tunnel keeps its last known rules; one never read 
     },
   })
   let now = 0
-  const guard = new TunnelGuard({ store, trustProxy: false, maxStreamsPerTunnel: 0, tunnelRate: undefined, accessCacheMs: 100, maxTrackedTunnels: 10, now: () => now })
+  const guard = new TunnelGuard({
+    store,
+    trustProxy: false,
+    maxStreamsPerTunnel: 0,
+    tunnelRate: undefined,
+    accessCacheMs: 100,
+    maxTrackedTunnels: 10,
+    now: () => now,
+  })
   assert.equal((await guard.admit('known', req('10.0.0.1'))).ok, true)
   down = true
   now = 10_000
@@ -86,6 +109,13 @@ test('during a store outage a tunnel keeps its last known rules; one never read 
 test('a store that fails makes admit fail (the server answers 5xx), never serve without the rules', async () => {
   const cluster = createMemoryCluster({ instanceId: 'i' })
   await cluster.close()
-  const guard = new TunnelGuard({ store: cluster.store, trustProxy: false, maxStreamsPerTunnel: 0, tunnelRate: undefined, accessCacheMs: 1000, maxTrackedTunnels: 10 })
+  const guard = new TunnelGuard({
+    store: cluster.store,
+    trustProxy: false,
+    maxStreamsPerTunnel: 0,
+    tunnelRate: undefined,
+    accessCacheMs: 1000,
+    maxTrackedTunnels: 10,
+  })
   await assert.rejects(guard.admit('t', req()), (e: { code?: string }) => e.code === 'ADIT_ERR_CLUSTER_CLOSED')
 })
