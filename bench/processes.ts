@@ -53,7 +53,8 @@ export interface AditServer {
 export async function startAditServer(children: ChildSet, launch: AditLaunch, name = 'adit server'): Promise<AditServer> {
   // Same-instance figures: never pick up a REDIS_URL from the shell (the cross-instance case sets its own).
   const { REDIS_URL: _redis, ...inherited } = process.env
-  const env = { ...inherited, PORT: '0', HOST: '127.0.0.1' }
+  // The idle case registers 1,000 tunnels from one address: lift the per-address registration limit.
+  const env = { ...inherited, PORT: '0', HOST: '127.0.0.1', ADIT_REGISTER_RATE: '100000/m' }
   const child = children.spawnNode(name, launch.bin, ['server', '--port', '0', '--host', '127.0.0.1'], env, nodeArgs(launch, name))
   const line = await child.waitForLine((l) => l.message === 'listening' && typeof l.url === 'string', STARTUP_TIMEOUT_MS)
   return { child, url: String(line.url) }
@@ -74,7 +75,8 @@ export async function startAditAgent(
   connections: number | undefined,
 ): Promise<AditAgent> {
   const stateDir = await mkdtemp(join(tmpdir(), 'adit-bench-'))
-  const args = ['agent', '--server', serverUrl, '--local', localUrl, '--json', '--state-file', join(stateDir, 'state.json')]
+  // The inspector (on by default) is an observer, not the tunnel: measured without it (docs/performance.md).
+  const args = ['agent', '--server', serverUrl, '--local', localUrl, '--json', '--no-inspect', '--state-file', join(stateDir, 'state.json')]
   if (connections !== undefined) args.push('--connections', String(connections))
   const cleanup = (): Promise<void> => rm(stateDir, { recursive: true, force: true })
   try {
