@@ -140,8 +140,8 @@ describe('hostile input against a real server process: status codes, nothing rea
     raw.close()
   })
 
-  it('2,000 slow connections (slowloris): another tunnel answers promptly, all are closed after headersTimeout, RSS reported', async (t) => {
-    const COUNT = 2000
+  it('10,000 slow connections (slowloris): another tunnel answers promptly, all are closed after headersTimeout, RSS reported', async (t) => {
+    const COUNT = 10_000
     const sockets: Socket[] = []
     t.after(() => {
       for (const s of sockets) s.destroy()
@@ -184,7 +184,8 @@ describe('hostile input against a real server process: status codes, nothing rea
       `slowloris: ${COUNT} sockets, ${closedByServer} closed by the server after headersTimeout 2s; other tunnel answered in ${latencyMs.toFixed(0)} ms; server RSS before ${(rssBefore / MiB).toFixed(1)} MiB, during ${(rssDuring / MiB).toFixed(1)} MiB, after ${(rssAfter / MiB).toFixed(1)} MiB`,
     )
     assert.equal(closedByServer, COUNT, 'every slow connection was closed by the server')
-    assert.ok(rssAfter - rssBefore < 64 * MiB, 'memory stays bounded')
+    // Bounded by the connection count (Node keeps ~7 KiB per open socket and parser), not by the bytes dribbled.
+    assert.ok(rssAfter - rssBefore < COUNT * 12 * 1024, `memory stays bounded: grew ${((rssAfter - rssBefore) / MiB).toFixed(1)} MiB for ${COUNT} sockets`)
     assert.equal(serviceA.requests.filter((r) => r.headers['x-slow-0'] !== undefined).length, 0, 'no slow head reached the agent')
     assert.equal((await get(`${agentA.publicUrl}echo`)).status, 200)
   })
