@@ -4,6 +4,13 @@ import { parseBoolean, parseDuration, parseInteger } from './parse.js'
 
 /** Security flags of `adit server` (env already applied by commander). */
 export interface SecurityFlags {
+  apiKeys?: string
+  jwtSecret?: string
+  jwksUrl?: string
+  jwtIssuer?: string
+  jwtAudience?: string
+  allowHttpJwks?: boolean | string
+  adminToken?: string
   allowOpenRegistration?: boolean | string
   maxTunnelsPerKey?: string
   maxStreamsPerTunnel?: string
@@ -25,18 +32,18 @@ function nonEmpty(value: string | undefined): string | undefined {
 }
 
 /**
- * Turns flags and environment into security options. Secrets (`ADIT_API_KEYS`,
- * `ADIT_JWT_SECRET`, `ADIT_ADMIN_TOKEN`) are read from the environment only,
- * never from flags, so they never show in a process list.
+ * Turns the resolved settings (flag > env > config file) into security
+ * options. Secrets may come from any of the three; the README recommends the
+ * environment or the file, since a flag shows in the process list.
  */
 export function securityOptionsFromFlags(flags: SecurityFlags, env: NodeJS.ProcessEnv): Partial<SecurityOptions> {
   const options: Partial<SecurityOptions> = {
-    apiKeys: list(env.ADIT_API_KEYS),
-    jwtSecret: nonEmpty(env.ADIT_JWT_SECRET),
-    jwksUrl: nonEmpty(env.ADIT_JWKS_URL),
-    jwtIssuer: nonEmpty(env.ADIT_JWT_ISSUER),
-    jwtAudience: nonEmpty(env.ADIT_JWT_AUDIENCE),
-    adminToken: nonEmpty(env.ADIT_ADMIN_TOKEN),
+    apiKeys: list(flags.apiKeys),
+    jwtSecret: nonEmpty(flags.jwtSecret),
+    jwksUrl: nonEmpty(flags.jwksUrl),
+    jwtIssuer: nonEmpty(flags.jwtIssuer),
+    jwtAudience: nonEmpty(flags.jwtAudience),
+    adminToken: nonEmpty(flags.adminToken),
     cloudRunService: nonEmpty(env.K_SERVICE),
   }
   const allow = flags.allowOpenRegistration
@@ -50,6 +57,7 @@ export function securityOptionsFromFlags(flags: SecurityFlags, env: NodeJS.Proce
   if (nonEmpty(flags.registerRate) !== undefined) options.registerRate = parseRate('--register-rate / ADIT_REGISTER_RATE', flags.registerRate!)
   if (flags.idleTtl !== undefined) options.idleTtlMs = flags.idleTtl.trim() === '0' ? 0 : parseDuration('--idle-ttl / TUNNEL_IDLE_TTL', flags.idleTtl)
   if (flags.rotationGrace !== undefined) options.rotationGraceMs = parseDuration('--rotation-grace / ADIT_ROTATION_GRACE', flags.rotationGrace)
-  if (env.ADIT_ALLOW_HTTP_JWKS !== undefined) options.allowHttpJwks = parseBoolean('ADIT_ALLOW_HTTP_JWKS', env.ADIT_ALLOW_HTTP_JWKS)
+  const http = flags.allowHttpJwks
+  if (http !== undefined) options.allowHttpJwks = typeof http === 'boolean' ? http : parseBoolean('--allow-http-jwks / ADIT_ALLOW_HTTP_JWKS', http)
   return options
 }

@@ -177,7 +177,26 @@ export const serverSettings: readonly Setting[] = [
     description: 'json, pretty, or auto (pretty on a terminal)',
     shownDefault: 'auto',
   },
-  // Security (src/server/security). API keys and JWT secrets come from the environment only (ADIT_API_KEYS, ADIT_JWT_SECRET, ADIT_JWKS_URL).
+  // Security (src/server/security). Secrets are best given by environment or config file: a flag shows in the process list.
+  {
+    key: 'apiKeys',
+    flag: '--api-keys <keys>',
+    env: ['ADIT_API_KEYS'],
+    description: 'API keys that may register tunnels, comma-separated (12+ characters each)',
+    secret: true,
+  },
+  { key: 'jwtSecret', flag: '--jwt-secret <secret>', env: ['ADIT_JWT_SECRET'], description: 'HS256 secret for registration JWTs', secret: true },
+  { key: 'jwksUrl', flag: '--jwks-url <url>', env: ['ADIT_JWKS_URL'], description: 'JWKS URL for registration JWTs (https)' },
+  { key: 'jwtIssuer', flag: '--jwt-issuer <issuer>', env: ['ADIT_JWT_ISSUER'], description: 'required iss of registration JWTs' },
+  { key: 'jwtAudience', flag: '--jwt-audience <audience>', env: ['ADIT_JWT_AUDIENCE'], description: 'required aud of registration JWTs' },
+  {
+    key: 'allowHttpJwks',
+    flag: '--allow-http-jwks',
+    env: ['ADIT_ALLOW_HTTP_JWKS'],
+    description: "allow http:// key-set URLs in tunnels' --require-jwt",
+    boolean: true,
+    shownDefault: 'off',
+  },
   {
     key: 'allowOpenRegistration',
     flag: '--allow-open-registration',
