@@ -25,6 +25,8 @@ export interface StreamOpener {
   goAway(code: number, advisory?: boolean): void
   /** The server asked the agent to move (advisory GOAWAY) but still opens streams here. */
   readonly moveRequested?: boolean
+  /** The agent asked to drain this connection; the server has not answered yet (see deferGoAwayReply). */
+  readonly peerGoingAway?: boolean
   /** Bulk transfers in flight (see Session.heavyStreams); 0 where not tracked. */
   readonly heavyStreams?: number
   receive(message: Buffer): void
@@ -76,6 +78,14 @@ export class Session implements StreamOwner, StreamOpener {
   closed = false
   private sentGoAway = false
   moveRequested = false
+  /** The agent sent GOAWAY (its replacement is up) and the server has not answered yet. */
+  peerGoingAway = false
+  /**
+   * Server side, while draining: do not answer an agent's GOAWAY at once.
+   * The connection keeps taking streams until the owner calls goAway(), so
+   * requests still arriving on this instance's keep-alive sockets are served.
+   */
+  deferGoAwayReply = false
 
   private readonly transport: Transport
   private readonly options: SessionOptions
@@ -217,9 +227,13 @@ export class Session implements StreamOwner, StreamOpener {
     if (type === FrameType.GOAWAY) {
       if (streamId !== 0) throw new ProtocolError(ProtocolErrorCode.STREAM_ID, 'GOAWAY belongs to stream 0')
       const { lastStreamId, code } = decodeGoAway(payload)
-      this.goingAway = true
       // The server acknowledges an agent's GOAWAY with its own (last stream id).
-      if (this.role === 'server') this.goAway(code)
+      if (this.role === 'server') {
+        this.peerGoingAway = true
+        if (!this.deferGoAwayReply) this.goAway(code)
+      } else {
+        this.goingAway = true
+      }
       this.options.onGoAway?.(code, lastStreamId)
       return
     }

@@ -87,6 +87,21 @@ export class AgentConnection {
     this.session.goAway(code, advisory)
   }
 
+  /**
+   * Draining: ask the agent to move, but keep this connection open for
+   * streams even after the agent's replacement is up (its GOAWAY is answered
+   * only by `finishDrain`), so requests still arriving here are served.
+   */
+  startDrain(): void {
+    if (this.session instanceof Session) this.session.deferGoAwayReply = true
+    this.session.goAway(GoAwayCode.NORMAL, true)
+  }
+
+  /** Draining is over for this instance's public sockets: no more streams here. */
+  finishDrain(): void {
+    this.session.goAway(GoAwayCode.NORMAL, false)
+  }
+
   close(code: number = CloseCode.GOING_AWAY, reason = 'server closing'): void {
     this.ws.close(code, reason)
   }

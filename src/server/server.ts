@@ -216,6 +216,15 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(options.headersTimeoutMs / 4))),
   })
   server.on('request', handleRequest)
+  // Sockets that carried public requests (agents' upgraded sockets never do):
+  // a drain waits for them to go before it lets the agents leave.
+  const publicSockets = new Set<Duplex>()
+  server.on('request', (req: IncomingMessage) => {
+    const socket = req.socket
+    if (publicSockets.has(socket)) return
+    publicSockets.add(socket)
+    socket.once('close', () => publicSockets.delete(socket))
+  })
   // --h2c: HTTP/2 prior-knowledge cleartext on the same port, same handler.
   const h2c = options.h2c ? acceptH2c(server, handleRequest, options.headersTimeoutMs) : undefined
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -265,10 +274,17 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       // Idle keep-alive connections are not cut here: a request may be on
       // its way on one (the keep-alive race). Each gets its next answer with
       // `Connection: close` instead, so clients move on without an error.
-      // Advisory GOAWAY: connections keep serving until each agent's
-      // replacement is up (its own GOAWAY), so nothing is refused meanwhile.
-      for (const connection of registry.connections()) connection.goAway(GoAwayCode.NORMAL, true)
+      // Advisory GOAWAY: each agent opens its replacement elsewhere, but this
+      // instance keeps using the old connection while public keep-alive
+      // sockets are still here; only when they are gone does it answer the
+      // agents' GOAWAY and stop opening streams. A busy socket gets its
+      // `Connection: close` answer within milliseconds; one silent for a
+      // second is taken for idle and closed with the rest.
+      for (const connection of registry.connections()) connection.startDrain()
       const deadline = Date.now() + options.drainTimeoutMs
+      const publicGone = Date.now() + Math.min(1000, options.drainTimeoutMs / 2)
+      while (Date.now() < publicGone && publicSockets.size > 0) await new Promise((r) => setTimeout(r, 25))
+      for (const connection of registry.connections()) connection.finishDrain()
       const settled = (): boolean => [...registry.connections()].every((c) => c.session.goingAway && c.session.activeStreams === 0)
       while (Date.now() < deadline && !settled()) await new Promise((r) => setTimeout(r, 25))
       for (const connection of registry.connections()) connection.close()

@@ -22,8 +22,8 @@ export class TunnelEntry {
         best = connection
         continue
       }
-      const moving = session.moveRequested === true
-      const bestMoving = best.session.moveRequested === true
+      const moving = session.moveRequested === true || session.peerGoingAway === true
+      const bestMoving = best.session.moveRequested === true || best.session.peerGoingAway === true
       if (moving !== bestMoving) {
         if (bestMoving) best = connection
         continue

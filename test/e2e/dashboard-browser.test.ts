@@ -8,23 +8,17 @@
  * Skips, saying so, only when there is no browser binary.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { chromium } from 'playwright-core'
 import { request } from 'undici'
+import { artifacts, browserMissing, launchBrowser } from '../harness/browser.js'
 import { startLocalService } from '../harness/local-service.js'
 import { startAgentProcess, startServerProcess } from '../harness/processes.js'
 
-const executablePath = '/usr/bin/chromium'
-const browserMissing = existsSync(executablePath) ? false : `no browser at ${executablePath} (apt-get install -y chromium) — dashboard browser test skipped`
-if (browserMissing) console.log(`# SKIP ${browserMissing}`)
-const artifacts = join(process.cwd(), 'test', 'artifacts')
+const missing = browserMissing('dashboard browser test')
 const TOKEN = 'dashboard-test-token-0123456789'
 
-test('dashboard: token link signs in, tunnels with agents and live rate, keyboard, light and dark', { skip: browserMissing }, async (t) => {
-  mkdirSync(artifacts, { recursive: true })
+test('dashboard: token link signs in, tunnels with agents and live rate, keyboard, light and dark', { skip: missing }, async (t) => {
   const local = await startLocalService()
   t.after(() => local.close())
   const server = await startServerProcess({ env: { ADIT_ADMIN_TOKEN: TOKEN } })
@@ -43,26 +37,7 @@ test('dashboard: token link signs in, tunnels with agents and live rate, keyboar
     await res.body.dump()
   }
 
-  const userDataDir = mkdtempSync(join(tmpdir(), 'adit-dashboard-chromium-'))
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 600 },
-  })
-  t.after(async () => {
-    await context.close()
-    rmSync(userDataDir, { recursive: true, force: true })
-  })
+  const context = await launchBrowser(t, { width: 1280, height: 600 })
   const page = context.pages()[0] ?? (await context.newPage())
   await page.goto(`${server.url}/dashboard?token=${TOKEN}`)
   assert.equal(new URL(page.url()).search, '', 'the redirect took the token out of the address bar')

@@ -8,46 +8,21 @@
  * Skips, saying so, only when there is no browser binary.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { deflateSync } from 'node:zlib'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { startInspector } from '../../src/inspector/inspector-server.js'
 import { RequestLog } from '../../src/inspector/request-log.js'
+import { artifacts, browserMissing, launchBrowser } from '../harness/browser.js'
 import { startLocalService } from '../harness/local-service.js'
 import { startAgentProcess, startServerProcess } from '../harness/processes.js'
 import { feedExchange } from '../inspector/feed.js'
 
-const executablePath = '/usr/bin/chromium'
-const browserMissing = existsSync(executablePath) ? false : `no browser at ${executablePath} (apt-get install -y chromium) — inspector browser tests skipped`
-if (browserMissing) console.log(`# SKIP ${browserMissing}`)
-const artifacts = join(process.cwd(), 'test', 'artifacts')
-mkdirSync(artifacts, { recursive: true })
+const missing = browserMissing('inspector browser tests')
 
-async function launch(t: TestContext): Promise<BrowserContext> {
-  const userDataDir = mkdtempSync(join(tmpdir(), 'adit-inspector-chromium-'))
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 800 },
-  })
-  t.after(async () => {
-    await context.close()
-    rmSync(userDataDir, { recursive: true, force: true })
-  })
-  return context
+function launch(t: TestContext): Promise<BrowserContext> {
+  return launchBrowser(t, { width: 1280, height: 800 })
 }
 
 /** A 2x2 PNG, built here so the test needs no fixture file. */
@@ -88,7 +63,7 @@ async function waitLive(page: Page): Promise<void> {
   await page.locator('#live[data-state="live"]').waitFor({ timeout: 5000 })
 }
 
-test('inspector UI: live rows, details, replay, filters, curl, light and dark', { skip: browserMissing }, async (t) => {
+test('inspector UI: live rows, details, replay, filters, curl, light and dark', { skip: missing }, async (t) => {
   const log = new RequestLog()
   const inspector = await startInspector({
     port: 0,
@@ -214,7 +189,7 @@ test('inspector UI: live rows, details, replay, filters, curl, light and dark', 
 
 // ---- through a real tunnel -------------------------------------------------------
 
-test('through a real tunnel: a public request shows up in the agent inspector and replays', { skip: browserMissing }, async (t) => {
+test('through a real tunnel: a public request shows up in the agent inspector and replays', { skip: missing }, async (t) => {
   const local = await startLocalService()
   t.after(() => local.close())
   const server = await startServerProcess()

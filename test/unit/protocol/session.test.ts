@@ -398,6 +398,25 @@ describe('Session: GOAWAY', () => {
     assert.equal(h.ended, true)
   })
 
+  it('a draining server defers its answer: it keeps opening streams until it sends the final GOAWAY', () => {
+    const p = pairWithAgentStreams()
+    const server = p.server as unknown as { deferGoAwayReply: boolean; peerGoingAway: boolean }
+    server.deferGoAwayReply = true
+    p.server.goAway(GoAwayCode.NORMAL, true)
+    p.pump()
+    assert.deepEqual(p.goAways, [[GoAwayCode.NORMAL, 0xffff_ffff]], 'advisory: last stream id 2^32-1')
+    p.agent.goAway(GoAwayCode.NORMAL)
+    p.pump()
+    assert.equal(server.peerGoingAway, true)
+    assert.equal(p.server.goingAway, false, 'not answered yet')
+    assert.notEqual(p.server.openStream(GET, new RecordingHandler()), null, 'still takes streams')
+    p.server.goAway(GoAwayCode.NORMAL)
+    p.pump()
+    assert.equal(p.server.openStream(GET, new RecordingHandler()), null)
+    assert.deepEqual(p.goAways.at(-1), [GoAwayCode.NORMAL, 1], 'the final answer names the stream opened meanwhile')
+    assert.equal(p.agentStreams.length, 1)
+  })
+
   it('a GOAWAY before any stream names last stream id 0', () => {
     const p = pairWithAgentStreams()
     p.server.goAway(GoAwayCode.REVOKED)
