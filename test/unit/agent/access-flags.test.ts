@@ -30,7 +30,7 @@ test('bad agent access flags are ADIT_ERR_CONFIG naming the flag', () => {
   assert.throws(() => accessFromFlags({ basicAuth: 'u:p', requireJwt: 'jwks=https://x' }), isConfig)
 })
 
-test('server security flags and environment: secrets from the environment only, rates and durations parsed', () => {
+test('server security settings: secrets, lists, rates and durations parsed from the resolved settings', () => {
   const options = securityOptionsFromFlags(
     {
       allowOpenRegistration: 'true',
@@ -40,8 +40,10 @@ test('server security flags and environment: secrets from the environment only, 
       registerRate: '10/m',
       idleTtl: '2h',
       rotationGrace: '30s',
+      apiKeys: ' a-key-0123456789 , b-key-0123456789 ,',
+      jwtSecret: '',
     },
-    { ADIT_API_KEYS: ' a-key-0123456789 , b-key-0123456789 ,', ADIT_JWT_SECRET: '', K_SERVICE: 'svc' },
+    { K_SERVICE: 'svc' },
   )
   assert.deepEqual(options.apiKeys, ['a-key-0123456789', 'b-key-0123456789'])
   assert.equal(options.jwtSecret, undefined)
