@@ -7,60 +7,18 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, describe, test } from 'node:test'
-import { setTimeout as delay } from 'node:timers/promises'
-import { createClient, type RedisClientType } from 'redis'
 import { createCluster } from '../../src/cluster/index.js'
 import { createRedisCluster, redactRedisUrl, type RedisClusterOptions } from '../../src/cluster/redis.js'
 import type { Cluster } from '../../src/cluster/types.js'
 import { FakeClock, Inbox, record, rejectsWithCode, runClusterContract } from './contract.js'
+import { adminClient, deleteKeys, REDIS_URL, redisOrSkip, runPrefix } from '../harness/cluster.js'
 import { TcpProxy } from './tcp-proxy.js'
 
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
-const IN_CI = Boolean(process.env.CI)
 /** Unique per run, so parallel runs and leftovers never collide; every key under it is deleted at the end. */
-const RUN_PREFIX = `adit-test:${process.pid}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}:`
+const RUN_PREFIX = runPrefix('cluster')
 
-/** Null when a Redis answers PING within 2 s; the reason otherwise (also when something listens but never answers). */
-async function probe(url: string): Promise<Error | null> {
-  const client = createClient({ url, socket: { connectTimeout: 1_000, reconnectStrategy: false } })
-  client.on('error', () => {})
-  const timer = new AbortController()
-  const silence = delay(2_000, undefined, { signal: timer.signal }).then(() => {
-    throw new Error('connected, but no answer to PING within 2 s')
-  })
-  silence.catch(() => {})
-  try {
-    await Promise.race([client.connect().then(() => client.ping()), silence])
-    return null
-  } catch (error) {
-    return error as Error
-  } finally {
-    timer.abort()
-    if (client.isOpen) client.destroy()
-  }
-}
-
-async function deleteKeys(admin: RedisClientType, prefix: string): Promise<void> {
-  for await (const keys of admin.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
-    if (keys.length > 0) await admin.del(keys)
-  }
-}
-
-const unreachable = await probe(REDIS_URL)
-if (unreachable !== null) {
-  const why = `no Redis answered at REDIS_URL=${redactRedisUrl(REDIS_URL)} (${unreachable.message || unreachable.name})`
-  if (IN_CI) {
-    test('Redis must be reachable in CI (run .ci/redis.sh first)', () => {
-      assert.fail(`${why}. CI is set, so the Redis suite may not be skipped.`)
-    })
-  } else {
-    process.stderr.write(`\n!!! SKIPPING the Redis cluster suite: ${why}.\n!!! Start Redis (.ci/redis.sh) or set REDIS_URL to run it.\n\n`)
-    test('redis cluster contract', { skip: `${why}; start Redis (.ci/redis.sh) or set REDIS_URL` }, () => {})
-  }
-} else {
-  const admin = createClient({ url: REDIS_URL }) as unknown as RedisClientType
-  admin.on('error', () => {})
-  await admin.connect()
+if (await redisOrSkip('the Redis cluster suite')) {
+  const admin = await adminClient(REDIS_URL)
   after(async () => {
     await deleteKeys(admin, RUN_PREFIX)
     admin.destroy()
