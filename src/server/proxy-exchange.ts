@@ -21,6 +21,21 @@ export interface ExchangeSummary {
   error?: string
 }
 
+/** The summary of an exchange that has not started yet. */
+export function newExchangeSummary(info: { requestId: string; tunnelId: string; path: string }, method: string): ExchangeSummary {
+  return {
+    requestId: info.requestId,
+    tunnelId: info.tunnelId,
+    method,
+    path: info.path,
+    status: 0,
+    requestBytes: 0,
+    responseBytes: 0,
+    durationMs: 0,
+    retries: 0,
+  }
+}
+
 const resetToError: Record<number, PublicErrorCode> = {
   [ResetCode.LOCAL_UNREACHABLE]: ErrorCode.LOCAL_UNREACHABLE,
   [ResetCode.TIMEOUT]: ErrorCode.AGENT_TIMEOUT,
@@ -77,17 +92,7 @@ export class ProxyExchange implements StreamHandler {
     this.onDone = callbacks.onDone
     this.redispatch = callbacks.redispatch
     this.origin = info.origin
-    this.summary = {
-      requestId: info.requestId,
-      tunnelId: info.tunnelId,
-      method: req.method ?? 'GET',
-      path: info.path,
-      status: 0,
-      requestBytes: 0,
-      responseBytes: 0,
-      durationMs: 0,
-      retries: 0,
-    }
+    this.summary = newExchangeSummary(info, req.method ?? 'GET')
     res.on('drain', this.onResponseDrain)
     res.on('close', this.onResponseClose)
   }

@@ -6,12 +6,14 @@ import type { TunnelRecord, TunnelStore } from '../cluster/types.js'
 import { ErrorCode, type PublicErrorCode } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { Credentials } from './credentials.js'
-import { requestHeadersFor } from './forwarded-headers.js'
+import { requestHeadersFor, type ForwardingContext } from './forwarded-headers.js'
 import { ProxyExchange, type ExchangeSummary } from './proxy-exchange.js'
 import type { TunnelRegistry } from './tunnel-registry.js'
 import { UpgradeExchange } from './upgrade-exchange.js'
 import { observeExchange } from '../observability/exchange-trace.js'
 import type { Admission } from './security/tunnel-guard.js'
+import { firstHeaderValue } from '../http/header-value.js'
+import { clientIpFor } from './security/client-ip.js'
 
 /** Security hook (src/server/security): rate, access rules and stream cap, checked before any stream opens. */
 export interface PublicGuard {
@@ -65,16 +67,6 @@ export function newRequestId(): string {
   return `${requestIdPrefix}${(requestCounter++).toString(36)}`
 }
 
-function clientAddress(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? ''
-  return address.startsWith('::ffff:') ? address.slice(7) : address
-}
-
-function firstValue(value: string | string[] | undefined): string | undefined {
-  const v = Array.isArray(value) ? value[0] : value
-  return v?.split(',')[0]?.trim() || undefined
-}
-
 /**
  * Public traffic into tunnels: finds where a tunnel's agent is (a local
  * connection, another instance, or — while it reconnects — soon), opens a
@@ -90,13 +82,13 @@ export class PublicProxy {
 
   publicProto(req: IncomingMessage): string {
     return (
-      (this.options.trustProxy ? firstValue(req.headers['x-forwarded-proto']) : undefined) ??
+      (this.options.trustProxy ? firstHeaderValue(req.headers['x-forwarded-proto']) : undefined) ??
       ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http')
     )
   }
 
   publicHost(req: IncomingMessage): string {
-    return (this.options.trustProxy ? firstValue(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host ?? 'localhost'
+    return (this.options.trustProxy ? firstHeaderValue(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host ?? 'localhost'
   }
 
   /** A plain request (any method) for `target`. */
@@ -104,10 +96,11 @@ export class PublicProxy {
     const requestId = newRequestId()
     if (this.options.draining()) res.shouldKeepAlive = false
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
-    const headers = requestHeadersFor(req, this.forwarding(req, target, requestId), false)
+    const forwarding = this.forwarding(req, target, requestId)
+    const headers = requestHeadersFor(req, forwarding, false)
     // Trace context into `headers`, a span, and adit:server:exchange when done.
     const slot = new StreamSlot(this.options.guard, target.id)
-    const onDone = this.guarded(slot, observeExchange(req, headers, this.observed(req, target), this.options.onExchange))
+    const onDone = this.guarded(slot, observeExchange(req, headers, this.observed(req, target, forwarding), this.options.onExchange))
     const exchange = new ProxyExchange(
       req,
       res,
@@ -151,9 +144,10 @@ export class PublicProxy {
   /** A public `Upgrade` request (WebSocket) for `target`. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, early: Buffer, target: TunnelTarget): void {
     const requestId = newRequestId()
-    const headers = requestHeadersFor(req, this.forwarding(req, target, requestId), true)
+    const forwarding = this.forwarding(req, target, requestId)
+    const headers = requestHeadersFor(req, forwarding, true)
     const slot = new StreamSlot(this.options.guard, target.id)
-    const onDone = this.guarded(slot, observeExchange(req, headers, this.observed(req, target), this.options.onExchange))
+    const onDone = this.guarded(slot, observeExchange(req, headers, this.observed(req, target, forwarding), this.options.onExchange))
     const exchange = new UpgradeExchange(
       socket,
       early,
@@ -188,19 +182,20 @@ export class PublicProxy {
       )
   }
 
-  private observed(req: IncomingMessage, target: TunnelTarget) {
+  /** What the exchange's observers see; proto, host and address come from the forwarding context already computed. */
+  private observed(req: IncomingMessage, target: TunnelTarget, forwarding: ForwardingContext) {
     return {
       origin: this.options.registry,
       tunnelId: target.id,
       path: target.path,
-      url: `${this.publicProto(req)}://${this.publicHost(req)}${req.url ?? '/'}`,
-      remoteIp: clientAddress(req),
+      url: `${forwarding.proto}://${forwarding.host}${req.url ?? '/'}`,
+      remoteIp: forwarding.clientIp,
     }
   }
 
-  private forwarding(req: IncomingMessage, target: TunnelTarget, requestId: string) {
+  private forwarding(req: IncomingMessage, target: TunnelTarget, requestId: string): ForwardingContext {
     return {
-      clientIp: clientAddress(req),
+      clientIp: clientIpFor(req, false),
       proto: this.publicProto(req),
       host: this.publicHost(req),
       prefix: target.prefix,

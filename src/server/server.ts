@@ -28,6 +28,7 @@ import { ChannelName, channels, subscribeFor, type ServerExchangeMessage } from 
 import { answerMetrics } from '../observability/metrics-http.js'
 import { ServerMetrics } from '../observability/metrics.js'
 import { acceptH2c } from './h2c.js'
+import { firstHeaderValue } from '../http/header-value.js'
 
 export interface RunningServer {
   /** `http://host:port` the server listens on. */
@@ -119,7 +120,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     const proto =
       options.publicBaseUrl !== undefined
         ? new URL(options.publicBaseUrl).protocol.slice(0, -1)
-        : (firstValue(req.headers['x-forwarded-proto']) ?? proxy.publicProto(req))
+        : (firstHeaderValue(req.headers['x-forwarded-proto']) ?? proxy.publicProto(req))
     if (options.publicHostSuffix !== undefined) return `${proto}://${id}.${options.publicHostSuffix}/`
     if (options.publicBaseUrl !== undefined) return `${options.publicBaseUrl}/pub/${id}/`
     return `${proto}://${proxy.publicHost(req)}/pub/${id}/`
@@ -303,11 +304,6 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     })())
 
   return { url, port, registry, cluster, relay, metrics, close }
-}
-
-function firstValue(value: string | string[] | undefined): string | undefined {
-  const v = Array.isArray(value) ? value[0] : value
-  return v?.split(',')[0]?.trim() || undefined
 }
 
 function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import { ResetCode, type OpenedStream, type ResponseHead, type StreamHandler } from '../protocol/index.js'
 import { ErrorCode } from '../errors.js'
 import { responseHeadersFor } from './forwarded-headers.js'
-import type { ExchangeSummary } from './proxy-exchange.js'
+import { newExchangeSummary, type ExchangeSummary } from './proxy-exchange.js'
 import { sendPublicErrorOnSocket } from './public-errors.js'
 
 /**
@@ -38,17 +38,7 @@ export class UpgradeExchange implements StreamHandler {
     this.prefix = info.prefix
     this.responseTimeoutMs = info.responseTimeoutMs
     this.onDone = onDone
-    this.summary = {
-      requestId: info.requestId,
-      tunnelId: info.tunnelId,
-      method: 'GET',
-      path: info.path,
-      status: 0,
-      requestBytes: 0,
-      responseBytes: 0,
-      durationMs: 0,
-      retries: 0,
-    }
+    this.summary = newExchangeSummary(info, 'GET')
     socket.on('close', this.onSocketClose)
     socket.on('error', this.onSocketClose)
   }

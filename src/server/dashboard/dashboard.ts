@@ -18,6 +18,7 @@ import { checkAdmin } from './admin-auth.js'
 import { RequestRates, type RequestRatesOptions } from './request-rate.js'
 import { dashboardSnapshot, type DashboardRegistry } from './snapshot.js'
 import { dashboardPage, dashboardScript, dashboardStyle } from './ui.js'
+import { firstHeaderValue } from '../../http/header-value.js'
 
 export interface DashboardOptions {
   /** ADIT_ADMIN_TOKEN; undefined or empty turns the dashboard off. */
@@ -79,11 +80,6 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
   res.end(body)
 }
 
-function firstValue(value: string | string[] | undefined): string | undefined {
-  const v = Array.isArray(value) ? value[0] : value
-  return v?.split(',')[0]?.trim() || undefined
-}
-
 export function createDashboard(input: Partial<DashboardOptions>): Dashboard {
   const options = validateDashboardOptions(input)
   const rates = new RequestRates(options.rates)
@@ -108,7 +104,7 @@ export function createDashboard(input: Partial<DashboardOptions>): Dashboard {
       return true
     }
     const secure =
-      (req.socket as { encrypted?: boolean }).encrypted === true || (options.trustProxy && firstValue(req.headers['x-forwarded-proto']) === 'https')
+      (req.socket as { encrypted?: boolean }).encrypted === true || (options.trustProxy && firstHeaderValue(req.headers['x-forwarded-proto']) === 'https')
     const check = checkAdmin(req, url, token, secure)
     if (check.kind === 'redirect') {
       res.writeHead(303, { ...securityHeaders, location: check.location, 'set-cookie': check.cookie, 'content-length': 0 })
