@@ -12,6 +12,15 @@ export interface TunnelUnderTest {
   base: string
 }
 
+/** A relay measured beside the direct path: the two references and adit. */
+export interface Relay {
+  name: 'limit' | 'floor' | 'adit'
+  /** Public URL ending in '/': paths of the local service are appended to it. */
+  base: string
+  /** The relay's own processes (public side first, then private side): their CPU and RSS are its cost. */
+  pids: number[]
+}
+
 export interface BenchContext {
   options: BenchOptions
   children: ChildSet
@@ -24,6 +33,8 @@ export interface BenchContext {
   /** undefined when the tunnel is not available (see `tunnelProblem`). */
   tunnel: TunnelUnderTest | undefined
   tunnelProblem: string | undefined
+  /** limit, floor, then adit (when measured), started once and run beside the direct path in every case. */
+  relays: Relay[]
   /** Progress lines, to stderr: the table on stdout stays clean. */
   log(message: string): void
 }

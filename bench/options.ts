@@ -1,11 +1,11 @@
 /**
  * What one benchmark run does: durations, sizes, counts. Two presets — the
- * default run (under 3 minutes) and `--quick` (CI smoke, under 30 seconds) —
+ * default run (about 5 minutes) and `--quick` (CI smoke, under 30 seconds) —
  * and one validating function that names the bad option.
  */
 
 /** Every case the harness knows, in the order they run. */
-export const CASE_NAMES = ['idle', 'get1k', 'transfer', 'mixed', 'cross-instance'] as const
+export const CASE_NAMES = ['idle', 'get1k', 'transfer', 'mixed', 'features', 'cross-instance'] as const
 export type CaseName = (typeof CASE_NAMES)[number]
 
 export interface BenchOptions {
@@ -16,8 +16,10 @@ export interface BenchOptions {
   getDurationSec: number
   /** Seconds of the unmeasured warm-up run on each path before the first measured run. */
   warmupSec: number
-  /** Rounds of (direct, tunnel) per connection count; the reported figure is the median. */
+  /** Rounds of (direct, limit, floor, adit) per connection count above 1; the reported figure is the median. */
   rounds: number
+  /** Rounds at 1 connection, where runs vary most: the median and the spread (median/best, worst–best) are reported. */
+  c1Rounds: number
   connections: number[]
   /** Bytes of the download and of the upload case. */
   transferBytes: number
@@ -48,7 +50,8 @@ export const defaults: BenchOptions = {
   getDurationSec: 4,
   warmupSec: 1,
   rounds: 2,
-  connections: [1, 10, 100],
+  c1Rounds: 5,
+  connections: [1, 100],
   transferBytes: 100 * MiB,
   bigDownloadBytes: 1024 * MiB,
   mixedConnections: 10,
@@ -67,6 +70,7 @@ export const quickDefaults: BenchOptions = {
   getDurationSec: 1,
   warmupSec: 0.5,
   rounds: 1,
+  c1Rounds: 1,
   transferBytes: 10 * MiB,
   bigDownloadBytes: 0,
   idleTunnels: 100,
@@ -85,7 +89,7 @@ export class BenchOptionError extends Error {
 }
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--only=${CASE_NAMES.join(',')}]
-  [--duration=SEC] [--rounds=N] [--connections=1,10,100] [--transfer-mib=N]
+  [--duration=SEC] [--rounds=N] [--c1-rounds=N] [--connections=1,100] [--transfer-mib=N]
   [--big-mib=N] [--idle-tunnels=N] [--agent-connections=N] [--no-tunnel] [--out=FILE]
   [--bin=FILE (another build's dist/src/bin.js)] [--cpu-prof=DIR (profile server and agent)]`
 
@@ -132,6 +136,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       case 'rounds':
         options.rounds = positiveNumber(name, raw, true)
         break
+      case 'c1-rounds':
+        options.c1Rounds = positiveNumber(name, raw, true)
+        break
       case 'connections':
         options.connections = raw.split(',').map((c) => positiveNumber(name, c, true))
         break
@@ -171,6 +178,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
 export function validateBenchOptions(options: BenchOptions): void {
   if (options.getDurationSec > 60) throw new BenchOptionError('duration', 'at most 60 seconds per run')
   if (options.rounds > 10) throw new BenchOptionError('rounds', 'at most 10')
+  if (options.c1Rounds > 10) throw new BenchOptionError('c1-rounds', 'at most 10')
   if (options.connections.length === 0 || options.connections.some((c) => c > 1000)) {
     throw new BenchOptionError('connections', 'one to a few counts, each at most 1000')
   }

@@ -50,12 +50,18 @@ export interface AditServer {
   url: string
 }
 
-export async function startAditServer(children: ChildSet, launch: AditLaunch, name = 'adit server'): Promise<AditServer> {
+export async function startAditServer(
+  children: ChildSet,
+  launch: AditLaunch,
+  name = 'adit server',
+  extraArgs: readonly string[] = [],
+  extraEnv: Record<string, string> = {},
+): Promise<AditServer> {
   // Same-instance figures: never pick up a REDIS_URL from the shell (the cross-instance case sets its own).
   const { REDIS_URL: _redis, ...inherited } = process.env
   // The idle case registers 1,000 tunnels from one address: lift the per-address registration limit.
-  const env = { ...inherited, PORT: '0', HOST: '127.0.0.1', ADIT_REGISTER_RATE: '100000/m' }
-  const child = children.spawnNode(name, launch.bin, ['server', '--port', '0', '--host', '127.0.0.1'], env, nodeArgs(launch, name))
+  const env = { ...inherited, PORT: '0', HOST: '127.0.0.1', ADIT_REGISTER_RATE: '100000/m', ...extraEnv }
+  const child = children.spawnNode(name, launch.bin, ['server', '--port', '0', '--host', '127.0.0.1', ...extraArgs], env, nodeArgs(launch, name))
   const line = await child.waitForLine((l) => l.message === 'listening' && typeof l.url === 'string', STARTUP_TIMEOUT_MS)
   return { child, url: String(line.url) }
 }
@@ -73,14 +79,16 @@ export async function startAditAgent(
   serverUrl: string,
   localUrl: string,
   connections: number | undefined,
+  extraArgs: readonly string[] = [],
+  extraEnv: Record<string, string> = {},
 ): Promise<AditAgent> {
   const stateDir = await mkdtemp(join(tmpdir(), 'adit-bench-'))
-  // The inspector (on by default) is an observer, not the tunnel: measured without it (docs/performance.md).
-  const args = ['agent', '--server', serverUrl, '--local', localUrl, '--json', '--no-inspect', '--state-file', join(stateDir, 'state.json')]
+  // The agent runs with a user's defaults (inspector on); the features case turns them off one at a time.
+  const args = ['agent', '--server', serverUrl, '--local', localUrl, '--json', '--state-file', join(stateDir, 'state.json'), ...extraArgs]
   if (connections !== undefined) args.push('--connections', String(connections))
   const cleanup = (): Promise<void> => rm(stateDir, { recursive: true, force: true })
   try {
-    const child = children.spawnNode('adit agent', launch.bin, args, process.env, nodeArgs(launch, 'adit agent'))
+    const child = children.spawnNode('adit agent', launch.bin, args, { ...process.env, ...extraEnv }, nodeArgs(launch, 'adit agent'))
     const ready = await child.waitForLine((l) => l.event === 'ready' && typeof l.public_url === 'string', STARTUP_TIMEOUT_MS)
     let publicUrl = String(ready.public_url)
     if (!publicUrl.endsWith('/')) publicUrl += '/'
@@ -89,4 +97,32 @@ export async function startAditAgent(
     await cleanup()
     throw error
   }
+}
+
+/** A reference relay (bench/reference-relays.ts): its public URL and the PIDs of its two sides. */
+export interface ReferenceRelay {
+  base: string
+  pids: number[]
+}
+
+const relayScript = fileURLToPath(new URL('./reference-relays.js', import.meta.url))
+
+async function startRelaySide(children: ChildSet, name: string, mode: string, target: string): Promise<{ child: Child; url: string }> {
+  const child = children.fork(name, relayScript, [mode, target])
+  const line = await child.waitForLine((l) => l.event === 'ready', STARTUP_TIMEOUT_MS)
+  return { child, url: String(line.url) }
+}
+
+/** The limit: two raw TCP pipe hops in front of the local service. */
+export async function startLimitRelay(children: ChildSet, localUrl: string): Promise<ReferenceRelay> {
+  const agent = await startRelaySide(children, 'limit agent', 'limit-agent', localUrl)
+  const server = await startRelaySide(children, 'limit server', 'limit-server', agent.url)
+  return { base: `${server.url}/`, pids: [server.child.pid, agent.child.pid] }
+}
+
+/** The floor: a minimal WebSocket relay (JSON heads, no flow control). */
+export async function startFloorRelay(children: ChildSet, localUrl: string): Promise<ReferenceRelay> {
+  const server = await startRelaySide(children, 'floor server', 'floor-server', '-')
+  const agent = await startRelaySide(children, 'floor agent', 'floor-agent', `${server.url} ${localUrl}`)
+  return { base: `${server.url}/`, pids: [server.child.pid, agent.child.pid] }
 }

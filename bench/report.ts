@@ -70,14 +70,19 @@ function withUnit(value: number | null, unit: string): string {
   return text === '-' || unit === '' ? text : `${text} ${unit}`
 }
 
-const HEADER = ['figure', 'direct', 'tunnel', 'ratio', 'target', 'met?']
+const HEADER = ['figure', 'direct', 'limit', 'floor', 'adit', 'adit/direct', 'adit/limit', 'target', 'met?']
+
+const times = (value: number | null): string => (value === null || !Number.isFinite(value) ? '-' : `${value.toFixed(2)}x`)
 
 function cells(f: Figure): string[] {
   return [
     f.label,
     withUnit(f.direct, f.unit),
+    withUnit(f.limit, f.unit),
+    withUnit(f.floor, f.unit),
     withUnit(f.tunnel, f.unit),
-    f.ratio === null ? '-' : `${f.ratio.toFixed(2)}x`,
+    times(f.ratio),
+    times(f.vsLimit),
     f.target?.text ?? '',
     f.met === null ? (f.target ? '?' : '') : f.met ? 'yes' : 'NO',
   ]
@@ -92,7 +97,7 @@ export function formatMarkdown(figures: readonly Figure[]): string {
   return out.join('\n')
 }
 
-/** A fixed-width table: figure, direct, tunnel, ratio, target, met?; notes follow it. */
+/** A fixed-width table: figure, direct, limit, floor, adit, the two ratios, target, met?; notes follow it. */
 export function formatTable(figures: readonly Figure[]): string {
   const header = HEADER
   const rows = figures.map(cells)

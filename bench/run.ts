@@ -1,7 +1,7 @@
 /**
- * adit's benchmark: direct vs tunnelled, figures as ratios, targets judged.
+ * adit's benchmark: direct / limit / floor / adit, figures as ratios, targets judged.
  *
- *   npm run bench                 # full run, under 3 minutes
+ *   npm run bench                 # full run, about 5 minutes
  *   node dist/bench/run.js --quick --only=get1k
  *
  * Starts a local HTTP service, the adit server and agent (through the CLI),
@@ -14,16 +14,26 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runCrossInstance } from './cases/cross-instance.js'
+import { runFeatures } from './cases/features.js'
 import { runGet1k } from './cases/get1k.js'
 import { runIdle } from './cases/idle.js'
 import { runMixed } from './cases/mixed.js'
 import { runTransfer } from './cases/transfer.js'
 import { ChildSet } from './children.js'
-import type { BenchContext, CaseResult, TunnelUnderTest } from './context.js'
+import type { BenchContext, CaseResult, Relay, TunnelUnderTest } from './context.js'
 import type { Figure } from './figures.js'
 import { LoadGenerator } from './load-client.js'
 import { BenchOptionError, parseBenchOptions, type BenchOptions, type CaseName } from './options.js'
-import { defaultAditBin, type AditLaunch, startAditAgent, startAditServer, startLocalService, tunnelUnavailableReason } from './processes.js'
+import {
+  defaultAditBin,
+  type AditLaunch,
+  startAditAgent,
+  startAditServer,
+  startFloorRelay,
+  startLimitRelay,
+  startLocalService,
+  tunnelUnavailableReason,
+} from './processes.js'
 import { formatTable, loadAverage1m, machineInfo, type BenchReport } from './report.js'
 
 const defaultOut = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url))
@@ -33,6 +43,7 @@ const cases: Record<CaseName, (ctx: BenchContext) => Promise<CaseResult>> = {
   get1k: runGet1k,
   transfer: runTransfer,
   mixed: runMixed,
+  features: runFeatures,
   'cross-instance': runCrossInstance,
 }
 
@@ -62,6 +73,16 @@ async function bench(options: BenchOptions, children: ChildSet): Promise<BenchRe
   } else {
     log(`${tunnelProblem}; measuring the direct path only`)
   }
+  // The two references run beside adit in every case: the limit (two raw TCP hops) and the floor (a minimal WebSocket relay).
+  // --no-tunnel measures the direct path alone.
+  const relays: Relay[] = []
+  if (!options.noTunnel) {
+    const limit = await startLimitRelay(children, local.url)
+    const floor = await startFloorRelay(children, local.url)
+    log(`limit relay on ${limit.base}, floor relay on ${floor.base}`)
+    relays.push({ name: 'limit', ...limit }, { name: 'floor', ...floor })
+  }
+  if (tunnel) relays.push({ name: 'adit', base: tunnel.base, pids: [tunnel.server.child.pid, tunnel.agent.child.pid] })
   const load = await LoadGenerator.start(children)
   const ctx: BenchContext = {
     options,
@@ -72,6 +93,7 @@ async function bench(options: BenchOptions, children: ChildSet): Promise<BenchRe
     launch,
     tunnel,
     tunnelProblem,
+    relays,
     log,
   }
   const figures: Figure[] = []

@@ -1,8 +1,8 @@
 /**
- * One large download and one large upload, direct and through the tunnel,
- * interleaved. While the tunnelled transfer runs, the server's and agent's RSS
- * are sampled every 50 ms: flow control should keep their growth small and
- * independent of the body size.
+ * One large download and one large upload on every path (direct, limit,
+ * floor, adit), one after another. While a relay moves the body, the RSS of
+ * its two processes is sampled every 50 ms: flow control should keep adit's
+ * growth small and independent of the body size (the floor has none).
  */
 import type { BenchContext, CaseResult } from '../context.js'
 import { figure, type Figure } from '../figures.js'
@@ -20,7 +20,7 @@ function incomplete(side: string, result: TransferResult | undefined): string | 
 }
 
 export async function runTransfer(ctx: BenchContext): Promise<CaseResult> {
-  const { options, tunnel } = ctx
+  const { options } = ctx
   const bytes = options.transferBytes
   const mib = bytes / MiB
   const timeoutMs = options.transferTimeoutSec * 1000
@@ -37,51 +37,48 @@ export async function runTransfer(ctx: BenchContext): Promise<CaseResult> {
     localSampler.start()
     const direct = await move(ctx.directBase)
     const localRss = localSampler.stop().get(localPid)!
-    let tunnelled: TransferResult | undefined
-    let rss: ReturnType<RssSampler['stop']> | undefined
-    if (tunnel) {
-      ctx.log(`transfer: ${mib} MiB ${direction}, tunnel`)
-      const sampler = new RssSampler([tunnel.server.child.pid, tunnel.agent.child.pid])
+    const results: Record<string, { result: TransferResult; serverKiB: number; agentKiB: number }> = {}
+    for (const relay of ctx.relays) {
+      ctx.log(`transfer: ${mib} MiB ${direction}, ${relay.name}`)
+      const sampler = new RssSampler(relay.pids)
       sampler.start()
-      tunnelled = await move(tunnel.base)
-      rss = sampler.stop()
+      const result = await move(relay.base)
+      const rss = sampler.stop()
+      results[relay.name] = { result, serverKiB: rss.get(relay.pids[0]!)!.growthKiB, agentKiB: rss.get(relay.pids[1]!)!.growthKiB }
     }
-    const note = [incomplete('direct', direct), incomplete('tunnel', tunnelled)].filter(Boolean).join('; ')
+    const note = [incomplete('direct', direct), ...Object.entries(results).map(([name, r]) => incomplete(name, r.result))].filter(Boolean).join('; ')
     figures.push(
       figure({
         id: `transfer.${direction}`,
         label: `${mib} MiB ${direction}`,
         unit: 'MiB/s',
         direct: rate(direct),
-        tunnel: rate(tunnelled),
+        limit: rate(results.limit?.result),
+        floor: rate(results.floor?.result),
+        tunnel: rate(results.adit?.result),
         ...(note ? { note } : {}),
       }),
+      figure({
+        id: `transfer.${direction}.rss.server`,
+        label: `  RSS growth public side, ${direction}`,
+        unit: 'KiB',
+        direct: localRss.growthKiB,
+        limit: results.limit?.serverKiB,
+        floor: results.floor?.serverKiB,
+        tunnel: results.adit?.serverKiB,
+        note: 'direct column: RSS growth of the local service (plain node:http) moving the same bytes',
+      }),
+      figure({
+        id: `transfer.${direction}.rss.agent`,
+        label: `  RSS growth agent side, ${direction}`,
+        unit: 'KiB',
+        direct: localRss.growthKiB,
+        limit: results.limit?.agentKiB,
+        floor: results.floor?.agentKiB,
+        tunnel: results.adit?.agentKiB,
+      }),
     )
-    if (tunnel && rss) {
-      figures.push(
-        figure({
-          id: `transfer.${direction}.rss.server`,
-          label: `  RSS growth server, ${direction}`,
-          unit: 'KiB',
-          direct: localRss.growthKiB,
-          tunnel: rss.get(tunnel.server.child.pid)!.growthKiB,
-          note: 'direct column: RSS growth of the local service (plain node:http) moving the same bytes',
-        }),
-        figure({
-          id: `transfer.${direction}.rss.agent`,
-          label: `  RSS growth agent, ${direction}`,
-          unit: 'KiB',
-          direct: localRss.growthKiB,
-          tunnel: rss.get(tunnel.agent.child.pid)!.growthKiB,
-        }),
-      )
-    }
-    details[direction] = {
-      bytes,
-      direct,
-      tunnel: tunnelled ?? null,
-      rss: { local: localRss, ...(tunnel && rss ? { server: rss.get(tunnel.server.child.pid), agent: rss.get(tunnel.agent.child.pid) } : {}) },
-    }
+    details[direction] = { bytes, direct, localRss, ...results }
   }
   return { figures, details }
 }

@@ -19,8 +19,11 @@ const RUN_TIMEOUT_MS = 60_000
 interface Figure {
   id: string
   direct: number | null
+  limit: number | null
+  floor: number | null
   tunnel: number | null
   ratio: number | null
+  vsLimit: number | null
 }
 
 interface Report {
@@ -80,7 +83,7 @@ test('bench --quick measures the direct path and writes positive figures', async
   assert.match(output, /1 KiB GET, 1 conn/)
 })
 
-test('bench --quick measures the tunnel and writes positive figures and ratios', async (t) => {
+test('bench --quick measures the tunnel beside the two reference relays and writes positive figures and ratios', async (t) => {
   // The CLI is part of the build now: a missing one is a failure, not a skip.
   assert.ok(existsSync(aditBin), `adit CLI not built: ${aditBin}`)
   const { report } = await runBench(t, ['--quick', '--only=get1k,transfer', '--connections=1'])
@@ -89,11 +92,18 @@ test('bench --quick measures the tunnel and writes positive figures and ratios',
   assertPositive(get.direct, 'direct req/s')
   assertPositive(get.tunnel, 'tunnel req/s')
   assertPositive(get.ratio, 'req/s ratio')
+  assertPositive(get.limit, 'limit (two TCP hops) req/s')
+  assertPositive(get.floor, 'floor (minimal WebSocket relay) req/s')
+  assertPositive(get.vsLimit, 'adit/limit ratio')
+  const cpu = byId(report, 'get1k.c1.cpu')
+  for (const side of ['limit', 'floor', 'tunnel'] as const) assertPositive(cpu[side], `${side} CPU ms per 1,000 requests`)
   assertPositive(byId(report, 'get1k.c1.p99').tunnel, 'tunnel p99')
   assertPositive(byId(report, 'get1k.cpu-per-1000').tunnel, 'CPU ms per 1,000 requests')
   for (const id of ['transfer.download', 'transfer.upload']) {
     const transfer = byId(report, id)
     assertPositive(transfer.direct, `${id} direct MiB/s`)
     assertPositive(transfer.tunnel, `${id} tunnel MiB/s`)
+    assertPositive(transfer.limit, `${id} limit MiB/s`)
+    assertPositive(transfer.floor, `${id} floor MiB/s`)
   }
 })
