@@ -29,6 +29,7 @@ export const ErrorCode = {
   TOO_MANY_STREAMS: 'ADIT_ERR_TOO_MANY_STREAMS',
   TUNNEL_REVOKED: 'ADIT_ERR_TUNNEL_REVOKED',
   DOCTOR_FAILED: 'ADIT_ERR_DOCTOR_FAILED',
+  BAD_RESPONSE: 'ADIT_ERR_BAD_RESPONSE',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -60,6 +61,7 @@ export const publicErrors = {
   [ErrorCode.AGENT_TIMEOUT]: { status: 504, text: 'timeout waiting for agent: the local service did not answer in time' },
   [ErrorCode.LOCAL_UNREACHABLE]: { status: 502, text: 'local service unreachable: the agent could not connect to its --local target; is the service running?' },
   [ErrorCode.STREAM_RESET]: { status: 502, text: 'the agent aborted the request' },
+  [ErrorCode.BAD_RESPONSE]: { status: 502, text: 'bad response from the tunnel: its service (or agent) sent a response head the server cannot pass on' },
   [ErrorCode.BODY_TOO_LARGE]: { status: 413, text: 'request body too large for this tunnel' },
   [ErrorCode.SHUTTING_DOWN]: { status: 503, text: 'server is shutting down: retry in a moment' },
   [ErrorCode.BAD_REQUEST]: { status: 400, text: 'bad request' },

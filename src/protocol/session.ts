@@ -265,7 +265,8 @@ export class Session implements StreamOwner, StreamOpener {
       case FrameType.HEAD: {
         if (this.role !== 'server' || stream.headReceived) return this.streamError(stream, 'unexpected HEAD')
         const head = decodeHead(payload)
-        stream.headReceived = true
+        // Interim heads (100, 102, 103 …) may come before the final one; 101 is final (an upgrade).
+        if (head.status >= 200 || head.status === 101) stream.headReceived = true
         stream.handler.onHead?.(head)
         return
       }

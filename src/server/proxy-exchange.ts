@@ -4,6 +4,7 @@ import { ErrorCode, type PublicErrorCode } from '../errors.js'
 import { rawFromPairs } from '../http/hop-by-hop.js'
 import { responseHeadersFor } from './forwarded-headers.js'
 import { sendPublicError } from './public-errors.js'
+import { abortResponse, frameResponseHead, isFramingError } from './response-framing.js'
 import { channels } from '../observability/channels.js'
 
 /** What the proxy reports when an exchange finishes (access log, metrics). */
@@ -46,6 +47,8 @@ const resetToError: Record<number, PublicErrorCode> = {
 /** Methods a proxy may send again when it cannot know whether the first try arrived (RFC 9110 §9.2.2). */
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 const MAX_RETRIES = 5
+/** Interim (1xx) heads taken before the final one; more is a flood, answered 502. */
+const MAX_INTERIM_HEADS = 8
 
 /**
  * One public request streamed through a tunnel: public request body → DATA
@@ -77,6 +80,10 @@ export class ProxyExchange implements StreamHandler {
   private listening = false
   private requestEnded = false
   private bytesSentOnStream = 0
+  /** Response body bytes the public client was promised (content-length), or null when it runs to its end. */
+  private bodyLength: number | null = null
+  private bodyBytes = 0
+  private interimHeads = 0
 
   constructor(
     req: IncomingMessage,
@@ -149,11 +156,14 @@ export class ProxyExchange implements StreamHandler {
 
   onHead(head: ResponseHead): void {
     if (this.finished) return
+    if (head.status < 200) return this.onInterimHead(head)
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
-    // Informational responses are not forwarded by this path.
-    if (head.status < 200) return
-    const headers = responseHeadersFor(head.headers, this.prefix, false)
+    // The server owns the public framing: a bad status or length never reaches the client.
+    const framed = frameResponseHead(head.status, head.headers, this.summary.method)
+    if (isFramingError(framed)) return this.badResponse(framed.detail)
+    this.bodyLength = framed.bodyLength
+    const headers = responseHeadersFor(framed.headers, this.prefix, false)
     headers.push(['X-Adit-Request-Id', this.summary.requestId])
     this.summary.status = head.status
     try {
@@ -169,8 +179,44 @@ export class ProxyExchange implements StreamHandler {
     }
   }
 
+  /** 1xx before the final head: 103 goes out as early hints, 100/102 are dropped, 101 answers only an upgrade. */
+  private onInterimHead(head: ResponseHead): void {
+    if (head.status === 101) return this.badResponse('status 101 answers only an upgrade request')
+    if (++this.interimHeads > MAX_INTERIM_HEADS) return this.badResponse(`more than ${MAX_INTERIM_HEADS} interim 1xx heads`)
+    if (head.status !== 103 || typeof this.res.writeEarlyHints !== 'function') return
+    const hints: Record<string, string | string[]> = {}
+    for (const [name, value] of responseHeadersFor(head.headers, this.prefix, false)) {
+      const lower = name.toLowerCase()
+      const seen = hints[lower]
+      hints[lower] = seen === undefined ? value : ([] as string[]).concat(seen, value)
+    }
+    if (hints.link === undefined) return
+    try {
+      this.res.writeEarlyHints(hints)
+    } catch {
+      // An invalid hint is dropped: early hints are advisory.
+    }
+  }
+
+  /** The agent's head breaks HTTP framing: the stream is reset, the client gets a one-line 502. */
+  private badResponse(detail: string): void {
+    this.stream?.reset(ResetCode.PROTOCOL_ERROR, detail)
+    this.summary.error = `bad response: ${detail}`
+    sendPublicError(this.res, ErrorCode.BAD_RESPONSE, this.summary.requestId, detail)
+    this.summary.status = this.res.statusCode
+    this.finish()
+  }
+
   onData(chunk: Buffer): void {
     if (this.finished) return
+    if (this.bodyLength !== null && this.bodyBytes + chunk.length > this.bodyLength) {
+      // DATA past the declared length: never written, the stream reset, the public connection cut (never reused).
+      this.stream?.reset(ResetCode.PROTOCOL_ERROR, `DATA past the declared content-length of ${this.bodyLength}`)
+      this.summary.error = 'response body longer than its content-length'
+      abortResponse(this.res)
+      return this.finish()
+    }
+    this.bodyBytes += chunk.length
     this.summary.responseBytes += chunk.length
     if (this.res.write(chunk)) this.stream!.consumed(chunk.length)
     else this.owed += chunk.length
@@ -178,6 +224,12 @@ export class ProxyExchange implements StreamHandler {
 
   onEnd(): void {
     if (this.finished) return
+    if (this.bodyLength !== null && this.bodyBytes < this.bodyLength) {
+      // A short body must not look complete (nor leave the client reading the next answer as its rest).
+      this.summary.error = 'response body shorter than its content-length'
+      abortResponse(this.res)
+      return this.finish()
+    }
     this.res.end()
     this.finish()
   }
@@ -198,8 +250,8 @@ export class ProxyExchange implements StreamHandler {
       sendPublicError(this.res, errorCode, this.summary.requestId, reason || undefined)
       this.summary.status = this.res.statusCode
     } else {
-      // Mid-body: the only honest signal is an aborted response.
-      this.res.destroy()
+      // Mid-body: the only honest signal is an aborted response (a reset, never a clean FIN).
+      abortResponse(this.res)
     }
     this.finish()
   }

@@ -4,6 +4,7 @@ import { ErrorCode } from '../errors.js'
 import { responseHeadersFor } from './forwarded-headers.js'
 import { newExchangeSummary, type ExchangeSummary } from './proxy-exchange.js'
 import { sendPublicErrorOnSocket } from './public-errors.js'
+import { frameResponseHead, isFramingError } from './response-framing.js'
 
 /**
  * A public `Upgrade: websocket` request through a tunnel. Until the agent's
@@ -60,10 +61,16 @@ export class UpgradeExchange implements StreamHandler {
     if (head.status < 200 && head.status !== 101) return
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
+    this.upgraded = head.status === 101
+    // A refusal is written as a plain response: the same strict framing as any other (status, content-length).
+    const framed = this.upgraded ? { headers: head.headers, bodyLength: null } : frameResponseHead(head.status, head.headers, 'GET')
+    if (isFramingError(framed)) {
+      this.stream?.reset(ResetCode.PROTOCOL_ERROR, framed.detail)
+      return this.fail(ErrorCode.BAD_RESPONSE, framed.detail)
+    }
     this.headWritten = true
     this.summary.status = head.status
-    this.upgraded = head.status === 101
-    const headers = responseHeadersFor(head.headers, this.prefix, this.upgraded)
+    const headers = responseHeadersFor(framed.headers, this.prefix, this.upgraded)
     headers.push(['X-Adit-Request-Id', this.summary.requestId])
     if (!this.upgraded) headers.push(['Connection', 'close'])
     let text = `HTTP/1.1 ${head.status} ${head.statusText ?? (this.upgraded ? 'Switching Protocols' : 'Response')}\r\n`

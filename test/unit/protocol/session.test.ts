@@ -222,6 +222,22 @@ describe('Session: stream errors reset only the stream', () => {
     assertStreamError(p, handler)
   })
 
+  it('interim 1xx heads before the final HEAD are delivered and do not count as the head; DATA after only a 1xx is still DATA before HEAD', () => {
+    const { p, handler } = opened(false)
+    p.server.receive(encodeHead(1, { status: 100, headers: [] }))
+    p.server.receive(encodeHead(1, { status: 103, headers: [['link', '</a.css>; rel=preload']] }))
+    p.server.receive(encodeHead(1, { status: 200, headers: [] }))
+    assert.deepEqual(
+      handler.events.map((e) => (e.kind === 'head' ? e.status : e.kind)),
+      [100, 103, 200],
+    )
+    assert.equal(p.server.streamErrors, 0)
+    const lone = opened(false)
+    lone.p.server.receive(encodeHead(1, { status: 102, headers: [] }))
+    lone.p.server.receive(encodeData(1, Buffer.from('x')))
+    assertStreamError(lone.p, lone.handler)
+  })
+
   it('END before HEAD', () => {
     const { p, handler } = opened(false)
     p.server.receive(encodeEnd(1))
