@@ -4,6 +4,7 @@ import { ConfigError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { ExchangeObserver } from './exchange-observer.js'
 import type { TunnelAccessRequest } from './access-flags.js'
+import { buildRouteTable, type RouteSpec, type RouteTable } from './routes.js'
 
 /** Which Host header the local service sees. */
 export type HostHeaderMode = 'rewrite' | 'preserve' | { value: string }
@@ -11,8 +12,15 @@ export type HostHeaderMode = 'rewrite' | 'preserve' | { value: string }
 export interface AgentOptions {
   /** The adit server, e.g. `https://adit.example.com`. */
   server: string
-  /** The private service, e.g. `http://127.0.0.1:3000`. The agent never connects anywhere else. */
+  /** The private service, e.g. `http://127.0.0.1:3000`. The agent never connects anywhere else. Unused when `routes` is given. */
   local: string
+  /**
+   * Several local services, first match wins (host, path prefix); replaces
+   * `local`. The table ends with a catch-all: the last route if it is one
+   * (path `/`, no host), else an implicit 404. The agent connects only to
+   * these origins.
+   */
+  routes: RouteSpec[] | undefined
   /** Where `{id, secret, public_url}` are kept so a restart keeps the URL; `null` keeps nothing. */
   stateFile: string | null
   /** API key for `POST /register`, when the server requires one. */
@@ -46,6 +54,7 @@ export interface AgentOptions {
 export const agentDefaults: AgentOptions = {
   server: 'http://127.0.0.1:8080',
   local: 'http://127.0.0.1:3000',
+  routes: undefined,
   stateFile: join(homedir(), '.config', 'adit', 'agent-state.json'),
   apiKey: undefined,
   connections: 2,
@@ -82,7 +91,7 @@ export function parseHostHeader(value: string): HostHeaderMode {
 }
 
 /** Fills defaults and checks every option, naming the bad one. */
-export function resolveAgentOptions(input: Partial<AgentOptions>): AgentOptions & { serverUrl: URL; localUrl: URL } {
+export function resolveAgentOptions(input: Partial<AgentOptions>): AgentOptions & { serverUrl: URL; localUrl: URL; routeTable: RouteTable } {
   const options: AgentOptions = { ...agentDefaults }
   for (const [key, value] of Object.entries(input)) {
     if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value
@@ -105,5 +114,9 @@ export function resolveAgentOptions(input: Partial<AgentOptions>): AgentOptions 
     throw new ConfigError(`agent option name must be 3–63 lowercase letters, digits or dashes (a DNS label), got ${JSON.stringify(options.name)}`)
   }
   if (options.connections > 16) throw new ConfigError(`agent option connections must be ≤ 16, got ${options.connections}`)
-  return { ...options, serverUrl, localUrl }
+  const routeTable =
+    options.routes === undefined || options.routes.length === 0
+      ? buildRouteTable([], { local: options.local, localInsecure: options.localInsecure })
+      : buildRouteTable(options.routes)
+  return { ...options, serverUrl, localUrl, routeTable }
 }

@@ -14,6 +14,8 @@ export interface ExchangeStart {
   path: string
   headers: Array<[string, string]>
   startedAt: number
+  /** The route the request took (`/api → http://127.0.0.1:4000`), when the tunnel has routes. */
+  route?: string
 }
 
 export interface ExchangeEnd {
@@ -26,6 +28,8 @@ export interface ExchangeEnd {
   durationMs: number
   /** Set when the exchange failed: 'local unreachable', 'client went away', ... */
   error?: string
+  /** The agent's rule that answered instead of the local service: `route /old → 410`, `webhook github: bad signature` … */
+  answeredBy?: string
 }
 
 export interface ExchangeObserver {

@@ -10,7 +10,9 @@
  * so the agent does not import the inspector.
  */
 import type { Dispatcher } from 'undici'
+import { AditError, ErrorCode } from '../errors.js'
 import type { LocalForwarder } from './local-forwarder.js'
+import { stripRoutePrefix } from './routes.js'
 
 export interface AgentReplayRequest {
   method: string
@@ -67,6 +69,9 @@ export async function replayThroughForwarder(
   input: Partial<ForwardedReplayOptions> = {},
 ): Promise<AgentReplayResult> {
   const options = { ...forwardedReplayDefaults, ...input }
+  const route = forwarder.routeFor(request)
+  if (route.local === undefined)
+    throw new AditError(ErrorCode.BAD_REQUEST, 400, `route ${route.label} answers by itself; a replay needs a route to a local service`)
   const id = `replay-${nextReplay++}`
   const observer = forwarder.observer
   const startedAt = Date.now()
@@ -79,6 +84,7 @@ export async function replayThroughForwarder(
     path: request.path,
     headers: request.headers,
     startedAt,
+    ...(forwarder.routeLabel(route) === undefined ? {} : { route: route.label }),
   })
   if (request.body.length > 0) observer?.onRequestBody?.(id, request.body)
   let status = 0
@@ -87,10 +93,10 @@ export async function replayThroughForwarder(
   const kept: Buffer[] = []
   let keptBytes = 0
   try {
-    const response = await forwarder.pool.request({
-      path: request.path,
+    const response = await forwarder.poolFor(route).request({
+      path: stripRoutePrefix(route, request.path),
       method: request.method as Dispatcher.HttpMethod,
-      headers: forwarder.requestHeaders({ method: request.method, path: request.path, headers: request.headers }),
+      headers: forwarder.requestHeaders(request, route),
       body: request.body.length > 0 || !['GET', 'HEAD'].includes(request.method) ? request.body : null,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,

@@ -4,11 +4,14 @@ import { ResetCode, type RequestHead, type Stream, type StreamHandler } from '..
 import { stripHopByHop } from '../http/hop-by-hop.js'
 import type { HostHeaderMode } from './config.js'
 import type { ExchangeObserver } from './exchange-observer.js'
+import { LocalAnswer } from './local-answer.js'
+import { originKey, stripRoutePrefix, type Route, type RouteTable } from './routes.js'
 
 export interface LocalForwarderOptions {
-  origin: URL
+  /** Where each request goes; a plain `--local` tunnel has one catch-all route. */
+  routes: RouteTable
+  /** The tunnel's Host policy, for routes that set none. */
   hostHeader: HostHeaderMode
-  insecure: boolean
   connections: number
   observer: ExchangeObserver | undefined
   tunnelId: () => string
@@ -17,34 +20,79 @@ export interface LocalForwarderOptions {
 /** Request headers undici manages itself or refuses (it rejects `expect`). */
 const dropToLocal = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection'])
 
+/** The public host of a request: the server's X-Forwarded-Host, else Host. */
+export function publicHost(headers: ReadonlyArray<[string, string]>): string | undefined {
+  let host: string | undefined
+  for (const [name, value] of headers) {
+    if (name.length === 16 && name.toLowerCase() === 'x-forwarded-host') return value
+    if (host === undefined && name.length === 4 && name.toLowerCase() === 'host') host = value
+  }
+  return host
+}
+
 /**
- * Sends each stream's request to the one local service this agent was
- * started with (the server can choose the path, never the host) through a
- * keep-alive undici pool, at dispatch level: the response body flows
- * straight from undici's parser into DATA frames, paused by returning false.
+ * Sends each stream's request to the local service its route names — only
+ * ever one of the origins this agent was started with (the server can
+ * choose the path, never the host) — through one keep-alive undici pool per
+ * origin, at dispatch level: the response body flows straight from undici's
+ * parser into DATA frames, paused by returning false.
  */
 export class LocalForwarder {
-  readonly pool: Pool
+  readonly routes: RouteTable
+  private readonly pools = new Map<string, Pool>()
   private readonly options: LocalForwarderOptions
   private nextExchange = 1
 
   constructor(options: LocalForwarderOptions) {
     this.options = options
-    this.pool = new Pool(options.origin.origin, {
-      connections: options.connections,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      // The server owns the response deadline and resets the stream; the
-      // agent never cuts a slow download on its own.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      connect: options.origin.protocol === 'https:' ? { rejectUnauthorized: !options.insecure } : {},
-    })
+    this.routes = options.routes
+    for (const origin of options.routes.origins) {
+      this.pools.set(
+        origin.key,
+        new Pool(origin.url.origin, {
+          connections: options.connections,
+          pipelining: 1,
+          keepAliveTimeout: 30_000,
+          // The server owns the response deadline and resets the stream; the
+          // agent never cuts a slow download on its own (a route's responseTimeout is per request).
+          headersTimeout: 0,
+          bodyTimeout: 0,
+          connect: origin.url.protocol === 'https:' ? { rejectUnauthorized: !origin.insecure } : {},
+        }),
+      )
+    }
+  }
+
+  /** The pool of the first origin (a plain `--local` tunnel's only one). */
+  get pool(): Pool {
+    return this.pools.values().next().value as Pool
+  }
+
+  /** The pool of a route that has a local origin. */
+  poolFor(route: Route): Pool {
+    return this.pools.get(originKey(route))!
+  }
+
+  /** The route a request takes. */
+  routeFor(head: Pick<RequestHead, 'path' | 'headers'>): Route {
+    const table = this.routes
+    return table.single ? table.routes[0]! : table.match(publicHost(head.headers), head.path)
   }
 
   /** Starts forwarding a stream; returns the handler that receives its frames. */
   forward(stream: Stream, head: RequestHead): StreamHandler {
-    return new ForwardedExchange(this, stream, head, `${this.nextExchange++}`)
+    const route = this.routeFor(head)
+    const id = `${this.nextExchange++}`
+    if (route.local === undefined) {
+      const message = route.implicit ? 'no route for this request on this tunnel' : `answered by route ${route.index + 1}`
+      return new LocalAnswer(this, stream, head, id, { status: route.status, message, answeredBy: `route ${route.label}`, route: this.routeLabel(route) })
+    }
+    return new ForwardedExchange(this, stream, head, id, route)
+  }
+
+  /** What the observer is told about a request's route: nothing for a plain one-origin tunnel. */
+  routeLabel(route: Route): string | undefined {
+    return this.routes.single ? undefined : route.label
   }
 
   get observer(): ExchangeObserver | undefined {
@@ -55,15 +103,24 @@ export class LocalForwarder {
     return this.options.tunnelId()
   }
 
-  requestHeaders(head: RequestHead): string[] {
+  requestHeaders(head: Pick<RequestHead, 'headers'>, route: Route = this.routes.routes[0]!): string[] {
     const out: string[] = []
-    const mode = this.options.hostHeader
+    const mode = route.hostHeader ?? this.options.hostHeader
+    const prefix = route.stripPrefix && route.path !== '/' ? route.path : undefined
+    let sawPrefix = false
     for (const [name, value] of head.headers) {
       const lower = name.toLowerCase()
       if (dropToLocal.has(lower)) continue
       if (lower === 'host' && mode !== 'preserve') continue
+      if (prefix !== undefined && lower === 'x-forwarded-prefix') {
+        // The service lives under both prefixes now: /pub/{id} and the route's.
+        out.push(name, value + prefix)
+        sawPrefix = true
+        continue
+      }
       out.push(name, value)
     }
+    if (prefix !== undefined && !sawPrefix) out.push('x-forwarded-prefix', prefix)
     if (typeof mode === 'object') out.push('host', mode.value)
     return out
   }
@@ -74,9 +131,10 @@ export class LocalForwarder {
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), 1000)
     })
-    const outcome = await Promise.race([this.pool.close().then(() => 'closed' as const), late])
+    const pools = [...this.pools.values()]
+    const outcome = await Promise.race([Promise.all(pools.map((p) => p.close())).then(() => 'closed' as const), late])
     clearTimeout(timer)
-    if (outcome === 'late') await this.pool.destroy()
+    if (outcome === 'late') await Promise.all(pools.map((p) => p.destroy()))
   }
 }
 
@@ -140,7 +198,7 @@ class ForwardedExchange implements StreamHandler {
   private upgraded: Duplex | null = null
   private owed = 0
 
-  constructor(forwarder: LocalForwarder, stream: Stream, head: RequestHead, id: string) {
+  constructor(forwarder: LocalForwarder, stream: Stream, head: RequestHead, id: string, route: Route) {
     this.id = id
     this.stream = stream
     this.forwarder = forwarder
@@ -154,16 +212,18 @@ class ForwardedExchange implements StreamHandler {
       path: head.path,
       headers: head.headers,
       startedAt: this.started,
+      ...(forwarder.routes.single ? {} : { route: route.label }),
     })
     const upgrade = head.upgrade === true ? (head.headers.find(([n]) => n.toLowerCase() === 'upgrade')?.[1] ?? 'websocket') : null
     const options: Dispatcher.DispatchOptions = {
-      path: head.path,
+      path: stripRoutePrefix(route, head.path),
       method: head.method as Dispatcher.HttpMethod,
-      headers: forwarder.requestHeaders(head),
+      headers: forwarder.requestHeaders(head, route),
       body: this.body,
       ...(upgrade !== null ? { upgrade } : {}),
+      ...(route.responseTimeoutMs !== undefined ? { headersTimeout: route.responseTimeoutMs } : {}),
     }
-    forwarder.pool.dispatch(options, this.response)
+    forwarder.poolFor(route).dispatch(options, this.response)
   }
 
   // Frames from the server

@@ -52,9 +52,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.state = state
     this.logger = logger
     this.forwarder = new LocalForwarder({
-      origin: options.localUrl,
+      routes: options.routeTable,
       hostHeader: options.hostHeader,
-      insecure: options.localInsecure,
       connections: options.localConnections,
       observer: this.observerFor(options.observer),
       tunnelId: () => this.state.id,
@@ -325,7 +324,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
  * console.log(tunnel.publicUrl)
  * await tunnel.close()
  */
-export async function connect(input: Partial<AgentOptions> & Pick<AgentOptions, 'server' | 'local'>): Promise<Tunnel> {
+export async function connect(
+  input: Partial<AgentOptions> & Pick<AgentOptions, 'server'> & ({ local: string } | { routes: AgentOptions['routes'] }),
+): Promise<Tunnel> {
   const options = resolveAgentOptions(input)
   const logger = options.logger ?? createLogger({ name: 'adit-agent', level: 'silent' })
   const serverOrigin = options.serverUrl.origin

@@ -19,10 +19,14 @@ import { agentSettings } from './settings.js'
 import { StatusBoard } from './status-board.js'
 import { TunnelRunner, type TunnelPlan } from './tunnel-runner.js'
 import { accessFromFlags } from '../agent/access-flags.js'
+import type { RouteSpec } from '../agent/routes.js'
+import { routesFromFlags, withCatchAll } from './route-config.js'
 
 export interface AgentFlags {
   server?: string
   local?: string
+  /** `--route`, repeated: comma-separated after settings resolution. */
+  route?: string
   stateFile?: string
   apiKey?: string
   connections?: string
@@ -50,10 +54,17 @@ export interface AgentFlags {
   printConfig?: boolean
 }
 
-export function agentOptionsFromFlags(flags: AgentFlags): Partial<AgentOptions> & Pick<AgentOptions, 'server' | 'local'> {
+/** The origin a tunnel is shown by: `local`, else its first route's. */
+function shownLocal(local: string | undefined, routes: RouteSpec[] | undefined): string {
+  return local ?? routes?.find((r) => r.local !== undefined)?.local ?? 'http://127.0.0.1:3000'
+}
+
+export function agentOptionsFromFlags(flags: AgentFlags, fileRoutes?: RouteSpec[]): Partial<AgentOptions> & Pick<AgentOptions, 'server' | 'local'> {
+  const routes = routesFromFlags(flags.route, flags.local) ?? (fileRoutes === undefined ? undefined : withCatchAll(fileRoutes, flags.local))
   return {
     server: flags.server ?? 'http://127.0.0.1:8080',
-    local: flags.local ?? 'http://127.0.0.1:3000',
+    local: shownLocal(flags.local, routes),
+    ...(routes !== undefined ? { routes } : {}),
     stateFile: flags.stateFile === 'none' ? null : (flags.stateFile ?? join(homedir(), '.config', 'adit', 'agent-state.json')),
     apiKey: flags.apiKey,
     ...(flags.connections !== undefined ? { connections: parseInteger('--connections / ADIT_CONNECTIONS', flags.connections) } : {}),
@@ -158,13 +169,14 @@ function lineWriter(out: NodeJS.WriteStream): (line: string) => void {
 
 /** The tunnels to run: one from the settings, or one per entry of the config file's `tunnels:` list. */
 export function tunnelPlans(flags: AgentFlags, file: AgentTunnelsFile | undefined): TunnelPlan[] {
-  const base = agentOptionsFromFlags(flags)
+  const base = agentOptionsFromFlags(flags, file?.routes)
   if (file?.tunnels === undefined) return [{ name: flags.name, options: base, access: undefined }]
   const plans = file.tunnels.map((entry): TunnelPlan => {
-    const { hostHeader: _hostHeader, name: _name, ...shared } = base
+    const { hostHeader: _hostHeader, name: _name, routes: _routes, ...shared } = base
     const options: TunnelPlan['options'] = {
       ...shared,
-      local: entry.local,
+      local: shownLocal(entry.local, entry.routes),
+      ...(entry.routes !== undefined ? { routes: entry.routes } : {}),
       stateFile: stateFileFor(entry, file.stateDir),
       localInsecure: entry.localInsecure === true,
       ...(entry.hostHeader !== undefined ? { hostHeader: entry.hostHeader } : {}),

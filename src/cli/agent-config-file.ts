@@ -27,6 +27,8 @@ import { join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { parseHostHeader, type HostHeaderMode } from '../agent/config.js'
+import type { RouteSpec } from '../agent/routes.js'
+import { routesFromConfig, withCatchAll } from './route-config.js'
 
 /** Access rules for a tunnel's public side, in the names POST /register uses. */
 export interface TunnelAccess {
@@ -37,7 +39,10 @@ export interface TunnelAccess {
 
 /** One tunnel of a `tunnels:` list, checked. */
 export interface TunnelFileEntry {
-  local: string
+  /** With `routes`: the catch-all after them, if given. */
+  local?: string
+  /** Several local services for this tunnel (route-config.ts), `local` appended as the catch-all. */
+  routes?: RouteSpec[]
   name?: string
   hostHeader?: HostHeaderMode
   localInsecure?: boolean
@@ -53,12 +58,14 @@ export interface AgentTunnelsFile {
   stateDir: string | undefined
   /** Present when the file has a `tunnels:` list. */
   tunnels: TunnelFileEntry[] | undefined
+  /** A top-level `routes:` list (one tunnel); the `local` setting is appended by the caller as the catch-all. */
+  routes?: RouteSpec[]
 }
 
 /** Top-level keys that belong to this module, not to the flat settings (config-file.ts skips them). */
-export const TUNNEL_FILE_KEYS: ReadonlySet<string> = new Set(['tunnels', 'stateDir'])
+export const TUNNEL_FILE_KEYS: ReadonlySet<string> = new Set(['tunnels', 'stateDir', 'routes'])
 
-const tunnelKeys = new Set(['local', 'name', 'hostHeader', 'localInsecure', 'stateFile', 'basicAuth', 'allowIp', 'allowIps', 'requireJwt'])
+const tunnelKeys = new Set(['local', 'routes', 'name', 'hostHeader', 'localInsecure', 'stateFile', 'basicAuth', 'allowIp', 'allowIps', 'requireJwt'])
 
 function camel(key: string): string {
   return key.replace(/[-_]([a-z])/g, (_m, c: string) => c.toUpperCase())
@@ -132,7 +139,17 @@ function tunnelOf(path: string, index: number, raw: unknown): TunnelFileEntry {
   for (const key of Object.keys(value)) {
     if (!tunnelKeys.has(key)) throw bad(path, `${where} has an unknown key ${JSON.stringify(key)} (known: ${[...tunnelKeys].join(', ')})`)
   }
-  const entry: TunnelFileEntry = { local: stringAt(path, `${where}.local`, value.local) }
+  const entry: TunnelFileEntry = {}
+  if (value.routes !== undefined) {
+    const local = value.local === undefined ? undefined : stringAt(path, `${where}.local`, value.local)
+    try {
+      entry.routes = withCatchAll(routesFromConfig(`${where}.routes`, value.routes), local)
+    } catch (cause) {
+      throw new ConfigError(`config file ${path}: ${(cause as Error).message}`, { cause })
+    }
+    const first = entry.routes.find((r) => r.local !== undefined)?.local
+    if (local !== undefined || first !== undefined) entry.local = local ?? first
+  } else entry.local = stringAt(path, `${where}.local`, value.local)
   if (value.name !== undefined) entry.name = stringAt(path, `${where}.name`, value.name)
   if (value.hostHeader !== undefined) {
     try {
@@ -161,6 +178,15 @@ export function tunnelsFromConfig(parsed: unknown, path: string, fileSettings: R
   const scope = isRecord(top.agent) ? { ...top, ...camelKeys(top.agent) } : top
   let stateDir: string | undefined
   let tunnels: TunnelFileEntry[] | undefined
+  let routes: RouteSpec[] | undefined
+  if (scope.routes !== undefined) {
+    if (scope.tunnels !== undefined) throw bad(path, 'routes belongs inside each entry of tunnels: when the file has a tunnels list')
+    try {
+      routes = routesFromConfig('routes', scope.routes)
+    } catch (cause) {
+      throw new ConfigError(`config file ${path}: ${(cause as Error).message}`, { cause })
+    }
+  }
   if (scope.stateDir !== undefined) stateDir = expandHome(stringAt(path, 'state_dir', scope.stateDir))
   if (scope.tunnels !== undefined) {
     if (!Array.isArray(scope.tunnels) || scope.tunnels.length === 0) throw bad(path, 'tunnels must be a non-empty list')
@@ -176,7 +202,7 @@ export function tunnelsFromConfig(parsed: unknown, path: string, fileSettings: R
       names.add(entry.name)
     }
   }
-  return { path, stateDir, tunnels }
+  return { path, stateDir, tunnels, ...(routes === undefined ? {} : { routes }) }
 }
 
 /** Parses config-file text (YAML, which JSON is a subset of); `path` only names it in errors. */
@@ -220,5 +246,5 @@ export function stateFileFor(entry: TunnelFileEntry, stateDir: string | undefine
   if (entry.stateFile !== undefined) return entry.stateFile === 'none' ? null : entry.stateFile
   if (stateDir === 'none') return null
   const dir = stateDir ?? join(homedir(), '.config', 'adit')
-  return join(dir, `tunnel-${slug(entry.name ?? entry.local)}.json`)
+  return join(dir, `tunnel-${slug(entry.name ?? entry.local ?? 'routes')}.json`)
 }

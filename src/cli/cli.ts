@@ -7,7 +7,10 @@ import { agentSettings, serverSettings, type Setting } from './settings.js'
 /** A setting's flag, with its env variable in the help (commander reads it; see `typedOnly`). */
 function optionFor(setting: Setting): Option {
   const description = `${setting.description}${setting.shownDefault ? ` (default: ${setting.shownDefault})` : ''}`
-  return new Option(setting.flag, description).env(setting.env[0]!)
+  const option = new Option(setting.flag, description).env(setting.env[0]!)
+  // A repeated flag collects its values; config-file.ts joins them with commas like the env form.
+  if (setting.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+  return option
 }
 
 /**

@@ -18,6 +18,8 @@ export interface Setting {
   secret?: boolean
   /** A switch: true/false rather than a value. */
   boolean?: boolean
+  /** The flag may be given several times; the values travel comma-separated (env and file too). */
+  repeatable?: boolean
 }
 
 export const serverSettings: readonly Setting[] = [
@@ -252,6 +254,14 @@ export const serverSettings: readonly Setting[] = [
 export const agentSettings: readonly Setting[] = [
   { key: 'server', flag: '--server <url>', env: ['ADIT_SERVER'], description: 'the adit server', shownDefault: 'http://127.0.0.1:8080' },
   { key: 'local', flag: '--local <url>', env: ['ADIT_LOCAL'], description: 'the local service (scheme://host:port)', shownDefault: 'http://127.0.0.1:3000' },
+  {
+    key: 'route',
+    flag: '--route <[host]/path=url>',
+    env: ['ADIT_ROUTE'],
+    description:
+      'send a host and/or path prefix to its own local service, first match wins; repeat it (/api=http://127.0.0.1:4000); with --local, that is the catch-all',
+    repeatable: true,
+  },
   {
     key: 'stateFile',
     flag: '--state-file <path>',

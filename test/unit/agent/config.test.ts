@@ -5,8 +5,13 @@ import { ErrorCode } from '../../../src/errors.js'
 
 test('no input gives the defaults, with the server and local URLs parsed', () => {
   const options = resolveAgentOptions({})
-  const { serverUrl, localUrl, ...rest } = options
+  const { serverUrl, localUrl, routeTable, ...rest } = options
   assert.deepEqual(rest, agentDefaults)
+  assert.deepEqual(
+    routeTable.routes.map((r) => r.label),
+    ['/ → http://127.0.0.1:3000'],
+    'one catch-all route to local',
+  )
   assert.equal(serverUrl.href, new URL(agentDefaults.server).href)
   assert.equal(localUrl.href, new URL(agentDefaults.local).href)
 })

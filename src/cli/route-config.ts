@@ -1,0 +1,96 @@
+/**
+ * The `routes:` list of the agent's config file (top level for one tunnel,
+ * or inside an entry of `tunnels:`) and the `--route` flag, checked into the
+ * agent's RouteSpec form. Keys may be snake_case, kebab-case or camelCase.
+ *
+ * @example
+ * routes:
+ *   - host: api.example.com
+ *     local: http://127.0.0.1:4000
+ *   - path: /static
+ *     local: http://127.0.0.1:8081
+ *     strip_prefix: true
+ *     response_timeout: 5s
+ *   - path: /
+ *     local: http://127.0.0.1:3000
+ */
+import { parseHostHeader } from '../agent/config.js'
+import { parseRouteFlag, type RouteSpec } from '../agent/routes.js'
+import { ConfigError } from '../errors.js'
+import { parseDuration } from './parse.js'
+
+const routeKeys = new Set(['host', 'path', 'local', 'status', 'hostHeader', 'localInsecure', 'responseTimeout', 'stripPrefix'])
+
+function camel(key: string): string {
+  return key.replace(/[-_]([a-z])/g, (_m, c: string) => c.toUpperCase())
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+function text(where: string, key: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw new ConfigError(`${where}.${key} must be a non-empty string, got ${JSON.stringify(value)}`)
+  return value
+}
+
+function flag(where: string, key: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new ConfigError(`${where}.${key} must be true or false, got ${JSON.stringify(value)}`)
+  return value
+}
+
+/** One entry of `routes:`; `where` names it in errors (`config file x: routes[1]`). */
+export function routeFromConfig(where: string, raw: unknown): RouteSpec {
+  if (!isRecord(raw)) throw new ConfigError(`${where} must be a mapping with path: and/or host:, and local: (or status:)`)
+  const value: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(raw)) value[camel(key)] = v
+  for (const key of Object.keys(value))
+    if (!routeKeys.has(key)) throw new ConfigError(`${where} has an unknown key ${JSON.stringify(key)} (known: ${[...routeKeys].join(', ')})`)
+  const spec: RouteSpec = {}
+  if (value.host !== undefined) spec.host = text(where, 'host', value.host)
+  if (value.path !== undefined) spec.path = text(where, 'path', value.path)
+  if (value.local !== undefined) spec.local = text(where, 'local', value.local)
+  if (value.status !== undefined) {
+    if (typeof value.status !== 'number') throw new ConfigError(`${where}.status must be a number (404, 410 …)`)
+    spec.status = value.status
+  }
+  if (value.hostHeader !== undefined) spec.hostHeader = parseHostHeader(text(where, 'host_header', value.hostHeader))
+  if (value.localInsecure !== undefined) spec.localInsecure = flag(where, 'local_insecure', value.localInsecure)
+  if (value.stripPrefix !== undefined) spec.stripPrefix = flag(where, 'strip_prefix', value.stripPrefix)
+  if (value.responseTimeout !== undefined) {
+    const t = value.responseTimeout
+    spec.responseTimeoutMs = parseDuration(`${where}.response_timeout`, typeof t === 'number' ? String(t) : text(where, 'response_timeout', t))
+  }
+  if (spec.local === undefined && spec.status === undefined) throw new ConfigError(`${where} needs local: (an origin) or status: (an answer)`)
+  return spec
+}
+
+/** A `routes:` list. */
+export function routesFromConfig(where: string, raw: unknown): RouteSpec[] {
+  if (!Array.isArray(raw) || raw.length === 0) throw new ConfigError(`${where} must be a non-empty list of routes`)
+  return raw.map((entry: unknown, i: number) => routeFromConfig(`${where}[${i}]`, entry))
+}
+
+/**
+ * The routes of `--route` (repeated; the env form and a file's `route:`
+ * list arrive comma-separated), with an explicit `--local` as the
+ * catch-all after them. Undefined when no `--route` is given.
+ */
+export function routesFromFlags(route: string | undefined, local: string | undefined): RouteSpec[] | undefined {
+  if (route === undefined || route.trim() === '') return undefined
+  const routes = route
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean)
+    .map(parseRouteFlag)
+  return withCatchAll(routes, local)
+}
+
+/** Adds `local` (an explicit `--local`) as the catch-all, unless the routes end with one already (then giving both is an error). */
+export function withCatchAll(routes: RouteSpec[], local: string | undefined): RouteSpec[] {
+  if (local === undefined) return routes
+  const last = routes[routes.length - 1]
+  if (last !== undefined && last.host === undefined && (last.path ?? '/').replace(/\/+$/, '') === '')
+    throw new ConfigError(`--local ${local} and a catch-all route (path /) both answer every other request; give one of them`)
+  return [...routes, { path: '/', local }]
+}
