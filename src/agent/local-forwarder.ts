@@ -4,6 +4,7 @@ import { ResetCode, type RequestHead, type Stream, type StreamHandler } from '..
 import { stripHopByHop } from '../http/hop-by-hop.js'
 import type { HostHeaderMode } from './config.js'
 import type { ExchangeObserver } from './exchange-observer.js'
+import { applyToFlat, applyToPairs, variablesFor, type HeaderVariables } from './header-rules.js'
 import { LocalAnswer } from './local-answer.js'
 import { originKey, stripRoutePrefix, type Route, type RouteTable } from './routes.js'
 
@@ -103,7 +104,7 @@ export class LocalForwarder {
     return this.options.tunnelId()
   }
 
-  requestHeaders(head: Pick<RequestHead, 'headers'>, route: Route = this.routes.routes[0]!): string[] {
+  requestHeaders(head: Pick<RequestHead, 'headers' | 'requestId'>, route: Route = this.routes.routes[0]!): string[] {
     const out: string[] = []
     const mode = route.hostHeader ?? this.options.hostHeader
     const prefix = route.stripPrefix && route.path !== '/' ? route.path : undefined
@@ -122,7 +123,14 @@ export class LocalForwarder {
     }
     if (prefix !== undefined && !sawPrefix) out.push('x-forwarded-prefix', prefix)
     if (typeof mode === 'object') out.push('host', mode.value)
-    return out
+    const rules = route.requestRules
+    if (rules === undefined) return out
+    return applyToFlat(out, rules, rules.usesVariables ? this.variables(head) : undefined)
+  }
+
+  /** `${client_ip}`, `${request_id}`, `${tunnel}` for a request's header rules. */
+  variables(head: Pick<RequestHead, 'headers' | 'requestId'>): HeaderVariables {
+    return variablesFor(head.headers, head.requestId, this.tunnelId)
   }
 
   /** Closes the pool; requests still running after a second are cut (a long download must not hold the exit). */
@@ -191,6 +199,8 @@ class ForwardedExchange implements StreamHandler {
   readonly forwarder: LocalForwarder
   readonly body: StreamBody | null
   readonly response: LocalResponse
+  readonly route: Route
+  readonly head: RequestHead
   readonly started = Date.now()
   requestBytes = 0
   done = false
@@ -200,6 +210,8 @@ class ForwardedExchange implements StreamHandler {
 
   constructor(forwarder: LocalForwarder, stream: Stream, head: RequestHead, id: string, route: Route) {
     this.id = id
+    this.route = route
+    this.head = head
     this.stream = stream
     this.forwarder = forwarder
     this.body = head.bodyless ? null : new StreamBody(stream)
@@ -294,6 +306,13 @@ class ForwardedExchange implements StreamHandler {
     this.finish()
   }
 
+  /** The response head after the route's response rules. */
+  responseHeaders(pairs: Array<[string, string]>): Array<[string, string]> {
+    const rules = this.route.responseRules
+    if (rules === undefined) return pairs
+    return applyToPairs(pairs, rules, rules.usesVariables ? this.forwarder.variables(this.head) : undefined)
+  }
+
   finish(error?: string): void {
     if (this.done) return
     this.done = true
@@ -343,9 +362,9 @@ class LocalResponse implements Dispatcher.DispatchHandler {
     this.status = statusCode
     const pairs: Array<[string, string]> = []
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) pairs.push([rawHeaders[i]!.toString('latin1'), rawHeaders[i + 1]!.toString('latin1')])
-    const headers = stripHopByHop(pairs)
-    this.headers = headers
     const { exchange } = this
+    const headers = exchange.responseHeaders(stripHopByHop(pairs))
+    this.headers = headers
     exchange.forwarder.observer?.onResponse?.(exchange.id, statusCode, headers)
     exchange.stream.sendHead({ status: statusCode, headers, ...(statusText ? { statusText } : {}) })
     return true
@@ -357,7 +376,7 @@ class LocalResponse implements Dispatcher.DispatchHandler {
     const pairs: Array<[string, string]> = []
     const raw = rawHeaders ?? []
     for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i]!.toString(), raw[i + 1]!.toString()])
-    const headers = stripHopByHop(pairs, true)
+    const headers = exchange.responseHeaders(stripHopByHop(pairs, true))
     this.headers = headers
     exchange.forwarder.observer?.onResponse?.(exchange.id, statusCode, headers)
     exchange.stream.sendHead({ status: statusCode, headers, statusText: 'Switching Protocols' })

@@ -13,6 +13,7 @@
  */
 import { ConfigError } from '../errors.js'
 import type { HostHeaderMode } from './config.js'
+import { compileHeaderRules, type HeaderRules, type HeaderRulesSpec } from './header-rules.js'
 
 /** One route as a user writes it (flag, config file or library call). */
 export interface RouteSpec {
@@ -32,6 +33,10 @@ export interface RouteSpec {
   responseTimeoutMs?: number
   /** Remove the matched prefix before the request reaches the service (`/api/users` → `/users`). */
   stripPrefix?: boolean
+  /** Header rules for the request the service sees (header-rules.ts). */
+  requestHeaders?: HeaderRulesSpec
+  /** Header rules for the response the visitor sees. */
+  responseHeaders?: HeaderRulesSpec
 }
 
 /** A checked route. */
@@ -52,6 +57,8 @@ export interface Route {
   localInsecure: boolean
   responseTimeoutMs: number | undefined
   stripPrefix: boolean
+  requestRules: HeaderRules | undefined
+  responseRules: HeaderRules | undefined
   /** True for the route added because none was configured. */
   implicit: boolean
 }
@@ -100,8 +107,15 @@ export function checkRoute(spec: RouteSpec, index: number, where = `route ${inde
     throw new ConfigError(`${where}: status must be an HTTP status (200–599), got ${String(spec.status)}`)
   const timeout = spec.responseTimeoutMs
   if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 1)) throw new ConfigError(`${where}: responseTimeout must be a positive duration`)
-  if (local === undefined && (spec.hostHeader !== undefined || spec.localInsecure !== undefined || timeout !== undefined))
-    throw new ConfigError(`${where}: hostHeader, localInsecure and responseTimeout need a local origin`)
+  if (
+    local === undefined &&
+    (spec.hostHeader !== undefined ||
+      spec.localInsecure !== undefined ||
+      timeout !== undefined ||
+      spec.requestHeaders !== undefined ||
+      spec.responseHeaders !== undefined)
+  )
+    throw new ConfigError(`${where}: hostHeader, localInsecure, responseTimeout and header rules need a local origin`)
   const route: Route = {
     index,
     label: '',
@@ -114,6 +128,8 @@ export function checkRoute(spec: RouteSpec, index: number, where = `route ${inde
     localInsecure: spec.localInsecure === true,
     responseTimeoutMs: timeout,
     stripPrefix: spec.stripPrefix === true,
+    requestRules: compileHeaderRules(`${where}.request_headers`, spec.requestHeaders, 'request'),
+    responseRules: compileHeaderRules(`${where}.response_headers`, spec.responseHeaders, 'response'),
     implicit: false,
   }
   route.label = labelOf(route)

@@ -13,13 +13,30 @@
  *     response_timeout: 5s
  *   - path: /
  *     local: http://127.0.0.1:3000
+ *     request_headers:
+ *       set: { X-Client-IP: '${client_ip}' }
+ *       remove: [Cookie]
+ *     response_headers:
+ *       add: { X-Request-Id: '${request_id}' }
  */
 import { parseHostHeader } from '../agent/config.js'
+import type { HeaderRulesSpec } from '../agent/header-rules.js'
 import { parseRouteFlag, type RouteSpec } from '../agent/routes.js'
 import { ConfigError } from '../errors.js'
 import { parseDuration } from './parse.js'
 
-const routeKeys = new Set(['host', 'path', 'local', 'status', 'hostHeader', 'localInsecure', 'responseTimeout', 'stripPrefix'])
+const routeKeys = new Set([
+  'host',
+  'path',
+  'local',
+  'status',
+  'hostHeader',
+  'localInsecure',
+  'responseTimeout',
+  'stripPrefix',
+  'requestHeaders',
+  'responseHeaders',
+])
 
 function camel(key: string): string {
   return key.replace(/[-_]([a-z])/g, (_m, c: string) => c.toUpperCase())
@@ -61,8 +78,16 @@ export function routeFromConfig(where: string, raw: unknown): RouteSpec {
     const t = value.responseTimeout
     spec.responseTimeoutMs = parseDuration(`${where}.response_timeout`, typeof t === 'number' ? String(t) : text(where, 'response_timeout', t))
   }
+  // Header names stay as written (they are not settings keys); compileHeaderRules checks them.
+  if (value.requestHeaders !== undefined) spec.requestHeaders = rulesAt(where, 'request_headers', value.requestHeaders)
+  if (value.responseHeaders !== undefined) spec.responseHeaders = rulesAt(where, 'response_headers', value.responseHeaders)
   if (spec.local === undefined && spec.status === undefined) throw new ConfigError(`${where} needs local: (an origin) or status: (an answer)`)
   return spec
+}
+
+function rulesAt(where: string, key: string, value: unknown): HeaderRulesSpec {
+  if (!isRecord(value)) throw new ConfigError(`${where}.${key} must be a mapping with add:, set: and/or remove:`)
+  return value as HeaderRulesSpec
 }
 
 /** A `routes:` list. */

@@ -10,6 +10,7 @@ import { tempDir } from '../harness/temp.js'
 function taggedService(tag: string): Promise<LocalService> {
   return startLocalService((_req, res) => {
     res.setHeader('x-service', tag)
+    res.setHeader('x-powered-by', 'test')
     return false
   })
 }
@@ -45,6 +46,14 @@ describe('routes: several local services behind one agent', () => {
         `    local: ${web.url}`,
         '    strip_prefix: true',
         '    host_header: web.internal',
+        '    request_headers:',
+        "      set: { X-Client: '${client_ip}', X-Seen-By: '${tunnel}' }",
+        "      add: { X-Request: 'id=${request_id}' }",
+        '      remove: [Cookie, X-Secret]',
+        '    response_headers:',
+        "      set: { X-Frame-Options: DENY, X-Service: 'web via ${tunnel}' }",
+        "      add: { X-Answered: '${request_id}' }",
+        '      remove: [X-Powered-By]',
         '',
       ].join('\n'),
     )
@@ -77,6 +86,7 @@ describe('routes: several local services behind one agent', () => {
     const toApi = await httpGet(`${server.url}/pub/${byPath.id}/api/echo?x=1`)
     assert.equal(toApi.status, 200)
     assert.equal(toApi.headers['x-service'], 'api')
+    assert.equal(toApi.headers['x-powered-by'], 'test', 'no rules on this route')
     assert.equal(api.requests.at(-1)?.url, '/api/echo?x=1', 'no strip_prefix: the service sees the whole path')
     const toWeb = await httpGet(`${server.url}/pub/${byPath.id}/echo`)
     assert.equal(toWeb.headers['x-service'], 'web')
@@ -91,12 +101,30 @@ describe('routes: several local services behind one agent', () => {
     assert.equal((JSON.parse(line) as { status: number }).status, 410)
   })
 
+  it('header rules both ways: request headers set, added and removed with variables; response headers too', async () => {
+    const res = await httpGet(`${server.url}/pub/${byHost.id}/web/echo`, { cookie: 'session=1', 'x-secret': 's', 'x-client': 'forged' })
+    assert.equal(res.status, 200)
+    const seen = (JSON.parse(res.body) as Echo).headers
+    assert.equal(seen.cookie, undefined)
+    assert.equal(seen['x-secret'], undefined)
+    assert.equal(seen['x-client'], '127.0.0.1', 'set replaces what the visitor sent')
+    assert.equal(seen['x-seen-by'], byHost.id)
+    const requestId = seen['x-adit-request-id']!
+    assert.ok(requestId)
+    assert.equal(seen['x-request'], `id=${requestId}`)
+    assert.equal(seen['x-forwarded-for'], '127.0.0.1', 'adit’s own headers are untouched')
+    assert.equal(res.headers['x-frame-options'], 'DENY')
+    assert.equal(res.headers['x-service'], `web via ${byHost.id}`, 'set replaced the service’s header')
+    assert.equal(res.headers['x-answered'], requestId)
+    assert.equal(res.headers['x-powered-by'], undefined)
+  })
+
   it('by host: the tunnel host goes to its route; /pub on another host takes the path routes; no catch-all is a one-line 404', async () => {
     const viaHost = await httpGet(`${server.url}/echo`, { host: 'routed-app.tunnel.test' })
     assert.equal(viaHost.status, 200)
     assert.equal(viaHost.headers['x-service'], 'api')
     const viaPub = await httpGet(`${server.url}/pub/${byHost.id}/web/echo?y=2`)
-    assert.equal(viaPub.headers['x-service'], 'web')
+    assert.equal(viaPub.headers['x-service'], `web via ${byHost.id}`)
     const echo = JSON.parse(viaPub.body) as Echo
     assert.equal(echo.url, '/echo?y=2', 'strip_prefix removed /web')
     assert.equal(echo.headers.host, 'web.internal', 'the route’s host_header')
