@@ -3,13 +3,15 @@
  * server and agent through the public CLI, exactly as a user runs them.
  */
 import { existsSync } from 'node:fs'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Child, ChildSet } from './children.js'
 
-const STARTUP_TIMEOUT_MS = 15_000
+/** Generous: on a loaded 2-core machine a node process can take seconds to start. */
+const STARTUP_TIMEOUT_MS = 30_000
 
 /** How the adit processes are started: which build, and node flags (profiling). */
 export interface AditLaunch {
@@ -50,6 +52,34 @@ export interface AditServer {
   url: string
 }
 
+/** A port nobody listens on right now (the kernel's pick, released at once). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+/** Polls `url` until it answers 200, bounded by `timeoutMs`. */
+async function waitForOk(url: string, child: Child, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ok = await fetch(url).then(
+      (res) => res.ok,
+      () => false,
+    )
+    if (ok) return
+    if (child.process.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`${child.name} (pid ${child.pid}) did not answer ${url} within ${timeoutMs} ms; last output:\n${child.tail()}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
 export async function startAditServer(
   children: ChildSet,
   launch: AditLaunch,
@@ -61,7 +91,16 @@ export async function startAditServer(
   const { REDIS_URL: _redis, ...inherited } = process.env
   // The idle case registers 1,000 tunnels from one address: lift the per-address registration limit.
   const env = { ...inherited, PORT: '0', HOST: '127.0.0.1', ADIT_REGISTER_RATE: '100000/m', ...extraEnv }
-  const child = children.spawnNode(name, launch.bin, ['server', '--port', '0', '--host', '127.0.0.1', ...extraArgs], env, nodeArgs(launch, name))
+  // Below info the server does not log its URL: it gets a port from here and is polled instead.
+  const quiet = extraArgs.includes('--log-level')
+  const port = quiet ? await freePort() : 0
+  const args = ['server', '--port', String(port), '--host', '127.0.0.1', ...extraArgs]
+  const child = children.spawnNode(name, launch.bin, args, env, nodeArgs(launch, name))
+  if (quiet) {
+    const url = `http://127.0.0.1:${port}`
+    await waitForOk(`${url}/healthz`, child, STARTUP_TIMEOUT_MS)
+    return { child, url }
+  }
   const line = await child.waitForLine((l) => l.message === 'listening' && typeof l.url === 'string', STARTUP_TIMEOUT_MS)
   return { child, url: String(line.url) }
 }

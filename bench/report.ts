@@ -55,6 +55,8 @@ export interface BenchReport {
   tunnel: { measured: boolean; bin: string; problem: string | null }
   figures: Figure[]
   details: Record<string, unknown>
+  /** Cases that threw; their error is in `details[name].failed`. */
+  failures: string[]
 }
 
 function formatValue(value: number | null, unit: string): string {

@@ -98,11 +98,20 @@ async function bench(options: BenchOptions, children: ChildSet): Promise<BenchRe
   }
   const figures: Figure[] = []
   const details: Record<string, unknown> = {}
+  const failures: string[] = []
   try {
     for (const name of options.only) {
-      const result = await cases[name](ctx)
-      figures.push(...result.figures)
-      details[name] = result.details
+      // A case that fails is reported and the run goes on: the other cases' figures are kept.
+      try {
+        const result = await cases[name](ctx)
+        figures.push(...result.figures)
+        details[name] = result.details
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error)
+        log(`${name} failed: ${message}`)
+        details[name] = { failed: message }
+        failures.push(name)
+      }
     }
   } finally {
     await tunnel?.agent.cleanup().catch(() => undefined)
@@ -117,6 +126,7 @@ async function bench(options: BenchOptions, children: ChildSet): Promise<BenchRe
     tunnel: { measured: tunnel !== undefined, bin, problem: tunnelProblem ?? null },
     figures,
     details,
+    failures,
   }
 }
 
@@ -146,10 +156,11 @@ async function main(): Promise<number> {
     await mkdir(dirname(out), { recursive: true })
     await writeFile(out, `${JSON.stringify(report, null, 2)}\n`)
     process.stdout.write(`${formatTable(report.figures)}\n\n`)
+    if (report.failures.length > 0) process.stdout.write(`failed cases (see details in the JSON): ${report.failures.join(', ')}\n`)
     process.stdout.write(
       `${report.machine.cpus} x ${report.machine.cpuModel}, node ${report.machine.node}, load ${report.loadAverage.start} -> ${report.loadAverage.end}, ${report.durationSec} s; results in ${out}\n`,
     )
-    return 0
+    return report.failures.length === 0 ? 0 : 1
   } catch (error) {
     log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
     await children.stopAll()

@@ -30,10 +30,26 @@ export async function runFeatures(ctx: BenchContext): Promise<CaseResult> {
   if (ctx.tunnelProblem !== undefined) return { figures: [], details: { skipped: ctx.tunnelProblem } }
   const { options, children, launch } = ctx
   const results: Record<string, { c1: number; c100: number; cpuC1: number | null; cpuC100: number | null }> = {}
+  const failed: Record<string, string> = {}
   for (const variant of variants) {
     ctx.log(`features: ${variant.name}`)
+    try {
+      await measureVariant(variant)
+    } catch (error) {
+      // One variant that cannot start must not cost the others' figures.
+      failed[variant.name] = error instanceof Error ? error.message : String(error)
+      ctx.log(`features: ${variant.name} failed: ${failed[variant.name]}`)
+    }
+  }
+  async function measureVariant(variant: Variant): Promise<void> {
     const server = await startAditServer(children, launch, `adit server (${variant.name})`, variant.server, variant.serverEnv)
-    const agent = await startAditAgent(children, launch, server.url, ctx.local.url, options.agentConnections, variant.agent)
+    let agent: Awaited<ReturnType<typeof startAditAgent>>
+    try {
+      agent = await startAditAgent(children, launch, server.url, ctx.local.url, options.agentConnections, variant.agent)
+    } catch (error) {
+      await children.stop(server.child)
+      throw error
+    }
     try {
       const url = new URL('1k', agent.publicUrl).href
       const pids = [server.child.pid, agent.child.pid]
@@ -52,20 +68,21 @@ export async function runFeatures(ctx: BenchContext): Promise<CaseResult> {
       await agent.cleanup()
     }
   }
-  const base = results.defaults!
-  const against = (value: number | null, reference: number | null): number | null =>
-    value !== null && reference !== null && reference !== 0 ? value / reference : null
+  const base = results.defaults
+  const against = (value: number | null, reference: number | null | undefined): number | null =>
+    value !== null && reference !== null && reference !== undefined && reference !== 0 ? value / reference : null
   const figures: Figure[] = []
   for (const variant of variants) {
-    const r = results[variant.name]!
+    const r = results[variant.name]
+    if (r === undefined) continue
     const id = `features.${variant.name}`
     figures.push(
-      figure({ id: `${id}.c1`, label: `${variant.label}, 1 conn`, unit: 'req/s', tunnel: r.c1, ratio: against(r.c1, base.c1) }),
-      figure({ id: `${id}.c100`, label: `  100 conns`, unit: 'req/s', tunnel: r.c100, ratio: against(r.c100, base.c100) }),
-      figure({ id: `${id}.cpu.c1`, label: `  CPU-ms / 1,000 req, 1 conn`, unit: 'ms', tunnel: r.cpuC1, ratio: against(r.cpuC1, base.cpuC1) }),
-      figure({ id: `${id}.cpu.c100`, label: `  CPU-ms / 1,000 req, 100 conns`, unit: 'ms', tunnel: r.cpuC100, ratio: against(r.cpuC100, base.cpuC100) }),
+      figure({ id: `${id}.c1`, label: `${variant.label}, 1 conn`, unit: 'req/s', tunnel: r.c1, ratio: against(r.c1, base?.c1) }),
+      figure({ id: `${id}.c100`, label: `  100 conns`, unit: 'req/s', tunnel: r.c100, ratio: against(r.c100, base?.c100) }),
+      figure({ id: `${id}.cpu.c1`, label: `  CPU-ms / 1,000 req, 1 conn`, unit: 'ms', tunnel: r.cpuC1, ratio: against(r.cpuC1, base?.cpuC1) }),
+      figure({ id: `${id}.cpu.c100`, label: `  CPU-ms / 1,000 req, 100 conns`, unit: 'ms', tunnel: r.cpuC100, ratio: against(r.cpuC100, base?.cpuC100) }),
     )
   }
-  figures[0]!.note = 'the adit/direct column of every features row is this variant / the defaults, both measured in this case'
-  return { figures, details: results }
+  if (figures[0]) figures[0].note = 'the adit/direct column of every features row is this variant / the defaults, both measured in this case'
+  return { figures, details: { ...results, ...(Object.keys(failed).length > 0 ? { failed } : {}) } }
 }
