@@ -30,6 +30,8 @@ export const ErrorCode = {
   TUNNEL_REVOKED: 'ADIT_ERR_TUNNEL_REVOKED',
   DOCTOR_FAILED: 'ADIT_ERR_DOCTOR_FAILED',
   BAD_RESPONSE: 'ADIT_ERR_BAD_RESPONSE',
+  AUTH_THROTTLED: 'ADIT_ERR_AUTH_THROTTLED',
+  AUTH_BUSY: 'ADIT_ERR_AUTH_BUSY',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -78,5 +80,10 @@ export const publicErrors = {
   [ErrorCode.IP_NOT_ALLOWED]: { status: 403, text: "forbidden: your address is not on this tunnel's allow-list" },
   [ErrorCode.TOO_MANY_STREAMS]: { status: 429, text: 'this tunnel has too many requests in flight: retry after the time in Retry-After' },
   [ErrorCode.TUNNEL_REVOKED]: { status: 410, text: 'this tunnel was revoked by its owner or the operator' },
+  [ErrorCode.AUTH_THROTTLED]: {
+    status: 429,
+    text: 'too many failed sign-in attempts from your address: wait the seconds in Retry-After, then send the right credentials',
+  },
+  [ErrorCode.AUTH_BUSY]: { status: 503, text: 'the server is checking too many passwords right now: retry after the time in Retry-After' },
 } as const satisfies Partial<Record<ErrorCode, { status: number; text: string }>>
 export type PublicErrorCode = keyof typeof publicErrors

@@ -18,6 +18,9 @@ export interface SecurityFlags {
   registerRate?: string
   idleTtl?: string
   rotationGrace?: string
+  authFreeFailures?: string
+  authMaxBackoff?: string
+  authHashConcurrency?: string
 }
 
 function list(value: string | undefined): string[] {
@@ -57,6 +60,10 @@ export function securityOptionsFromFlags(flags: SecurityFlags, env: NodeJS.Proce
   if (nonEmpty(flags.registerRate) !== undefined) options.registerRate = parseRate('--register-rate / ADIT_REGISTER_RATE', flags.registerRate!)
   if (flags.idleTtl !== undefined) options.idleTtlMs = flags.idleTtl.trim() === '0' ? 0 : parseDuration('--idle-ttl / TUNNEL_IDLE_TTL', flags.idleTtl)
   if (flags.rotationGrace !== undefined) options.rotationGraceMs = parseDuration('--rotation-grace / ADIT_ROTATION_GRACE', flags.rotationGrace)
+  if (flags.authFreeFailures !== undefined) options.authFreeFailures = parseInteger('--auth-free-failures / ADIT_AUTH_FREE_FAILURES', flags.authFreeFailures)
+  if (flags.authMaxBackoff !== undefined) options.authMaxBackoffMs = parseDuration('--auth-max-backoff / ADIT_AUTH_MAX_BACKOFF', flags.authMaxBackoff)
+  if (flags.authHashConcurrency !== undefined)
+    options.hashConcurrency = parseInteger('--auth-hash-concurrency / ADIT_AUTH_HASH_CONCURRENCY', flags.authHashConcurrency)
   const http = flags.allowHttpJwks
   if (http !== undefined) options.allowHttpJwks = typeof http === 'boolean' ? http : parseBoolean('--allow-http-jwks / ADIT_ALLOW_HTTP_JWKS', http)
   return options

@@ -249,6 +249,27 @@ export const serverSettings: readonly Setting[] = [
     description: 'how long the old secret works after POST /tunnels/{id}/rotate',
     shownDefault: '5m',
   },
+  {
+    key: 'authFreeFailures',
+    flag: '--auth-free-failures <n>',
+    env: ['ADIT_AUTH_FREE_FAILURES'],
+    description: 'wrong admin tokens or basic-auth passwords per client address before the back-off (429) starts',
+    shownDefault: '5',
+  },
+  {
+    key: 'authMaxBackoff',
+    flag: '--auth-max-backoff <duration>',
+    env: ['ADIT_AUTH_MAX_BACKOFF'],
+    description: 'longest wait after wrong credentials (starts at 1s, doubles per failure)',
+    shownDefault: '15m',
+  },
+  {
+    key: 'authHashConcurrency',
+    flag: '--auth-hash-concurrency <n>',
+    env: ['ADIT_AUTH_HASH_CONCURRENCY'],
+    description: 'basic-auth password hashes (scrypt) run at once; checks beyond the queue get 503',
+    shownDefault: '2',
+  },
 ]
 
 export const agentSettings: readonly Setting[] = [

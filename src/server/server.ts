@@ -69,7 +69,6 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const relay = ownCluster ? undefined : new ClusterRelay(cluster, registry, logger, options.relay)
   // Reads on the request and connect paths are bounded: a silent store means 503, never a hang.
   const store = relay === undefined ? cluster.store : boundedStore(cluster.store, relay.options.callTimeoutMs)
-  const dashboard = createDashboard({ adminToken: options.adminToken, registry, trustProxy: options.trustProxy })
   let draining = false
   // Security: the dashboard's admin token also deletes tunnels (DELETE /tunnels/{id}).
   const security = new ServerSecurity(
@@ -88,6 +87,14 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       },
     },
   )
+
+  const dashboard = createDashboard({
+    adminToken: options.adminToken,
+    registry,
+    trustProxy: options.trustProxy,
+    throttle: security.adminThrottle,
+    clientKey: (req) => security.clientKey(req),
+  })
 
   // Observability subscribes to diagnostics channels (the proxy publishes
   // adit:server:exchange per finished request); the registry is this server's origin.

@@ -11,7 +11,8 @@ import type { IncomingMessage } from 'node:http'
 
 export const ADMIN_COOKIE = 'adit_admin'
 
-export type AdminCheck = { kind: 'allowed' } | { kind: 'redirect'; location: string; cookie: string } | { kind: 'denied' }
+/** `denied.presented`: a token or cookie was shown and was wrong (a guess, for the failure throttle), not merely absent. */
+export type AdminCheck = { kind: 'allowed' } | { kind: 'redirect'; location: string; cookie: string } | { kind: 'denied'; presented: boolean }
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a)
@@ -37,11 +38,11 @@ function cookieOf(req: IncomingMessage, name: string): string | undefined {
 /** Decides what to do with a dashboard request; `url` is the parsed request URL, `secure` whether the client used https. */
 export function checkAdmin(req: IncomingMessage, url: URL, token: string, secure: boolean): AdminCheck {
   const authorization = req.headers.authorization
-  if (authorization !== undefined && /^Bearer\s+/i.test(authorization) && sameSecret(authorization.replace(/^Bearer\s+/i, ''), token))
-    return { kind: 'allowed' }
+  const bearer = authorization !== undefined && /^Bearer\s+/i.test(authorization)
+  if (bearer && sameSecret(authorization.replace(/^Bearer\s+/i, ''), token)) return { kind: 'allowed' }
   const fromQuery = url.searchParams.get('token')
   if (fromQuery !== null) {
-    if (!sameSecret(fromQuery, token)) return { kind: 'denied' }
+    if (!sameSecret(fromQuery, token)) return { kind: 'denied', presented: true }
     url.searchParams.delete('token')
     const location = `${url.pathname}${url.search}`
     const cookie = `${ADMIN_COOKIE}=${adminCookieValue(token)}; Path=/dashboard; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}; Max-Age=43200`
@@ -49,5 +50,5 @@ export function checkAdmin(req: IncomingMessage, url: URL, token: string, secure
   }
   const cookie = cookieOf(req, ADMIN_COOKIE)
   if (cookie !== undefined && sameSecret(cookie, adminCookieValue(token))) return { kind: 'allowed' }
-  return { kind: 'denied' }
+  return { kind: 'denied', presented: bearer || cookie !== undefined }
 }

@@ -13,7 +13,8 @@
  * server.on('request', (req, res) => { if (!dashboard.handleDashboard(req, res)) route(req, res) })
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { ConfigError } from '../../errors.js'
+import { ConfigError, ErrorCode, publicErrors } from '../../errors.js'
+import type { FailureThrottle } from '../security/failure-throttle.js'
 import { checkAdmin } from './admin-auth.js'
 import { RequestRates, type RequestRatesOptions } from './request-rate.js'
 import { dashboardSnapshot, type DashboardRegistry } from './snapshot.js'
@@ -29,6 +30,10 @@ export interface DashboardOptions {
   rates: Partial<RequestRatesOptions>
   /** The clock (tests pass their own). */
   now: () => number
+  /** Back-off for wrong admin tokens, shared with `DELETE /tunnels/{id}`; undefined = none. */
+  throttle: FailureThrottle | undefined
+  /** The throttle key of a request (its client address). */
+  clientKey: (req: IncomingMessage) => string
 }
 
 export const dashboardDefaults: DashboardOptions = {
@@ -37,6 +42,8 @@ export const dashboardDefaults: DashboardOptions = {
   trustProxy: false,
   rates: {},
   now: Date.now,
+  throttle: undefined,
+  clientKey: (req) => req.socket.remoteAddress ?? '',
 }
 
 export interface Dashboard {
@@ -105,7 +112,21 @@ export function createDashboard(input: Partial<DashboardOptions>): Dashboard {
     }
     const secure =
       (req.socket as { encrypted?: boolean }).encrypted === true || (options.trustProxy && firstHeaderValue(req.headers['x-forwarded-proto']) === 'https')
+    const throttle = options.throttle
+    const key = throttle === undefined ? '' : options.clientKey(req)
+    const attempt = throttle?.begin(key)
+    if (attempt !== undefined && !attempt.ok) {
+      const { text } = publicErrors[ErrorCode.AUTH_THROTTLED]
+      send(res, 429, 'text/plain; charset=utf-8', `429 ${text}\n`, {
+        ...securityHeaders,
+        'retry-after': String(attempt.retryAfterSec),
+        'x-adit-error': ErrorCode.AUTH_THROTTLED,
+      })
+      return true
+    }
     const check = checkAdmin(req, url, token, secure)
+    if (check.kind === 'denied' && !check.presented) throttle?.cancel(key)
+    else throttle?.end(key, check.kind !== 'denied')
     if (check.kind === 'redirect') {
       res.writeHead(303, { ...securityHeaders, location: check.location, 'set-cookie': check.cookie, 'content-length': 0 })
       res.end()

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import type { TunnelAccess } from '../../cluster/types.js'
 import { AditError, ConfigError, ErrorCode, type PublicErrorCode } from '../../errors.js'
-import { basicCredentialsOf, hashCredentials, verifyCredentials } from './basic-auth.js'
+import { basicCredentialsOf, hashCredentials } from './basic-auth.js'
+import { BasicAuthVerifier } from './basic-auth-verifier.js'
 import { CidrList } from './cidr.js'
 
 /**
@@ -106,9 +106,6 @@ export class JwksCache {
 
 const BASIC_CHALLENGE = { 'www-authenticate': 'Basic realm="adit tunnel", charset="UTF-8"' }
 const BEARER_CHALLENGE = { 'www-authenticate': 'Bearer realm="adit tunnel"' }
-/** Verified basic-auth headers remembered per tunnel, so scrypt runs once per client, not per request. */
-const VERIFIED_CACHE_SIZE = 64
-const VERIFIED_TTL_MS = 5 * 60_000
 
 /** The compiled rules of one tunnel. */
 export class AccessGate {
@@ -117,9 +114,16 @@ export class AccessGate {
   private readonly allow: CidrList | undefined
   private readonly basicHash: string | undefined
   private readonly jwt: { key: JWTVerifyGetKey; issuer: string | undefined; audience: string | undefined } | undefined
-  private readonly verified = new Map<string, number>()
+  private readonly verifier: BasicAuthVerifier
+  private readonly tunnelId: string
 
-  constructor(access: TunnelAccess, jwks: JwksCache) {
+  /**
+   * `verifier` is the server's one basic-auth checker (cache, throttle, hash
+   * queue), shared by every tunnel's gate; `tunnelId` keys its throttle and queue.
+   */
+  constructor(access: TunnelAccess, jwks: JwksCache, verifier: BasicAuthVerifier = new BasicAuthVerifier(), tunnelId = '') {
+    this.verifier = verifier
+    this.tunnelId = tunnelId
     this.allow = access.allowIps !== undefined ? new CidrList(access.allowIps) : undefined
     this.basicHash = access.basicAuthHash
     this.consumesAuthorization = this.basicHash !== undefined
@@ -128,19 +132,16 @@ export class AccessGate {
   }
 
   /** Null when the request may go on. */
-  async check(req: IncomingMessage, clientIp: string, now = Date.now()): Promise<Denial | null> {
+  async check(req: IncomingMessage, clientIp: string): Promise<Denial | null> {
     if (this.allow !== undefined && !this.allow.matches(clientIp)) return { code: ErrorCode.IP_NOT_ALLOWED }
     if (this.basicHash !== undefined) {
       const header = req.headers.authorization
       const credentials = basicCredentialsOf(header)
       if (credentials === null) return { code: ErrorCode.AUTH_REQUIRED, headers: BASIC_CHALLENGE }
-      const key = createHash('sha256').update(credentials).digest('base64')
-      const until = this.verified.get(key)
-      if (until === undefined || until < now) {
-        if (!(await verifyCredentials(credentials, this.basicHash))) return { code: ErrorCode.AUTH_REQUIRED, headers: BASIC_CHALLENGE }
-        if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string)
-        this.verified.set(key, now + VERIFIED_TTL_MS)
-      }
+      const verdict = await this.verifier.verify(this.tunnelId, clientIp, credentials, this.basicHash)
+      if (verdict.kind === 'wrong') return { code: ErrorCode.AUTH_REQUIRED, headers: BASIC_CHALLENGE }
+      if (verdict.kind === 'throttled') return { code: ErrorCode.AUTH_THROTTLED, headers: { 'retry-after': String(verdict.retryAfterSec) } }
+      if (verdict.kind === 'busy') return { code: ErrorCode.AUTH_BUSY, headers: { 'retry-after': String(verdict.retryAfterSec) } }
     }
     if (this.jwt !== undefined) {
       const token = /^bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1]

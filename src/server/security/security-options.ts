@@ -37,6 +37,14 @@ export interface SecurityOptions {
   allowHttpJwks: boolean
   /** How long a tunnel's access rules are cached before the store is read again (ms). */
   accessCacheMs: number
+  /** Wrong admin tokens / basic-auth passwords per client address before the back-off starts (`ADIT_AUTH_FREE_FAILURES`). */
+  authFreeFailures: number
+  /** The longest back-off after wrong credentials, ms; it starts at 1 s and doubles (`ADIT_AUTH_MAX_BACKOFF`). */
+  authMaxBackoffMs: number
+  /** Basic-auth password hashes (scrypt) running at once, for the whole server (`ADIT_AUTH_HASH_CONCURRENCY`). */
+  hashConcurrency: number
+  /** Basic-auth checks waiting for a hash, for the whole server (503 beyond); each tunnel may hold 4 of them. */
+  hashQueue: number
 }
 
 export const securityDefaults: SecurityOptions = {
@@ -58,6 +66,10 @@ export const securityDefaults: SecurityOptions = {
   rotationGraceMs: 5 * 60_000,
   allowHttpJwks: false,
   accessCacheMs: 5000,
+  authFreeFailures: 5,
+  authMaxBackoffMs: 15 * 60_000,
+  hashConcurrency: 2,
+  hashQueue: 64,
 }
 
 function nonNegativeInt(value: number, name: string): void {
@@ -80,8 +92,21 @@ export function resolveSecurityOptions(input: Partial<SecurityOptions> = {}): Se
     throw new ConfigError('server option security.apiKeys must be a list of strings')
   checkRate(options.registerRate, 'registerRate')
   if (options.tunnelRate !== undefined) checkRate(options.tunnelRate, 'tunnelRate')
-  for (const name of ['registerRateMaxClients', 'maxTunnelsPerKey', 'maxStreamsPerTunnel', 'idleTtlMs', 'rotationGraceMs', 'accessCacheMs'] as const)
+  for (const name of [
+    'registerRateMaxClients',
+    'maxTunnelsPerKey',
+    'maxStreamsPerTunnel',
+    'idleTtlMs',
+    'rotationGraceMs',
+    'accessCacheMs',
+    'authFreeFailures',
+    'hashQueue',
+  ] as const)
     nonNegativeInt(options[name], name)
+  if (!Number.isInteger(options.authMaxBackoffMs) || options.authMaxBackoffMs < 1000)
+    throw new ConfigError(`server option security.authMaxBackoffMs must be an integer ≥ 1000, got ${String(options.authMaxBackoffMs)}`)
+  if (!Number.isInteger(options.hashConcurrency) || options.hashConcurrency < 1)
+    throw new ConfigError(`server option security.hashConcurrency must be an integer ≥ 1, got ${String(options.hashConcurrency)}`)
   if (options.registerRateMaxClients < 1) throw new ConfigError('server option security.registerRateMaxClients must be ≥ 1')
   if (options.idleSweepMs !== undefined && (!Number.isInteger(options.idleSweepMs) || options.idleSweepMs < 10)) {
     throw new ConfigError(`server option security.idleSweepMs must be an integer ≥ 10, got ${String(options.idleSweepMs)}`)

@@ -7,6 +7,8 @@ import type { Credentials } from '../credentials.js'
 import { accessFromRequest } from './access-rules.js'
 import { clientIpFor } from './client-ip.js'
 import { IdleSweeper } from './idle-sweeper.js'
+import { BasicAuthVerifier } from './basic-auth-verifier.js'
+import { clientKeyOf, FailureThrottle } from './failure-throttle.js'
 import { KeyedRateLimiter } from './rate-limiter.js'
 import { RegistrationAuth } from './registration-auth.js'
 import { resolveSecurityOptions, type SecurityOptions } from './security-options.js'
@@ -41,6 +43,10 @@ export class ServerSecurity {
   readonly registerLimiter: KeyedRateLimiter
   readonly guard: TunnelGuard
   readonly sweeper: IdleSweeper | undefined
+  /** Back-off for wrong admin tokens (dashboard) and tunnel tokens (`/tunnels/{id}`), per client address. */
+  readonly adminThrottle: FailureThrottle
+  /** Basic-auth checks of every tunnel: verified cache, per-address back-off, bounded hash queue. */
+  readonly basicAuth: BasicAuthVerifier
   private readonly ctx: ServerSecurityContext
   private readonly adminTokenHash: Buffer | undefined
 
@@ -50,6 +56,12 @@ export class ServerSecurity {
     this.ctx = ctx
     this.registrationAuth = new RegistrationAuth(options, { ...(options.cloudRunService !== undefined ? { K_SERVICE: options.cloudRunService } : {}) })
     this.registerLimiter = new KeyedRateLimiter(options.registerRate, { maxKeys: options.registerRateMaxClients })
+    const throttle = { freeFailures: options.authFreeFailures, maxMs: options.authMaxBackoffMs }
+    this.adminThrottle = new FailureThrottle(throttle)
+    this.basicAuth = new BasicAuthVerifier({
+      throttle,
+      queue: { concurrency: options.hashConcurrency, maxQueued: options.hashQueue, maxQueuedPerKey: Math.min(4, options.hashQueue) },
+    })
     this.guard = new TunnelGuard({
       store: ctx.store,
       trustProxy: ctx.trustProxy,
@@ -57,6 +69,7 @@ export class ServerSecurity {
       tunnelRate: options.tunnelRate,
       accessCacheMs: options.accessCacheMs,
       maxTrackedTunnels: 100_000,
+      basicAuth: this.basicAuth,
     })
     this.adminTokenHash = options.adminToken === undefined ? undefined : createHash('sha256').update(options.adminToken, 'utf8').digest()
     if (options.idleTtlMs > 0) {
@@ -121,7 +134,14 @@ export class ServerSecurity {
       adminTokenHash: this.adminTokenHash,
       rotationGraceMs: this.options.rotationGraceMs,
       revoke: (id) => this.revoke(id),
+      throttle: this.adminThrottle,
+      clientKey: this.clientKey(req),
     })
+  }
+
+  /** The key a request's failed credentials are counted under: its client address (IPv6 by /64). */
+  clientKey(req: IncomingMessage): string {
+    return clientKeyOf(clientIpFor(req, this.ctx.trustProxy))
   }
 
   /** Revokes a tunnel for good (the id is never reused) and disconnects its agents here. */

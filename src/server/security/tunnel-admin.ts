@@ -1,10 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { TunnelStore } from '../../cluster/types.js'
+import type { TunnelRecord, TunnelStore } from '../../cluster/types.js'
 import { ErrorCode, publicErrors, type PublicErrorCode } from '../../errors.js'
 import type { Credentials } from '../credentials.js'
 import { isValidTunnelId } from '../tunnel-routes.js'
 import { bearerOf, verifyTunnelSecret } from './tunnel-secret.js'
+import type { FailureThrottle } from './failure-throttle.js'
 
 export interface TunnelAdminContext {
   credentials: Credentials
@@ -15,6 +16,10 @@ export interface TunnelAdminContext {
   rotationGraceMs: number
   /** Revokes the tunnel everywhere and disconnects its agents here. */
   revoke(id: string): Promise<void>
+  /** Back-off for wrong tokens per client address (shared with the dashboard's admin token). */
+  throttle?: FailureThrottle
+  /** This request's throttle key (its client address). */
+  clientKey?: string
   now?: () => number
 }
 
@@ -57,14 +62,49 @@ export async function handleTunnelAdmin(
   const now = (ctx.now ?? Date.now)()
   const token = bearerOf(req.headers.authorization)
   if (token === null) return sendJsonError(res, ErrorCode.UNAUTHORIZED, { 'www-authenticate': 'Bearer' })
+  const { throttle, clientKey = '' } = ctx
+  const attempt = throttle?.begin(clientKey)
+  if (attempt !== undefined && !attempt.ok) return sendJsonError(res, ErrorCode.AUTH_THROTTLED, { 'retry-after': String(attempt.retryAfterSec) })
+  let outcome: 'good' | 'wrong' | 'none' = 'none'
+  try {
+    const verdict = await authorizeTunnelOperation(route, token, ctx, now)
+    if (verdict.kind === 'error') return sendJsonError(res, verdict.code, verdict.headers)
+    outcome = verdict.kind
+    if (verdict.kind === 'wrong') return sendJsonError(res, ErrorCode.UNAUTHORIZED, { 'www-authenticate': 'Bearer' })
+    await perform(res, route, ctx, verdict.record, now)
+  } finally {
+    if (outcome === 'none') throttle?.cancel(clientKey)
+    else throttle?.end(clientKey, outcome === 'good')
+  }
+}
+
+type OperationVerdict =
+  { kind: 'good'; record: TunnelRecord | null } | { kind: 'wrong' } | { kind: 'error'; code: PublicErrorCode; headers?: Record<string, string> }
+
+/** Whether `token` may perform `route` (the tunnel's secret; for a delete also the admin token). */
+async function authorizeTunnelOperation(
+  route: { id: string; action: 'rotate' | 'delete' },
+  token: string,
+  ctx: TunnelAdminContext,
+  now: number,
+): Promise<OperationVerdict> {
   const { id } = route
-  if (await ctx.store.isRevoked(id)) return sendJsonError(res, ErrorCode.TUNNEL_REVOKED)
+  if (await ctx.store.isRevoked(id)) return { kind: 'error', code: ErrorCode.TUNNEL_REVOKED }
   const record = await ctx.store.get(id)
-  if (record === null && !ctx.credentials.isSignedId(id)) return sendJsonError(res, ErrorCode.UNKNOWN_TUNNEL)
+  if (record === null && !ctx.credentials.isSignedId(id)) return { kind: 'error', code: ErrorCode.UNKNOWN_TUNNEL }
   const owner = verifyTunnelSecret(ctx.credentials, id, token, record, now)
   const admin = route.action === 'delete' && isAdmin(token, ctx.adminTokenHash)
-  if (!owner && !admin) return sendJsonError(res, ErrorCode.UNAUTHORIZED, { 'www-authenticate': 'Bearer' })
+  return owner || admin ? { kind: 'good', record } : { kind: 'wrong' }
+}
 
+async function perform(
+  res: ServerResponse,
+  route: { id: string; action: 'rotate' | 'delete' },
+  ctx: TunnelAdminContext,
+  record: TunnelRecord | null,
+  now: number,
+): Promise<void> {
+  const { id } = route
   if (route.action === 'delete') {
     await ctx.revoke(id)
     res.writeHead(204, { 'cache-control': 'no-store' })

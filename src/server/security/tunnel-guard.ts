@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { TunnelStore } from '../../cluster/types.js'
 import { ErrorCode } from '../../errors.js'
 import { AccessGate, JwksCache, type Denial } from './access-rules.js'
+import { BasicAuthVerifier } from './basic-auth-verifier.js'
 import { clientIpFor } from './client-ip.js'
 import { KeyedRateLimiter, type RateLimit } from './rate-limiter.js'
 
@@ -17,6 +18,8 @@ export interface TunnelGuardOptions {
   /** Tunnels whose rules and buckets are kept in memory at most (LRU). */
   maxTrackedTunnels: number
   jwks?: JwksCache
+  /** The server's basic-auth checker (verified cache, failure throttle, bounded hash queue). */
+  basicAuth?: BasicAuthVerifier
   now?: () => number
 }
 
@@ -40,6 +43,7 @@ export class TunnelGuard {
   private readonly inFlight = new Map<string, number>()
   private readonly access = new Map<string, CachedAccess>()
   private readonly jwks: JwksCache
+  readonly basicAuth: BasicAuthVerifier
   private readonly now: () => number
   /** Requests refused by this guard, per code (tests and metrics). */
   readonly refused = new Map<string, number>()
@@ -48,6 +52,7 @@ export class TunnelGuard {
     this.options = options
     this.now = options.now ?? Date.now
     this.jwks = options.jwks ?? new JwksCache()
+    this.basicAuth = options.basicAuth ?? new BasicAuthVerifier({ now: this.now })
     this.rates = options.tunnelRate !== undefined ? new KeyedRateLimiter(options.tunnelRate, { maxKeys: options.maxTrackedTunnels, now: this.now }) : undefined
   }
 
@@ -58,7 +63,7 @@ export class TunnelGuard {
     }
     const gate = await this.gateFor(tunnelId)
     if (gate !== null) {
-      const denial = await gate.check(req, clientIpFor(req, this.options.trustProxy), this.now())
+      const denial = await gate.check(req, clientIpFor(req, this.options.trustProxy))
       if (denial !== null) return this.deny(denial)
     }
     const max = this.options.maxStreamsPerTunnel
@@ -111,7 +116,7 @@ export class TunnelGuard {
       if (cached !== undefined) return cached.gate
       throw error
     }
-    const gate = record?.access !== undefined ? new AccessGate(record.access, this.jwks) : null
+    const gate = record?.access !== undefined ? new AccessGate(record.access, this.jwks, this.basicAuth, tunnelId) : null
     this.access.delete(tunnelId)
     if (this.access.size >= this.options.maxTrackedTunnels) this.access.delete(this.access.keys().next().value as string)
     this.access.set(tunnelId, { gate, until: now + this.options.accessCacheMs })
