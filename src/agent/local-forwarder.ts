@@ -6,6 +6,7 @@ import type { HostHeaderMode } from './config.js'
 import type { ExchangeObserver } from './exchange-observer.js'
 import { applyToFlat, applyToPairs, variablesFor, type HeaderVariables } from './header-rules.js'
 import { LocalAnswer } from './local-answer.js'
+import { WebhookGate } from './webhook-gate.js'
 import { originKey, stripRoutePrefix, type Route, type RouteTable } from './routes.js'
 
 export interface LocalForwarderOptions {
@@ -88,7 +89,13 @@ export class LocalForwarder {
       const message = route.implicit ? 'no route for this request on this tunnel' : `answered by route ${route.index + 1}`
       return new LocalAnswer(this, stream, head, id, { status: route.status, message, answeredBy: `route ${route.label}`, route: this.routeLabel(route) })
     }
+    if (route.webhook !== undefined) return new WebhookGate(this, stream, head, id, route, route.webhook)
     return new ForwardedExchange(this, stream, head, id, route)
+  }
+
+  /** Forwards a request whose whole body is already here (a verified webhook). */
+  forwardBuffered(stream: Stream, head: RequestHead, id: string, route: Route, body: Buffer): StreamHandler {
+    return new ForwardedExchange(this, stream, head, id, route, body)
   }
 
   /** What the observer is told about a request's route: nothing for a plain one-origin tunnel. */
@@ -208,13 +215,13 @@ class ForwardedExchange implements StreamHandler {
   private upgraded: Duplex | null = null
   private owed = 0
 
-  constructor(forwarder: LocalForwarder, stream: Stream, head: RequestHead, id: string, route: Route) {
+  constructor(forwarder: LocalForwarder, stream: Stream, head: RequestHead, id: string, route: Route, buffered?: Buffer) {
     this.id = id
     this.route = route
     this.head = head
     this.stream = stream
     this.forwarder = forwarder
-    this.body = head.bodyless ? null : new StreamBody(stream)
+    this.body = head.bodyless || buffered !== undefined ? null : new StreamBody(stream)
     this.response = new LocalResponse(this)
     forwarder.observer?.onRequest({
       id,
@@ -226,12 +233,16 @@ class ForwardedExchange implements StreamHandler {
       startedAt: this.started,
       ...(forwarder.routes.single ? {} : { route: route.label }),
     })
+    if (buffered !== undefined) {
+      this.requestBytes = buffered.length
+      if (buffered.length > 0) forwarder.observer?.onRequestBody?.(id, buffered)
+    }
     const upgrade = head.upgrade === true ? (head.headers.find(([n]) => n.toLowerCase() === 'upgrade')?.[1] ?? 'websocket') : null
     const options: Dispatcher.DispatchOptions = {
       path: stripRoutePrefix(route, head.path),
       method: head.method as Dispatcher.HttpMethod,
       headers: forwarder.requestHeaders(head, route),
-      body: this.body,
+      body: buffered !== undefined && !head.bodyless ? buffered : this.body,
       ...(upgrade !== null ? { upgrade } : {}),
       ...(route.responseTimeoutMs !== undefined ? { headersTimeout: route.responseTimeoutMs } : {}),
     }

@@ -14,6 +14,7 @@
 import { ConfigError } from '../errors.js'
 import type { HostHeaderMode } from './config.js'
 import { compileHeaderRules, type HeaderRules, type HeaderRulesSpec } from './header-rules.js'
+import { compileWebhook, type WebhookCheck, type WebhookSpec } from './webhooks.js'
 
 /** One route as a user writes it (flag, config file or library call). */
 export interface RouteSpec {
@@ -37,6 +38,8 @@ export interface RouteSpec {
   requestHeaders?: HeaderRulesSpec
   /** Header rules for the response the visitor sees. */
   responseHeaders?: HeaderRulesSpec
+  /** Verify a webhook signature before the request reaches the service (webhooks.ts). */
+  webhook?: WebhookSpec
 }
 
 /** A checked route. */
@@ -59,6 +62,7 @@ export interface Route {
   stripPrefix: boolean
   requestRules: HeaderRules | undefined
   responseRules: HeaderRules | undefined
+  webhook: WebhookCheck | undefined
   /** True for the route added because none was configured. */
   implicit: boolean
 }
@@ -115,7 +119,7 @@ export function checkRoute(spec: RouteSpec, index: number, where = `route ${inde
       spec.requestHeaders !== undefined ||
       spec.responseHeaders !== undefined)
   )
-    throw new ConfigError(`${where}: hostHeader, localInsecure, responseTimeout and header rules need a local origin`)
+    throw new ConfigError(`${where}: hostHeader, localInsecure, responseTimeout, header rules and webhook need a local origin`)
   const route: Route = {
     index,
     label: '',
@@ -130,6 +134,7 @@ export function checkRoute(spec: RouteSpec, index: number, where = `route ${inde
     stripPrefix: spec.stripPrefix === true,
     requestRules: compileHeaderRules(`${where}.request_headers`, spec.requestHeaders, 'request'),
     responseRules: compileHeaderRules(`${where}.response_headers`, spec.responseHeaders, 'response'),
+    webhook: spec.webhook === undefined ? undefined : compileWebhook(`${where}.webhook`, spec.webhook),
     implicit: false,
   }
   route.label = labelOf(route)

@@ -121,10 +121,10 @@ export function printableAgentConfig(config: ReturnType<typeof agentConfig>): st
 
 /** One line per event on stdout, for scripts: `ready`, then one per finished request. */
 function jsonPrinter(write: (line: string) => void, name: string | undefined): ExchangeObserver {
-  const starts = new Map<string, { method: string; path: string }>()
+  const starts = new Map<string, { method: string; path: string; route: string | undefined }>()
   return {
     onRequest(start) {
-      starts.set(start.id, { method: start.method, path: start.path })
+      starts.set(start.id, { method: start.method, path: start.path, route: start.route })
     },
     onEnd(end) {
       const start = starts.get(end.id)
@@ -140,6 +140,8 @@ function jsonPrinter(write: (line: string) => void, name: string | undefined): E
           request_bytes: end.requestBytes,
           ms: end.durationMs,
           ...(end.error ? { error: end.error } : {}),
+          ...(start?.route !== undefined ? { route: start.route } : {}),
+          ...(end.answeredBy !== undefined ? { answered_by: end.answeredBy } : {}),
         }),
       )
     },

@@ -7,6 +7,9 @@
  * routes:
  *   - host: api.example.com
  *     local: http://127.0.0.1:4000
+ *   - path: /hooks/github
+ *     local: http://127.0.0.1:5000
+ *     webhook: { provider: github, secret_env: GITHUB_WEBHOOK_SECRET }
  *   - path: /static
  *     local: http://127.0.0.1:8081
  *     strip_prefix: true
@@ -22,8 +25,9 @@
 import { parseHostHeader } from '../agent/config.js'
 import type { HeaderRulesSpec } from '../agent/header-rules.js'
 import { parseRouteFlag, type RouteSpec } from '../agent/routes.js'
+import type { WebhookSpec } from '../agent/webhooks.js'
 import { ConfigError } from '../errors.js'
-import { parseDuration } from './parse.js'
+import { parseBytes, parseDuration } from './parse.js'
 
 const routeKeys = new Set([
   'host',
@@ -36,7 +40,9 @@ const routeKeys = new Set([
   'stripPrefix',
   'requestHeaders',
   'responseHeaders',
+  'webhook',
 ])
+const webhookKeys = new Set(['provider', 'secret', 'secretEnv', 'header', 'encoding', 'prefix', 'tolerance', 'maxBody'])
 
 function camel(key: string): string {
   return key.replace(/[-_]([a-z])/g, (_m, c: string) => c.toUpperCase())
@@ -81,6 +87,7 @@ export function routeFromConfig(where: string, raw: unknown): RouteSpec {
   // Header names stay as written (they are not settings keys); compileHeaderRules checks them.
   if (value.requestHeaders !== undefined) spec.requestHeaders = rulesAt(where, 'request_headers', value.requestHeaders)
   if (value.responseHeaders !== undefined) spec.responseHeaders = rulesAt(where, 'response_headers', value.responseHeaders)
+  if (value.webhook !== undefined) spec.webhook = webhookAt(`${where}.webhook`, value.webhook)
   if (spec.local === undefined && spec.status === undefined) throw new ConfigError(`${where} needs local: (an origin) or status: (an answer)`)
   return spec
 }
@@ -88,6 +95,24 @@ export function routeFromConfig(where: string, raw: unknown): RouteSpec {
 function rulesAt(where: string, key: string, value: unknown): HeaderRulesSpec {
   if (!isRecord(value)) throw new ConfigError(`${where}.${key} must be a mapping with add:, set: and/or remove:`)
   return value as HeaderRulesSpec
+}
+
+function webhookAt(where: string, raw: unknown): WebhookSpec {
+  if (!isRecord(raw)) throw new ConfigError(`${where} must be a mapping with provider: and secret: (or secret_env:)`)
+  const value: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(raw)) value[camel(key)] = v
+  for (const key of Object.keys(value))
+    if (!webhookKeys.has(key)) throw new ConfigError(`${where} has an unknown key ${JSON.stringify(key)} (known: ${[...webhookKeys].join(', ')})`)
+  const spec: WebhookSpec = { provider: text(where, 'provider', value.provider) as WebhookSpec['provider'] }
+  if (value.secret !== undefined) spec.secret = text(where, 'secret', value.secret)
+  if (value.secretEnv !== undefined) spec.secretEnv = text(where, 'secret_env', value.secretEnv)
+  if (value.header !== undefined) spec.header = text(where, 'header', value.header)
+  if (value.encoding !== undefined) spec.encoding = text(where, 'encoding', value.encoding) as WebhookSpec['encoding']
+  if (value.prefix !== undefined) spec.prefix = text(where, 'prefix', value.prefix)
+  const asText = (v: unknown, key: string): string => (typeof v === 'number' ? String(v) : text(where, key, v))
+  if (value.tolerance !== undefined) spec.toleranceMs = parseDuration(`${where}.tolerance`, asText(value.tolerance, 'tolerance'))
+  if (value.maxBody !== undefined) spec.maxBodyBytes = parseBytes(`${where}.max_body`, asText(value.maxBody, 'max_body'))
+  return spec
 }
 
 /** A `routes:` list. */
