@@ -15,16 +15,23 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /**
  * Caps the number of distinct tunnel label values: the first `max` tunnels
  * seen keep their id, every later one is counted as `other`, so a server with
- * many short-lived tunnels cannot blow up the series count.
+ * many short-lived tunnels cannot blow up the series count. Only tunnels that
+ * exist are admitted (an agent connected for them); any other id a visitor
+ * makes up is counted as `unknown`, so nobody can fill the slots from outside.
  */
 export class LabelCap {
   private readonly seen = new Set<string>()
   constructor(private readonly max: number) {}
-  label(value: string): string {
+  /** The label of a tunnel that exists: its id while there is room, else `other`. */
+  admit(value: string): string {
     if (this.seen.has(value)) return value
     if (this.seen.size >= this.max) return 'other'
     this.seen.add(value)
     return value
+  }
+  /** The label of an id nobody vouched for: its own once admitted, else `unknown`. */
+  label(value: string): string {
+    return this.seen.has(value) ? value : 'unknown'
   }
 }
 
@@ -32,6 +39,8 @@ export class LabelCap {
 export interface LiveTunnels {
   readonly tunnelCount: number
   connections(): Iterable<{ readonly session: { readonly activeStreams: number } }>
+  /** The tunnel's entry when an agent for it is connected here (undefined otherwise). */
+  get?(id: string): unknown
 }
 
 export interface MetricsOptions {
@@ -131,14 +140,15 @@ export class ServerMetrics {
 
     this.unsubscribe.push(
       subscribeFor<ServerExchangeMessage>(ChannelName.SERVER_EXCHANGE, origin, ({ summary }) => {
-        const tunnel = tunnels.label(summary.tunnelId || 'none')
+        const id = summary.tunnelId
+        const tunnel = id === '' ? 'none' : live.get?.(id) !== undefined ? tunnels.admit(id) : tunnels.label(id)
         requests.inc({ tunnel, status: String(summary.status) })
         latency.observe({ status_class: statusClass(summary.status) }, summary.durationMs / 1000)
         if (summary.requestBytes > 0) requestBytes.inc({ tunnel }, summary.requestBytes)
         if (summary.responseBytes > 0) responseBytes.inc({ tunnel }, summary.responseBytes)
       }),
       subscribeFor<ServerAgentMessage>(ChannelName.SERVER_AGENT, origin, (m) => {
-        if (m.event === 'connect') opened.inc({ tunnel: tunnels.label(m.tunnelId) })
+        if (m.event === 'connect') opened.inc({ tunnel: tunnels.admit(m.tunnelId) })
         else closed.inc()
       }),
       subscribeFor<ServerStallMessage>(ChannelName.SERVER_STALL, origin, () => stalls.inc()),

@@ -91,11 +91,18 @@ describe('metrics and trace propagation (in-process server and agent)', () => {
     assert.equal(agent.get('adit_agent_server_connections_opened_total'), 1)
   })
 
-  it('counts 502s for a tunnel whose agent is gone under its own id, not another', async () => {
-    const res = await request(`${server.url}/pub/aaaaaaaaaaaaaaaa/x`)
+  it('counts 502s for a tunnel whose agent is gone under its own id, not another; a made-up id under unknown', async () => {
+    const gone = await connect({ server: server.url, local: service.url, stateFile: null, connections: 1 })
+    const id = gone.id
+    await gone.close()
+    const res = await request(`${server.url}/pub/${id}/x`)
     await res.body.dump()
+    const madeUp = await request(`${server.url}/pub/aaaaaaaaaaaaaaaa/x`)
+    await madeUp.body.dump()
     const m = await scrape()
-    assert.equal(m.get(`adit_requests_total{tunnel="aaaaaaaaaaaaaaaa",status="${res.statusCode}"}`), 1)
+    assert.equal(m.get(`adit_requests_total{tunnel="${id}",status="${res.statusCode}"}`), 1)
+    assert.equal(m.get(`adit_requests_total{tunnel="aaaaaaaaaaaaaaaa",status="${madeUp.statusCode}"}`), undefined)
+    assert.equal(m.get(`adit_requests_total{tunnel="unknown",status="${madeUp.statusCode}"}`), 1)
   })
 
   it("hands the public request's traceparent to the local service unchanged (no SDK registered)", async () => {

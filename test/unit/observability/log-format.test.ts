@@ -75,11 +75,15 @@ test('traceparent parsing follows W3C trace context', () => {
   assert.equal(parseCloudTraceContext('nope/1;o=1'), null)
 })
 
-test('the tunnel label is capped: later tunnels count as other', () => {
+test('the tunnel label is capped: later tunnels count as other; ids nobody admitted count as unknown', () => {
   const cap = new LabelCap(2)
   assert.deepEqual(
-    ['a', 'b', 'c', 'a', 'd'].map((t) => cap.label(t)),
+    ['a', 'b', 'c', 'a', 'd'].map((t) => cap.admit(t)),
     ['a', 'b', 'other', 'a', 'other'],
+  )
+  assert.deepEqual(
+    ['a', 'made-up', 'c'].map((t) => cap.label(t)),
+    ['a', 'unknown', 'unknown'],
   )
 })
 
