@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.js'
 import type { ExchangeObserver } from './exchange-observer.js'
 import type { TunnelAccessRequest } from './access-flags.js'
 import { buildRouteTable, type RouteSpec, type RouteTable } from './routes.js'
+import { parseLocalTarget } from './local-target.js'
 
 /** Which Host header the local service sees. */
 export type HostHeaderMode = 'rewrite' | 'preserve' | { value: string }
@@ -47,6 +48,12 @@ export interface AgentOptions {
   drainTimeoutMs: number
   logger: Logger | undefined
   observer: ExchangeObserver | undefined
+  /**
+   * Wait for the server as long as it takes when it is unreachable, rate
+   * limits (Retry-After honoured) or answers 5xx; false: the first failed
+   * registration rejects. Credentials refused is final either way.
+   */
+  waitForServer: boolean
   /** Public access rules the server enforces for this tunnel (`--basic-auth`, `--allow-ip`, `--require-jwt`); sent at registration. */
   access: TunnelAccessRequest | undefined
 }
@@ -70,6 +77,7 @@ export const agentDefaults: AgentOptions = {
   logger: undefined,
   observer: undefined,
   access: undefined,
+  waitForServer: true,
 }
 
 function httpUrl(name: string, value: string): URL {
@@ -97,9 +105,9 @@ export function resolveAgentOptions(input: Partial<AgentOptions>): AgentOptions 
     if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value
   }
   const serverUrl = httpUrl('server', options.server)
-  const localUrl = httpUrl('local', options.local)
-  if (localUrl.pathname !== '/' || localUrl.search !== '')
-    throw new ConfigError(`agent option local must be an origin (scheme://host:port) without a path, got ${options.local}`)
+  // `3000`, `localhost:3000` and URLs alike (what `adit http <target>` takes).
+  options.local = parseLocalTarget(options.local, 'agent option local')
+  const localUrl = new URL(options.local)
   for (const name of ['connections', 'localConnections', 'reconnectBaseMs', 'reconnectMaxMs', 'maxFrameBytes'] as const) {
     const value = options[name]
     if (!Number.isInteger(value) || value < 1) throw new ConfigError(`agent option ${name} must be a positive integer, got ${String(value)}`)

@@ -2,12 +2,40 @@ import { request } from 'undici'
 import { AditError, ErrorCode } from '../errors.js'
 import type { AgentState } from './state-file.js'
 import type { TunnelAccessRequest } from './access-flags.js'
+import { parseRetryAfter, type AttemptFailure } from './wait.js'
+
+/**
+ * `POST /register` failed. `failure` is what the retry policy reads: the
+ * status (0: no answer), the server's Retry-After, and the detail.
+ */
+export class RegistrationError extends AditError {
+  readonly failure: AttemptFailure
+  constructor(message: string, failure: AttemptFailure, options?: { cause?: unknown }) {
+    super(ErrorCode.REGISTRATION, failure.status, message, options)
+    this.name = 'RegistrationError'
+    this.failure = failure
+  }
+}
+
+/** The one-line fix for an answer that retrying cannot change. */
+function refusalHint(status: number): string {
+  if (status === 401 || status === 403)
+    return ' (credentials refused: pass a key the server accepts with --api-key or ADIT_API_KEY, or save one with `adit login <server> --api-key <key>`)'
+  if (status === 409) return ' (that --name belongs to another tunnel; choose another)'
+  return ''
+}
 
 /** `POST {server}/register` → credentials for a new tunnel. */
-export async function register(server: URL, apiKey: string | undefined, name?: string, access?: TunnelAccessRequest): Promise<AgentState> {
+export async function register(
+  server: URL,
+  apiKey: string | undefined,
+  name?: string,
+  access?: TunnelAccessRequest,
+  signal?: AbortSignal,
+): Promise<AgentState> {
   const url = new URL('/register', server)
   const headers: Record<string, string> = { 'content-type': 'application/json' }
-  if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`
+  if (apiKey !== undefined && apiKey !== '') headers.authorization = `Bearer ${apiKey}`
   let response
   try {
     response = await request(url, {
@@ -16,28 +44,41 @@ export async function register(server: URL, apiKey: string | undefined, name?: s
       body: JSON.stringify({ ...(name === undefined ? {} : { name }), ...(access === undefined ? {} : { access }) }),
       headersTimeout: 15_000,
       bodyTimeout: 15_000,
+      ...(signal ? { signal } : {}),
     })
   } catch (cause) {
-    throw new AditError(ErrorCode.REGISTRATION, 0, `cannot reach ${url.origin}: ${(cause as Error).message}; check --server and your network`, { cause })
+    const detail = (cause as Error).message
+    throw new RegistrationError(`cannot reach ${url.origin}: ${detail}; check --server and your network`, { status: 0, detail }, { cause })
   }
-  const text = await response.body.text()
-  if (response.statusCode !== 201 && response.statusCode !== 200) {
-    const hint =
-      response.statusCode === 401 || response.statusCode === 403
-        ? ' (the server needs an API key: --api-key or ADIT_API_KEY)'
-        : response.statusCode === 409
-          ? ' (that --name belongs to another tunnel; choose another)'
-          : ''
-    throw new AditError(ErrorCode.REGISTRATION, response.statusCode, `registration refused with ${response.statusCode}${hint}: ${text.trim().slice(0, 200)}`)
+  const text = await response.body.text().catch(() => '')
+  const status = response.statusCode
+  if (status !== 201 && status !== 200) {
+    const detail = text.trim().slice(0, 200)
+    throw new RegistrationError(`registration refused with ${status}${refusalHint(status)}: ${detail}`, {
+      status,
+      retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+      detail: messageOf(detail),
+    })
   }
   let value: Partial<AgentState>
   try {
     value = JSON.parse(text) as Partial<AgentState>
   } catch (cause) {
-    throw new AditError(ErrorCode.REGISTRATION, response.statusCode, `registration answer is not JSON; is ${url.origin} an adit server?`, { cause })
+    throw new AditError(ErrorCode.REGISTRATION, status, `registration answer is not JSON; is ${url.origin} an adit server?`, { cause })
   }
   if (typeof value.id !== 'string' || typeof value.secret !== 'string' || typeof value.public_url !== 'string') {
-    throw new AditError(ErrorCode.REGISTRATION, response.statusCode, 'registration answer lacks id, secret or public_url')
+    throw new AditError(ErrorCode.REGISTRATION, status, 'registration answer lacks id, secret or public_url')
   }
   return { server: server.origin, id: value.id, secret: value.secret, public_url: value.public_url }
+}
+
+/** adit answers errors as `{error, message}`: the message alone reads better in one line. */
+function messageOf(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { message?: unknown }
+    if (typeof parsed.message === 'string') return parsed.message
+  } catch {
+    // not JSON: the text as it came
+  }
+  return body
 }

@@ -3,6 +3,7 @@ import { MAX_STREAM_ID, Session, sessionDefaults, Subprotocol, type ProtocolErro
 import type { Logger } from '../observability/logger.js'
 import { wsTransport } from '../http/ws-transport.js'
 import type { LocalForwarder } from './local-forwarder.js'
+import { parseRetryAfter } from './wait.js'
 
 export interface ServerConnectionOptions {
   url: string
@@ -14,8 +15,20 @@ export interface ServerConnectionOptions {
   silenceTimeoutMs: number
   onOpen(connection: ServerConnection): void
   onGoAway(connection: ServerConnection, code: number): void
-  /** `status` is the HTTP status when the upgrade was refused (401: credentials rejected). */
-  onClose(connection: ServerConnection, info: { opened: boolean; status?: number; code?: number; reason: string }): void
+  /**
+   * `status` is the HTTP status when the upgrade was refused (401: credentials rejected), with the
+   * server's Retry-After; `error` is why a connection that never opened failed (ECONNREFUSED …).
+   */
+  onClose(connection: ServerConnection, info: ConnectionCloseInfo): void
+}
+
+export interface ConnectionCloseInfo {
+  opened: boolean
+  status?: number
+  retryAfterMs?: number
+  error?: string
+  code?: number
+  reason: string
 }
 
 let nextNumber = 1
@@ -37,6 +50,9 @@ export class ServerConnection {
   private lastHeard = Date.now()
   private watchdog: NodeJS.Timeout | undefined
   private refusedStatus: number | undefined
+  private refusedRetryAfterMs: number | undefined
+  private refusedBody = ''
+  private failure: string | undefined
 
   constructor(options: ServerConnectionOptions) {
     const ws = new WebSocket(options.url, [Subprotocol.V2], {
@@ -91,18 +107,21 @@ export class ServerConnection {
     })
     ws.on('unexpected-response', (_req, res) => {
       this.refusedStatus = res.statusCode
-      let body = ''
+      this.refusedRetryAfterMs = parseRetryAfter(res.headers['retry-after'])
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => {
-        if (body.length < 500) body += chunk
+        if (this.refusedBody.length < 500) this.refusedBody += chunk
       })
       res.on('end', () => {
-        options.logger.warn({ connection: this.number, status: res.statusCode, body: body.trim() }, 'server refused the WebSocket')
+        // The tunnel says what it does about it, once per change: here only the detail.
+        options.logger.debug({ connection: this.number, status: res.statusCode, body: this.refusedBody.trim() }, 'server refused the WebSocket')
         ws.terminate()
       })
     })
     ws.on('error', (error) => {
-      if (this.refusedStatus === undefined) options.logger.warn({ connection: this.number, err: error.message }, 'connection to server failed')
+      if (this.refusedStatus !== undefined) return
+      this.failure = (error as NodeJS.ErrnoException).code ?? error.message
+      options.logger.debug({ connection: this.number, err: error.message }, 'connection to server failed')
     })
     ws.on('close', (code, reason) => {
       if (this.watchdog) clearInterval(this.watchdog)
@@ -110,6 +129,9 @@ export class ServerConnection {
       options.onClose(this, {
         opened: this.opened,
         ...(this.refusedStatus === undefined ? {} : { status: this.refusedStatus }),
+        ...(this.refusedRetryAfterMs === undefined ? {} : { retryAfterMs: this.refusedRetryAfterMs }),
+        ...(this.failure === undefined ? {} : { error: this.failure }),
+        ...(this.refusedStatus !== undefined && this.refusedBody.trim() !== '' ? { error: this.refusedBody.trim().slice(0, 200) } : {}),
         code,
         reason: reason.toString(),
       })

@@ -7,8 +7,9 @@ import { resolveAgentOptions, type AgentOptions } from './config.js'
 import type { ExchangeEnd, ExchangeObserver, ExchangeStart } from './exchange-observer.js'
 import { replayThroughForwarder, type AgentReplayRequest, type AgentReplayResult, type ForwardedReplayOptions } from './forwarded-replay.js'
 import { LocalForwarder } from './local-forwarder.js'
-import { register } from './registration.js'
-import { ServerConnection } from './server-connection.js'
+import { register, RegistrationError } from './registration.js'
+import { ServerConnection, type ConnectionCloseInfo } from './server-connection.js'
+import { nextDelay, verdictFor, waitMessage, type AttemptFailure, type WaitReason, type WaitState } from './wait.js'
 import { loadState, saveState, type AgentState } from './state-file.js'
 import { channels } from '../observability/channels.js'
 
@@ -19,6 +20,14 @@ export interface TunnelEvents {
   status: [{ state: 'connected' | 'disconnected'; connections: number; reason?: string }]
   /** The server rejected the saved credentials and a new tunnel (new URL) was registered. */
   reregistered: [AgentState]
+  /**
+   * The agent cannot reach the server, or the server asked it to wait (429,
+   * 5xx): emitted once per change of reason, not per attempt; the next
+   * `connected` status ends it. Credentials refused is never a wait: it is
+   * an `error` (or `start()` rejects), and final.
+   */
+  waiting: [WaitState]
+  /** Final: the tunnel closed itself (revoked, credentials refused). */
   error: [Error]
 }
 
@@ -35,7 +44,7 @@ interface Slot {
  * to the local service.
  */
 export class Tunnel extends EventEmitter<TunnelEvents> {
-  state: AgentState
+  private registered: AgentState | undefined
   private readonly options: ReturnType<typeof resolveAgentOptions>
   private readonly logger: Logger
   private readonly forwarder: LocalForwarder
@@ -45,18 +54,23 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private closed = false
   private firstOpen: { resolve: () => void; reject: (e: Error) => void } | undefined
   private reregistering: Promise<void> | undefined
+  /** Why the agent waits for the server right now, if it does (one message per change). */
+  private waitingFor: WaitReason | undefined
+  /** Aborted by close(): ends a registration in flight and any wait before a retry. */
+  private readonly stopping = new AbortController()
 
-  constructor(options: ReturnType<typeof resolveAgentOptions>, state: AgentState, logger: Logger) {
+  /** `state`: saved credentials to use; without them, start() registers a new tunnel. */
+  constructor(options: ReturnType<typeof resolveAgentOptions>, state: AgentState | undefined, logger: Logger) {
     super()
     this.options = options
-    this.state = state
+    this.registered = state
     this.logger = logger
     this.forwarder = new LocalForwarder({
       routes: options.routeTable,
       hostHeader: options.hostHeader,
       connections: options.localConnections,
       observer: this.observerFor(options.observer),
-      tunnelId: () => this.state.id,
+      tunnelId: () => this.id,
     })
     this.slots = Array.from({ length: options.connections }, () => ({
       current: undefined,
@@ -65,12 +79,18 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }))
   }
 
+  /** The credentials in use; throws before start() has registered. */
+  get state(): AgentState {
+    if (this.registered === undefined) throw new AditError(ErrorCode.REGISTRATION, 0, 'the tunnel is not registered yet: await start() first')
+    return this.registered
+  }
+
   get id(): string {
-    return this.state.id
+    return this.registered?.id ?? ''
   }
 
   get publicUrl(): string {
-    return this.state.public_url
+    return this.registered?.public_url ?? ''
   }
 
   /** Connections currently open to the server (replacements included). */
@@ -83,12 +103,61 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return n
   }
 
-  /** Opens every connection; resolves once the first is up. */
-  start(): Promise<void> {
+  /**
+   * Registers when it has no saved credentials (waiting for the server as
+   * long as it takes, unless `waitForServer` is off), opens every
+   * connection, and resolves once the first is up. Rejects on a final
+   * refusal (credentials, a taken name) or when closed first.
+   */
+  async start(): Promise<void> {
+    if (this.registered === undefined) {
+      const state = await this.registerUntilAccepted()
+      this.registered = state
+      if (this.options.stateFile !== null) await saveState(this.options.stateFile, state)
+    }
+    if (this.closed) throw new AditError(ErrorCode.SHUTTING_DOWN, 503, 'the tunnel was closed before it connected')
     return new Promise((resolve, reject) => {
       this.firstOpen = { resolve, reject }
       for (const slot of this.slots) this.open(slot)
     })
+  }
+
+  /** POST /register until the server accepts (back-off, Retry-After) or refuses for good. */
+  private async registerUntilAccepted(): Promise<AgentState> {
+    const backoff = new Backoff(this.options.reconnectBaseMs, this.options.reconnectMaxMs)
+    const { serverUrl, apiKey, name, access } = this.options
+    for (;;) {
+      try {
+        const state = await register(serverUrl, apiKey, name, access, this.stopping.signal)
+        this.waitingFor = undefined
+        return state
+      } catch (error) {
+        if (this.closed) throw new AditError(ErrorCode.SHUTTING_DOWN, 503, 'the tunnel was closed before it registered', { cause: error })
+        if (!(error instanceof RegistrationError) || !this.options.waitForServer) throw error
+        const delay = this.waitBeforeRetry(error.failure, backoff)
+        if (delay === undefined) throw error
+        await new Promise<void>((resolve) => this.schedule(resolve, delay, true))
+      }
+    }
+  }
+
+  /**
+   * After a failed attempt: the delay before the next one, or undefined when
+   * retrying cannot help. Says what the agent waits for when that changes.
+   */
+  private waitBeforeRetry(failure: AttemptFailure, backoff: Backoff): number | undefined {
+    const verdict = verdictFor(failure)
+    if (!verdict.retry) return undefined
+    const delay = nextDelay(backoff.next(), verdict.minDelayMs)
+    if (this.waitingFor !== verdict.reason) {
+      this.waitingFor = verdict.reason
+      const message = waitMessage(this.options.serverUrl.origin, failure, verdict.reason, delay)
+      this.logger.debug({ reason: verdict.reason, retryInMs: delay }, message)
+      this.emit('waiting', { reason: verdict.reason, message, retryInMs: delay })
+    } else {
+      this.logger.debug({ reason: verdict.reason, retryInMs: delay, detail: failure.detail }, 'still waiting for the server')
+    }
+    return delay
   }
 
   /**
@@ -99,8 +168,12 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   async close(graceMs = 0): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.stopping.abort()
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
+    const first = this.firstOpen
+    this.firstOpen = undefined
+    first?.reject(new AditError(ErrorCode.SHUTTING_DOWN, 503, 'the tunnel was closed before it connected'))
     const connections = [...this.draining]
     for (const slot of this.slots) {
       if (slot.current) connections.push(slot.current)
@@ -166,6 +239,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   private onOpen(slot: Slot, connection: ServerConnection): void {
     slot.backoff.reset()
+    this.waitingFor = undefined
     if (slot.next === connection) {
       // The replacement is up: only now does the old connection stop taking streams.
       const old = slot.current
@@ -211,9 +285,12 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   private onGoAway(slot: Slot, connection: ServerConnection, code: number): void {
     if (code === GoAwayCode.REVOKED) {
-      this.logger.error({ tunnel: this.state.id }, 'the server revoked this tunnel; not reconnecting')
-      this.emit('error', new AditError(ErrorCode.BAD_CREDENTIALS, 401, 'tunnel revoked by the server'))
-      void this.close()
+      // Reported once, by whoever handles the error (the CLI prints it and exits non-zero).
+      const hint =
+        this.options.stateFile === null
+          ? 'start the agent again to get a new tunnel (a new URL)'
+          : `start the agent again to get a new tunnel (a new URL); ${this.options.stateFile} still holds the revoked one and is replaced`
+      this.fatal(new AditError(ErrorCode.TUNNEL_REVOKED, 410, `tunnel ${this.state.id} was revoked by its owner or the operator; not reconnecting: ${hint}`))
       return
     }
     if (connection.draining) return
@@ -221,7 +298,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (slot.current === connection) this.replace(slot)
   }
 
-  private onClose(slot: Slot, connection: ServerConnection, info: { opened: boolean; status?: number; code?: number; reason: string }): void {
+  private onClose(slot: Slot, connection: ServerConnection, info: ConnectionCloseInfo): void {
     this.draining.delete(connection)
     if (this.closed) return
     if (slot.next === connection) {
@@ -252,8 +329,15 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       )
       return
     }
-    // Planned moves (GOAWAY) reconnect at once; failures back off.
-    const delay = connection.serverGoAway ? 0 : slot.backoff.next()
+    // Planned moves (GOAWAY) reconnect at once; failures back off. While no
+    // connection serves, say (once per change) what the agent waits for.
+    let delay: number
+    if (connection.serverGoAway) delay = 0
+    else if (!info.opened && this.connectedCount === 0) {
+      const failure: AttemptFailure = { status: info.status ?? 0, retryAfterMs: info.retryAfterMs, detail: info.error ?? info.reason }
+      // Every answer but 401 is worth another try on /ws (a proxy mid-deploy answers 404 or 400).
+      delay = this.waitBeforeRetry(verdictFor(failure).retry ? failure : { ...failure, status: 503 }, slot.backoff) ?? slot.backoff.next()
+    } else delay = nextDelay(slot.backoff.next(), info.retryAfterMs ?? 0)
     this.schedule(() => {
       if (slot.current === undefined) this.open(slot)
     }, delay)
@@ -264,8 +348,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.reregistering ??= (async () => {
       try {
         this.logger.warn({ tunnel: this.state.id }, 'the server rejected the saved credentials; registering a new tunnel (the public URL will change)')
-        const state = await register(this.options.serverUrl, this.options.apiKey, this.options.name, this.options.access)
-        this.state = state
+        const state = await this.registerUntilAccepted()
+        this.registered = state
         if (this.options.stateFile !== null) await saveState(this.options.stateFile, state)
         this.emit('reregistered', state)
       } finally {
@@ -283,11 +367,20 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     void this.close()
   }
 
-  private schedule(fn: () => void, ms: number): void {
+  /** A timer close() cancels; `always`: run `fn` on close too (a wait that must end). */
+  private schedule(fn: () => void, ms: number, always = false): void {
+    if (always && this.closed) return fn()
     const timer = setTimeout(() => {
       this.timers.delete(timer)
+      this.stopping.signal.removeEventListener('abort', onAbort)
       fn()
     }, ms)
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      this.timers.delete(timer)
+      fn()
+    }
+    if (always) this.stopping.signal.addEventListener('abort', onAbort, { once: true })
     this.timers.add(timer)
   }
 
@@ -327,17 +420,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 export async function connect(
   input: Partial<AgentOptions> & Pick<AgentOptions, 'server'> & ({ local: string } | { routes: AgentOptions['routes'] }),
 ): Promise<Tunnel> {
-  const options = resolveAgentOptions(input)
-  const logger = options.logger ?? createLogger({ name: 'adit-agent', level: 'silent' })
-  const serverOrigin = options.serverUrl.origin
-  let state = options.stateFile === null ? null : await loadState(options.stateFile, serverOrigin)
-  // A different --name than the saved tunnel's means a different tunnel.
-  if (state !== null && options.name !== undefined && state.id !== options.name) state = null
-  if (state === null) {
-    state = await register(options.serverUrl, options.apiKey, options.name, options.access)
-    if (options.stateFile !== null) await saveState(options.stateFile, state)
-  }
-  const tunnel = new Tunnel(options, state, logger)
+  const tunnel = await createTunnel(input)
   try {
     await tunnel.start()
   } catch (error) {
@@ -345,4 +428,19 @@ export async function connect(
     throw error
   }
   return tunnel
+}
+
+/**
+ * A tunnel ready to start: options checked, the saved credentials read (a
+ * different `name` than the saved tunnel's means a new tunnel). Listen to
+ * its events, then `await tunnel.start()`; `connect()` does both.
+ */
+export async function createTunnel(
+  input: Partial<AgentOptions> & Pick<AgentOptions, 'server'> & ({ local: string } | { routes: AgentOptions['routes'] }),
+): Promise<Tunnel> {
+  const options = resolveAgentOptions(input)
+  const logger = options.logger ?? createLogger({ name: 'adit-agent', level: 'silent' })
+  let state = options.stateFile === null ? null : await loadState(options.stateFile, options.serverUrl.origin)
+  if (state !== null && options.name !== undefined && state.id !== options.name) state = null
+  return new Tunnel(options, state ?? undefined, logger)
 }

@@ -316,8 +316,11 @@ export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = pr
     process.once('SIGINT', () => resolve())
   })
   try {
-    // A single tunnel that cannot start stops the agent (exit code 2); several start side by side and retry.
-    await Promise.all(runners.map((r) => r.start()))
+    // Each tunnel waits for its server as long as it takes; Ctrl-C stops the wait. A single tunnel
+    // refused for good stops the agent (exit code 2); several start side by side.
+    const started = Promise.all(runners.map((r) => r.start()))
+    started.catch(() => {})
+    await Promise.race([started, stopped, failed])
     await Promise.race([stopped, failed])
   } finally {
     // SIGTERM/SIGINT: no new requests, 5 s for those in flight.

@@ -39,9 +39,18 @@ export class TunnelStatus {
 
   setState(state: TunnelState, details: { error?: string; server?: string } = {}): void {
     if (details.error !== undefined) this.row.lastError = details.error
+    // What it waited for is over once it is online.
+    else if (state === 'online' && this.row.state === 'waiting') this.row.lastError = undefined
     if (this.row.state === state) return this.board.changed(this, undefined)
     this.row.state = state
     this.board.changed(this, { kind: 'state', ...(details.server ? { server: details.server } : {}) })
+  }
+
+  /** The tunnel waits for the server (the Tunnel says so once per change of reason): a line each time. */
+  setWaiting(message: string): void {
+    this.row.state = 'waiting'
+    this.row.lastError = message
+    this.board.changed(this, { kind: 'state' })
   }
 
   setPublicUrl(url: string, reregistered: boolean): void {

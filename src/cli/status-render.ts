@@ -4,7 +4,7 @@
  * here, so tests check exactly what a user would see.
  */
 
-export type TunnelState = 'connecting' | 'online' | 'reconnecting' | 'error'
+export type TunnelState = 'connecting' | 'waiting' | 'online' | 'reconnecting' | 'error'
 
 export interface TunnelStatusRow {
   /** What the user calls the tunnel: its configured name, else its id once known, else its local target. */
@@ -83,6 +83,8 @@ export function formatStatusChange(row: TunnelStatusRow, change: StatusChange, s
       switch (row.state) {
         case 'connecting':
           return `adit: connecting${change.server ? ` to ${change.server}` : ''} for ${row.local}${tag}`
+        case 'waiting':
+          return `adit: waiting${tag}: ${oneLine(row.lastError ?? 'for the server')}`
         case 'online':
           return `adit: forwarding ${row.publicUrl ?? '?'} → ${row.local}${tag}`
         case 'reconnecting':

@@ -1,13 +1,14 @@
 /**
- * One tunnel as the CLI runs it: connect (with retries when the agent runs
- * several, so one bad entry does not stop the others), then turn the
- * Tunnel's events into status-board changes and --json lines.
+ * One tunnel as the CLI runs it: start it (the tunnel itself waits for the
+ * server as long as it takes), then turn the Tunnel's events into
+ * status-board changes and --json lines. A final error (credentials
+ * refused, revoked) is said once: by bin.ts for a single tunnel, on its
+ * board row (or --json line) when the agent runs several.
  */
-import { Backoff } from '../agent/backoff.js'
 import type { AgentOptions } from '../agent/config.js'
 import type { ExchangeObserver } from '../agent/exchange-observer.js'
-import { connect, type Tunnel } from '../agent/tunnel.js'
-import { AditError, ErrorCode } from '../errors.js'
+import { createTunnel, type Tunnel } from '../agent/tunnel.js'
+import type { AditError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { TunnelAccess } from './agent-config-file.js'
 import type { TunnelStatus } from './status-board.js'
@@ -30,7 +31,7 @@ export interface TunnelRunnerOptions {
   status: TunnelStatus | undefined
   /** Writes one --json event; undefined when not in --json mode. */
   json: ((event: Record<string, unknown>) => void) | undefined
-  /** Retry a failed connect with backoff instead of rejecting (several tunnels). */
+  /** Several tunnels: a final error stops this one only (shown on its row) instead of the agent. */
   retry: boolean
   /** Shapes a request path for display (redacts credentials in the query). */
   redactPath: (path: string) => string
@@ -42,21 +43,13 @@ export interface TunnelRunnerOptions {
   onFatal: (error: Error) => void
 }
 
-/** Registration answers that retrying cannot change (bad key, taken name, bad request). */
-function retryable(error: unknown): boolean {
-  if (!(error instanceof AditError)) return true
-  if (error.code === ErrorCode.CONFIG || error.code === ErrorCode.STATE_FILE) return false
-  if (error.code === ErrorCode.REGISTRATION) return error.status === 0 || error.status >= 500 || error.status === 429
-  return true
-}
-
 export class TunnelRunner {
   readonly plan: TunnelPlan
   tunnel: Tunnel | undefined
   private readonly options: TunnelRunnerOptions
-  private readonly backoff = new Backoff(1000, 30_000)
-  private retryTimer: NodeJS.Timeout | undefined
   private closed = false
+  /** start() has resolved: status events now move the row (before, start() itself does). */
+  private ready = false
 
   constructor(plan: TunnelPlan, options: TunnelRunnerOptions) {
     this.plan = plan
@@ -67,42 +60,31 @@ export class TunnelRunner {
     return this.plan.name ?? this.tunnel?.id ?? this.plan.options.local
   }
 
-  /** Connects; resolves once the tunnel is up (or, with `retry`, once the first attempt settled). */
+  /**
+   * Starts the tunnel; resolves once it is up. A final refusal rejects (one
+   * tunnel) or is shown on its row (several: the others go on).
+   */
   async start(): Promise<void> {
     const { status, logger } = this.options
     status?.setState('connecting', { server: this.plan.options.server })
-    let tunnel: Tunnel
+    let tunnel: Tunnel | undefined
     try {
-      tunnel = await connect({ ...this.plan.options, logger, ...(this.options.observer ? { observer: this.options.observer } : {}) })
+      tunnel = await createTunnel({ ...this.plan.options, logger, ...(this.options.observer ? { observer: this.options.observer } : {}) })
+      this.tunnel = tunnel
+      this.attach(tunnel)
+      await tunnel.start()
     } catch (error) {
-      const message = (error as Error).message
-      status?.setState('error', { error: message })
-      this.options.json?.({
-        event: 'error',
-        ...(this.plan.name ? { name: this.plan.name } : {}),
-        local: this.plan.options.local,
-        message,
-        code: (error as AditError).code,
-      })
+      await tunnel?.close()
+      if (this.closed) return
+      this.reportFatal(error as Error)
       if (!this.options.retry) throw error
-      if (!retryable(error) || this.closed) {
-        logger.error({ tunnel: this.label, err: message }, 'tunnel cannot start; fix the config and restart the agent')
-        return
-      }
-      const delay = this.backoff.next()
-      logger.warn({ tunnel: this.label, err: message, retryInMs: delay }, 'tunnel failed to start; retrying')
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined
-        if (!this.closed) void this.start()
-      }, delay)
       return
     }
     if (this.closed) {
       await tunnel.close()
       return
     }
-    this.tunnel = tunnel
-    this.attach(tunnel)
+    this.ready = true
     await this.options.onTunnel(tunnel)
     this.options.onUrl(tunnel.publicUrl)
     status?.setPublicUrl(tunnel.publicUrl, false)
@@ -111,9 +93,32 @@ export class TunnelRunner {
     this.options.json?.({ event: 'ready', ...(this.plan.name ? { name: this.plan.name } : {}), id: tunnel.id, public_url: tunnel.publicUrl })
   }
 
+  /** A final error: a --json line; the board row only with several tunnels (one tunnel: bin.ts says it). */
+  private reportFatal(error: Error): void {
+    this.options.json?.({
+      event: 'error',
+      ...(this.plan.name ? { name: this.plan.name } : {}),
+      local: this.plan.options.local,
+      message: error.message,
+      code: (error as AditError).code,
+    })
+    if (this.options.retry) this.options.status?.setState('error', { error: error.message })
+  }
+
   private attach(tunnel: Tunnel): void {
     const { status } = this.options
+    tunnel.on('waiting', (wait) => {
+      status?.setWaiting(wait.message)
+      this.options.json?.({
+        event: 'waiting',
+        ...(this.plan.name ? { name: this.plan.name } : {}),
+        reason: wait.reason,
+        message: wait.message,
+        retry_in_ms: wait.retryInMs,
+      })
+    })
     tunnel.on('status', (change) => {
+      if (!this.ready) return
       if (change.state === 'connected') status?.setState('online')
       else if (change.connections === 0) status?.setState('reconnecting', change.reason ? { error: change.reason } : {})
     })
@@ -140,7 +145,7 @@ export class TunnelRunner {
       })
     })
     tunnel.on('error', (error) => {
-      status?.setState('error', { error: error.message })
+      this.reportFatal(error)
       this.options.onFatal(error)
     })
   }
@@ -148,7 +153,6 @@ export class TunnelRunner {
   /** Stops the tunnel; with `graceMs`, requests in flight get that long to finish. */
   async close(graceMs = 0): Promise<void> {
     this.closed = true
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
     await this.tunnel?.close(graceMs)
   }
 }

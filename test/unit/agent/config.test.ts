@@ -41,7 +41,8 @@ test('connections accepts 1 to 16', () => {
 const bad: Array<[string, Partial<AgentOptions>]> = [
   ['server not a URL', { server: 'adit.example.com' }],
   ['server not http(s)', { server: 'ws://adit.example.com' }],
-  ['local not a URL', { local: '3000' }],
+  ['local not a URL', { local: 'not a url' }],
+  ['local port out of range', { local: '70000' }],
   ['local not http(s)', { local: 'file:///etc/passwd' }],
   ['local with a path', { local: 'http://127.0.0.1:3000/app' }],
   ['local with a query', { local: 'http://127.0.0.1:3000/?x=1' }],

@@ -1,0 +1,35 @@
+import { ConfigError } from '../errors.js'
+
+/**
+ * The local service as a person types it → an origin URL:
+ * `3000` → `http://localhost:3000`, `localhost:3000` / `192.168.1.5:8080` /
+ * `[::1]:3000` → `http://…`, `https://127.0.0.1:8443` as it is. A path or
+ * query is refused (the agent forwards every path to the service's root).
+ *
+ * @example
+ * parseLocalTarget('3000') // 'http://localhost:3000'
+ */
+export function parseLocalTarget(value: string, name = 'local'): string {
+  const text = value.trim()
+  if (/^\d+$/.test(text)) return `http://localhost:${port(text, name, value)}`
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`
+  let url: URL
+  try {
+    url = new URL(withScheme)
+  } catch (cause) {
+    throw new ConfigError(`${name} must be a port (3000), host:port (localhost:3000) or a URL (http://127.0.0.1:3000), got ${JSON.stringify(value)}`, { cause })
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ConfigError(`${name} must be http:// or https://, got ${url.protocol}// in ${JSON.stringify(value)}`)
+  if (url.username !== '' || url.password !== '') throw new ConfigError(`${name} must not carry credentials, got ${JSON.stringify(value)}`)
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '')
+    throw new ConfigError(`${name} must be an origin (scheme://host:port) without a path, got ${JSON.stringify(value)}`)
+  if (url.port !== '') port(url.port, name, value)
+  return url.origin
+}
+
+function port(text: string, name: string, value: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(`${name}: port must be 1–65535, got ${JSON.stringify(value)}`)
+  return n
+}

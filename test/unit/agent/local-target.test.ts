@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { parseLocalTarget } from '../../../src/agent/local-target.js'
+import { ErrorCode } from '../../../src/errors.js'
+
+test('a port, host:port or a URL become an origin', () => {
+  assert.equal(parseLocalTarget('3000'), 'http://localhost:3000')
+  assert.equal(parseLocalTarget(' 8080 '), 'http://localhost:8080')
+  assert.equal(parseLocalTarget('localhost:3000'), 'http://localhost:3000')
+  assert.equal(parseLocalTarget('192.168.1.5:8080'), 'http://192.168.1.5:8080')
+  assert.equal(parseLocalTarget('[::1]:3000'), 'http://[::1]:3000')
+  assert.equal(parseLocalTarget('http://127.0.0.1:3000'), 'http://127.0.0.1:3000')
+  assert.equal(parseLocalTarget('http://127.0.0.1:3000/'), 'http://127.0.0.1:3000')
+  assert.equal(parseLocalTarget('https://127.0.0.1:8443'), 'https://127.0.0.1:8443')
+  assert.equal(parseLocalTarget('myhost'), 'http://myhost')
+})
+
+test('what cannot be a local origin is refused, naming the forms that work', () => {
+  for (const bad of ['0', '70000', 'localhost:99999', 'ftp://x:21', 'http://127.0.0.1:3000/app', 'localhost:3000?x=1', 'http://u:p@h:1', 'a b']) {
+    assert.throws(
+      () => parseLocalTarget(bad),
+      (e: Error & { code?: string }) => e.code === ErrorCode.CONFIG,
+      bad,
+    )
+  }
+  assert.throws(() => parseLocalTarget('not a url'), /port \(3000\), host:port \(localhost:3000\) or a URL/)
+})
