@@ -15,6 +15,9 @@
 #                      Cloud Build into Artifact Registry repo REPOSITORY (adit)
 #   BUILD              cloudbuild (default) | none (IMAGE is already pushed)
 #   CONCURRENCY        requests (WebSockets included) per instance (1000)
+#   TIMEOUT            request timeout in seconds (3600, the maximum): it cuts
+#                      every WebSocket; the server is told (ADIT_SERVICE_TIMEOUT)
+#                      and agents replace their connections at half of it
 #   MIN_INSTANCES      1: one instance always on, agents never find it cold
 #   MAX_INSTANCES      default 1 without Redis (state is in memory), 10 with
 #   CPU, MEMORY        per instance (1, 512Mi)
@@ -133,6 +136,7 @@ LAYOUT=${LAYOUT:-single}
 REPOSITORY=${REPOSITORY:-adit}
 BUILD=${BUILD:-cloudbuild}
 CONCURRENCY=${CONCURRENCY:-1000}
+TIMEOUT=${TIMEOUT:-3600}
 MIN_INSTANCES=${MIN_INSTANCES:-1}
 CPU=${CPU:-1}
 MEMORY=${MEMORY:-512Mi}
@@ -159,6 +163,7 @@ case "$LAYOUT" in single | cluster) ;; *) die "LAYOUT must be single or cluster,
 case "$INGRESS" in all | internal | internal-and-cloud-load-balancing) ;; *) die "INGRESS must be all, internal or internal-and-cloud-load-balancing, got '$INGRESS'" ;; esac
 case "$BUILD" in cloudbuild | none) ;; *) die "BUILD must be cloudbuild or none, got '$BUILD'" ;; esac
 [[ "$CONCURRENCY" =~ ^[0-9]+$ ]] || die "CONCURRENCY must be a number, got '$CONCURRENCY'"
+[[ "$TIMEOUT" =~ ^[0-9]+$ ]] && ((TIMEOUT >= 10 && TIMEOUT <= 3600)) || die "TIMEOUT must be 10..3600 seconds, got '$TIMEOUT'"
 [[ "$MIN_INSTANCES" =~ ^[0-9]+$ ]] || die "MIN_INSTANCES must be a number, got '$MIN_INSTANCES'"
 [[ -z "$REDIS_INSTANCE" || -z "$REDIS_URL" ]] || die "set REDIS_INSTANCE or REDIS_URL, not both"
 [[ -z "$REDIS_CA_FILE" || -r "$REDIS_CA_FILE" ]] || die "REDIS_CA_FILE '$REDIS_CA_FILE' is not readable"
@@ -234,7 +239,9 @@ ensure_secret "$SIGNING_KEY_SECRET" "$(random_secret)"
 # A Cloud Run server refuses open registration, so there is always an API key.
 ensure_secret "$API_KEYS_SECRET" "$(random_secret)"
 SECRETS="ADIT_SIGNING_KEY=$SIGNING_KEY_SECRET:latest,ADIT_API_KEYS=$API_KEYS_SECRET:latest"
-ENV_VARS=()
+# The front end cuts every request at --timeout, agent WebSockets included; the
+# server says it to its agents, which rotate their connections at half of it.
+ENV_VARS=("ADIT_SERVICE_TIMEOUT=${TIMEOUT}s")
 NETWORK_FLAGS=()
 
 # ---- Redis (Memorystore) ---------------------------------------------------------
@@ -314,15 +321,10 @@ base_url=$PUBLIC_BASE_URL
 # deploy_service NAME HTTP2-FLAG
 deploy_service() {
   local name=$1 http2=$2
-  local env_flag=()
-  if ((${#ENV_VARS[@]} > 0)); then
-    # "^@^" makes "@" the list separator, so values may contain commas.
-    local joined
-    joined=$(IFS=@; printf '%s' "${ENV_VARS[*]}")
-    env_flag=(--set-env-vars="^@^$joined")
-  else
-    env_flag=(--clear-env-vars)
-  fi
+  # "^@^" makes "@" the list separator, so values may contain commas.
+  local joined
+  joined=$(IFS=@; printf '%s' "${ENV_VARS[*]}")
+  local env_flag=(--set-env-vars="^@^$joined")
   run "${G[@]}" run deploy "$name" \
     --region="$REGION" \
     --image="$IMAGE" \
@@ -332,7 +334,7 @@ deploy_service() {
     --port=8080 \
     --execution-environment=gen2 \
     --cpu="$CPU" --memory="$MEMORY" \
-    --timeout=3600 \
+    --timeout="$TIMEOUT" \
     --concurrency="$CONCURRENCY" \
     --min-instances="$MIN_INSTANCES" \
     --max-instances="$MAX_INSTANCES" \

@@ -31,6 +31,9 @@ export interface ConnectionCloseInfo {
   reason: string
 }
 
+/** `Adit-Service-Timeout-Ms` on the server's `101` (see server/ws-endpoint.ts), as node:http names it. */
+const SERVICE_TIMEOUT_HEADER = 'adit-service-timeout-ms'
+
 let nextNumber = 1
 
 /**
@@ -46,6 +49,8 @@ export class ServerConnection {
   serverGoAway = false
   /** Set while this connection is being replaced (make before break). */
   draining = false
+  /** The request timeout of the server's front end (ms), from the `101`; undefined when the server knows none. */
+  serviceTimeoutMs: number | undefined
   private readonly ws: WebSocket
   private lastHeard = Date.now()
   private watchdog: NodeJS.Timeout | undefined
@@ -77,6 +82,10 @@ export class ServerConnection {
         options.logger.warn({ connection: this.number, code: error.code, err: error.message }, 'protocol error from server; reconnecting')
         ws.close(1002, error.code)
       },
+    })
+    ws.on('upgrade', (res) => {
+      const told = Number(res.headers[SERVICE_TIMEOUT_HEADER])
+      if (Number.isInteger(told) && told >= 1000) this.serviceTimeoutMs = told
     })
     ws.on('open', () => {
       this.opened = true

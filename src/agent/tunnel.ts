@@ -249,9 +249,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     this.logger.info({ connection: connection.number, tunnel: this.state.id }, 'connected to server')
     this.emit('status', { state: 'connected', connections: this.connectedCount })
-    if (this.options.maxConnectionAgeMs > 0) {
+    const maxAge = connectionAge(this.options.maxConnectionAgeMs, connection.serviceTimeoutMs)
+    if (maxAge > 0) {
       // Jitter ±10% so the connections of a pool (and of a fleet) do not roll together.
-      const age = this.options.maxConnectionAgeMs * (0.9 + Math.random() * 0.2)
+      const age = maxAge * (0.9 + Math.random() * 0.2)
       this.schedule(() => {
         if (slot.current === connection && slot.next === undefined) this.replace(slot)
       }, age)
@@ -405,6 +406,19 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       },
     }
   }
+}
+
+/**
+ * How long a connection lives before it is replaced (ms, before jitter; 0
+ * never): `--max-connection-age`, or half the request timeout the server
+ * said its front end has, whichever is shorter — the front end cuts a
+ * WebSocket at that timeout, and the replacement needs time to open while
+ * the old connection finishes its streams.
+ */
+export function connectionAge(maxConnectionAgeMs: number, serviceTimeoutMs: number | undefined): number {
+  if (serviceTimeoutMs === undefined) return maxConnectionAgeMs
+  const half = Math.max(500, Math.floor(serviceTimeoutMs / 2))
+  return maxConnectionAgeMs > 0 ? Math.min(maxConnectionAgeMs, half) : half
 }
 
 /**

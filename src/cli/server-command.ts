@@ -26,6 +26,7 @@ export interface ServerFlags extends SecurityFlags {
   maxJsonBody?: string
   heartbeat?: string
   h2c?: boolean
+  serviceTimeout?: string
   publicHostSuffix?: string
   holdTimeout?: string
   holdWindow?: string
@@ -41,6 +42,9 @@ export interface ServerFlags extends SecurityFlags {
   /** Print the effective configuration (secrets redacted) and exit. */
   printConfig?: boolean
 }
+
+/** Cloud Run's request timeout when the service was deployed without `--timeout`. */
+export const CLOUD_RUN_DEFAULT_TIMEOUT_MS = 300_000
 
 /** Turns flags into server options; each value is checked and a bad one is named. */
 export function serverOptionsFromFlags(flags: ServerFlags, env: NodeJS.ProcessEnv): Partial<ServerOptions> {
@@ -71,6 +75,9 @@ export function serverOptionsFromFlags(flags: ServerFlags, env: NodeJS.ProcessEn
   if (flags.adminToken !== undefined && flags.adminToken !== '') options.adminToken = flags.adminToken
   // Behind Cloud Run's front end the peer is always Google's proxy.
   options.trustProxy = flags.trustProxy !== undefined ? parseBoolean('--trust-proxy / ADIT_TRUST_PROXY', flags.trustProxy) : env.K_SERVICE !== undefined
+  // Cloud Run's default request timeout is 300 s; a deploy with another --timeout sets ADIT_SERVICE_TIMEOUT.
+  if (flags.serviceTimeout !== undefined) options.serviceTimeoutMs = parseDuration('--service-timeout / ADIT_SERVICE_TIMEOUT', flags.serviceTimeout)
+  else if (env.K_SERVICE !== undefined) options.serviceTimeoutMs = CLOUD_RUN_DEFAULT_TIMEOUT_MS
   options.security = securityOptionsFromFlags(flags, env)
   return options
 }
@@ -122,6 +129,7 @@ export function printableServerConfig(config: ReturnType<typeof serverConfig>): 
     trustProxy: options.trustProxy,
     drainTimeout: `${options.drainTimeoutMs}ms`,
     h2c: options.h2c,
+    serviceTimeout: options.serviceTimeoutMs === undefined ? undefined : `${options.serviceTimeoutMs}ms`,
     metrics: options.metrics,
     metricsToken: options.metricsToken,
     adminToken: options.adminToken,

@@ -122,6 +122,13 @@ export const serverSettings: readonly Setting[] = [
     shownDefault: '8s',
   },
   {
+    key: 'serviceTimeout',
+    flag: '--service-timeout <duration>',
+    env: ['ADIT_SERVICE_TIMEOUT'],
+    description: "the front end's request timeout (Cloud Run --timeout); agents replace their connections at half of it; 0 none",
+    shownDefault: '300s on Cloud Run (K_SERVICE set), else none',
+  },
+  {
     key: 'h2c',
     flag: '--h2c',
     env: ['ADIT_H2C'],

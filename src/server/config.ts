@@ -47,6 +47,13 @@ export interface ServerOptions {
   traceProject: string | undefined
   /** Also accept HTTP/2 with prior knowledge (h2c) on the public port, for Cloud Run's `--use-http2`. */
   h2c: boolean
+  /**
+   * The request timeout of the front end in front of this server (Cloud Run's
+   * `--timeout`), which cuts every request, an agent's WebSocket included
+   * (ms). Told to agents on the /ws upgrade (`Adit-Service-Timeout-Ms`) so
+   * they replace each connection at about half of it. Undefined: none known.
+   */
+  serviceTimeoutMs: number | undefined
   cluster: Cluster | undefined
   /** Presence, relay and cluster-call bounds, when `cluster` is given (see relay/relay-options.ts). */
   relay: Partial<RelayOptions> | undefined
@@ -77,6 +84,7 @@ export const serverDefaults: ServerOptions = {
   metricsToken: undefined,
   traceProject: undefined,
   h2c: false,
+  serviceTimeoutMs: undefined,
   cluster: undefined,
   relay: undefined,
   logger: undefined,
@@ -113,6 +121,8 @@ export function resolveServerOptions(input: Partial<ServerOptions> = {}): Server
     throw new ConfigError(`server option traceProject (GOOGLE_CLOUD_PROJECT) is not a project id: ${options.traceProject}`)
   }
   positiveInt(record, 'holdTimeoutMs', 0)
+  if (options.serviceTimeoutMs !== undefined && options.serviceTimeoutMs !== 0) positiveInt(record, 'serviceTimeoutMs', 1000)
+  if (options.serviceTimeoutMs === 0) options.serviceTimeoutMs = undefined
   positiveInt(record, 'holdWindowMs', 0)
   if (options.relay !== undefined) resolveRelayOptions(options.relay)
   if (options.publicHostSuffix !== undefined) {

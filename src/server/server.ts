@@ -189,6 +189,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     store,
     logger,
     maxFrameBytes: options.maxFrameBytes,
+    serviceTimeoutMs: options.serviceTimeoutMs,
     accepting: () => !draining,
     onAgent: (ws: WebSocket, tunnelId: string) => {
       const connection = new AgentConnection(ws, tunnelId, {

@@ -14,11 +14,19 @@ export interface AgentEndpointOptions {
   store: TunnelStore | undefined
   logger: Logger
   maxFrameBytes: number
+  /** The front end's request timeout (ms), told to every agent on its upgrade; undefined: none known. */
+  serviceTimeoutMs?: number | undefined
   /** Called with an authenticated agent WebSocket. */
   onAgent(ws: WebSocket, tunnelId: string, req: IncomingMessage): void
   /** False while draining: new agents are sent elsewhere. */
   accepting(): boolean
 }
+
+/**
+ * On the `101` of `/ws`: the request timeout of the front end in front of
+ * the server, in ms. The agent replaces each connection before it.
+ */
+export const SERVICE_TIMEOUT_HEADER = 'Adit-Service-Timeout-Ms'
 
 /**
  * `GET /ws`: authenticates an agent (`Authorization: Bearer <secret>` +
@@ -43,6 +51,8 @@ export class AgentEndpoint {
         return false
       },
     })
+    const timeout = options.serviceTimeoutMs
+    if (timeout !== undefined) this.wss.on('headers', (headers) => headers.push(`${SERVICE_TIMEOUT_HEADER}: ${timeout}`))
   }
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {

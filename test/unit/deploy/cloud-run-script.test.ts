@@ -194,6 +194,7 @@ test('cloud-run.sh: a given PUBLIC_BASE_URL goes into the deploy, with no second
   const env = (flag(deploy, '--set-env-vars') ?? '').replace(/^\^@\^/, '').split('@')
   assert.ok(env.includes('PUBLIC_BASE_URL=https://adit.example.com'))
   assert.ok(env.includes('PUBLIC_HOST_SUFFIX=t.example.com'))
+  assert.ok(env.includes('ADIT_SERVICE_TIMEOUT=3600s'), 'the server knows the timeout that cuts its WebSockets')
   assert.deepEqual(find(commands, 'run', 'services', 'update'), [])
 })
 
