@@ -128,7 +128,12 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       options.publicBaseUrl !== undefined
         ? new URL(options.publicBaseUrl).protocol.slice(0, -1)
         : (firstHeaderValue(req.headers['x-forwarded-proto']) ?? proxy.publicProto(req))
-    if (options.publicHostSuffix !== undefined) return `${proto}://${id}.${options.publicHostSuffix}/`
+    if (options.publicHostSuffix !== undefined) {
+      // Same scheme and port as the server itself is reached on (--public-base-url, else the agent's request).
+      const port = options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).port : portOfHost(proxy.publicHost(req))
+      const defaultPort = (proto === 'https' && port === '443') || (proto === 'http' && port === '80')
+      return `${proto}://${id}.${options.publicHostSuffix}${port === '' || defaultPort ? '' : `:${port}`}/`
+    }
     if (options.publicBaseUrl !== undefined) return `${options.publicBaseUrl}/pub/${id}/`
     return `${proto}://${proxy.publicHost(req)}/pub/${id}/`
   }
@@ -318,4 +323,10 @@ function plain(res: ServerResponse, status: number, text: string, headers: Recor
   const body = `${text}\n`
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers })
   res.end(body)
+}
+
+/** The port of a Host header value (`example.com:8080` → `8080`, `[::1]:80` → `80`); '' when it has none. */
+function portOfHost(host: string): string {
+  const match = /:(\d{1,5})$/.exec(host)
+  return match === null ? '' : match[1]!
 }

@@ -123,7 +123,14 @@ describe('WebSocket passthrough, streaming responses, host routing, names', () =
   it('host-based routing: {id}.suffix reaches the tunnel with no prefix and no rewriting; public_url says so', async () => {
     const reg = await request(`${server.url}/register`, { method: 'POST' })
     const { id, public_url } = (await reg.body.json()) as { id: string; public_url: string }
-    assert.equal(public_url, `http://${id}.tunnel.test/`)
+    assert.equal(public_url, `http://${id}.tunnel.test:${server.port}/`, 'the port the agent registered through is kept')
+    // Behind a TLS front (Cloud Run: Host without a port, X-Forwarded-Proto https): https, no port.
+    const fronted = await request(`${server.url}/register`, { method: 'POST', headers: { host: 'adit.example.com', 'x-forwarded-proto': 'https' } })
+    const viaFront = (await fronted.body.json()) as { id: string; public_url: string }
+    assert.equal(viaFront.public_url, `https://${viaFront.id}.tunnel.test/`)
+    const onPort = await request(`${server.url}/register`, { method: 'POST', headers: { host: 'adit.example.com:8443', 'x-forwarded-proto': 'https' } })
+    const viaPort = (await onPort.body.json()) as { id: string; public_url: string }
+    assert.equal(viaPort.public_url, `https://${viaPort.id}.tunnel.test:8443/`)
     const routed = await startAgentProcess(server.url, service.url, { stateFile: dir.file('host.json') })
     const res = await httpGet(`${server.url}/headers`, { host: `${routed.id}.tunnel.test` })
     assert.equal(res.status, 200)
@@ -145,7 +152,7 @@ describe('WebSocket passthrough, streaming responses, host routing, names', () =
     const named = await startAgentProcess(server.url, service.url, { stateFile: dir.file('named.json'), args: ['--name', 'myapp'] })
     try {
       assert.equal(named.id, 'myapp')
-      assert.equal(named.publicUrl, 'http://myapp.tunnel.test/')
+      assert.equal(named.publicUrl, `http://myapp.tunnel.test:${server.port}/`)
       const res = await httpGet(`${server.url}/echo`, { host: 'myapp.tunnel.test' })
       assert.equal(res.status, 200)
       const rival = spawnAdit(['agent', '--server', server.url, '--local', service.url, '--json', '--state-file', dir.file('rival.json'), '--name', 'myapp'])
