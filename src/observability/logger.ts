@@ -73,7 +73,34 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' })
 }
 
-/** Removes credentials from a URL before it is logged (`?secret=` of the original design). */
+const SECRET_KEYS = new Set(['secret', 'token', 'api_key', 'apikey'])
+
+/** A query key as a server would read it: `+` is a space, `%XX` decoded (left as is when malformed), lower case. */
+function decodedKey(key: string): string {
+  const spaced = key.replace(/\+/g, ' ')
+  try {
+    return decodeURIComponent(spaced).toLowerCase()
+  } catch {
+    return spaced.toLowerCase()
+  }
+}
+
+/**
+ * Removes credentials from a URL before it is logged (`?secret=` of the
+ * original design). Keys are decoded before they are matched, as the
+ * service would decode them: `?%73ecret=` and `?SECRET=` are redacted too.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:secret|token|api_key|apikey)=)[^&#]*/gi, '$1[redacted]')
+  const q = url.indexOf('?')
+  if (q === -1) return url
+  const hash = url.indexOf('#', q)
+  const query = url.slice(q + 1, hash === -1 ? url.length : hash)
+  let changed = false
+  const parts = query.split('&').map((part) => {
+    const eq = part.indexOf('=')
+    if (eq === -1 || !SECRET_KEYS.has(decodedKey(part.slice(0, eq)))) return part
+    changed = true
+    return `${part.slice(0, eq)}=[redacted]`
+  })
+  return changed ? `${url.slice(0, q + 1)}${parts.join('&')}${hash === -1 ? '' : url.slice(hash)}` : url
 }

@@ -29,6 +29,7 @@ import { answerMetrics } from '../observability/metrics-http.js'
 import { ServerMetrics } from '../observability/metrics.js'
 import { acceptH2c } from './h2c.js'
 import { firstHeaderValue } from '../http/header-value.js'
+import { settleRequestTarget } from './request-target.js'
 
 export interface RunningServer {
   /** `http://host:port` the server listens on. */
@@ -149,6 +150,11 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
 
   const handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (draining) res.shouldKeepAlive = false
+    const badTarget = settleRequestTarget(req)
+    if (badTarget !== null) {
+      res.shouldKeepAlive = false
+      return sendPublicError(res, ErrorCode.BAD_REQUEST, newRequestId(), badTarget)
+    }
     const route = routeOf(req)
     if (route !== null) {
       if (route.kind === 'redirect') {
@@ -243,6 +249,8 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const h2c = options.h2c ? acceptH2c(server, handleRequest, options.headersTimeoutMs) : undefined
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {})
+    const badTarget = settleRequestTarget(req)
+    if (badTarget !== null) return sendPublicErrorOnSocket(socket, ErrorCode.BAD_REQUEST, newRequestId(), badTarget)
     const route = routeOf(req)
     if (route === null) {
       const url = req.url ?? '/'
