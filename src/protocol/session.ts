@@ -49,6 +49,23 @@ export interface SessionOptions {
   highWaterMark?: number
   /** Transport buffer below which paused writers resume (bytes). */
   lowWaterMark?: number
+  /**
+   * DATA frames the connection may hold undrained (received, their bytes not
+   * yet consumed) across its streams. Credit counts bytes, so a peer could
+   * spend a window as one-byte frames, each costing a frame's work and
+   * bookkeeping; past this budget the connection is closed (FLOW_CONTROL).
+   */
+  maxHeldFrames?: number
+  /**
+   * A clock (ms), to budget small DATA frames over time: a peer may send
+   * `smallFrameBurst` frames under `smallFrameBytes`, refilled at
+   * `smallFrameRate` per second; past that the connection is closed
+   * (FLOW_CONTROL). Without a clock there is no such budget.
+   */
+  now?: () => number
+  smallFrameBytes?: number
+  smallFrameRate?: number
+  smallFrameBurst?: number
 }
 
 export const sessionDefaults = {
@@ -56,6 +73,13 @@ export const sessionDefaults = {
   streamWindow: 1024 * 1024,
   highWaterMark: 1024 * 1024,
   lowWaterMark: 256 * 1024,
+  /** 64 Ki frames: a 1 MiB window in frames of 16 bytes or more never reaches it. */
+  maxHeldFrames: 65_536,
+  /** Frames under 1 KiB count as small: a server-sent event, a trickled chunk, a flood. */
+  smallFrameBytes: 1024,
+  /** 20,000 small frames a second per connection (after a burst of 100,000): far above any trickle, far below a flood. */
+  smallFrameRate: 20_000,
+  smallFrameBurst: 100_000,
 } as const
 
 /** Reset code a stream sees when its connection goes away (local only, never sent). */
@@ -94,6 +118,15 @@ export class Session implements StreamOwner, StreamOpener {
   private readonly highWaterMark: number
   private readonly streamWindow: number
   private readonly lowWaterMark: number
+  private readonly maxHeldFrames: number
+  /** DATA frames held undrained across all streams (see SessionOptions.maxHeldFrames). */
+  heldFrames = 0
+  private readonly now: (() => number) | undefined
+  private readonly smallFrameBytes: number
+  private readonly smallFrameRate: number
+  private readonly smallFrameBurst: number
+  private smallFrameTokens: number
+  private smallFrameRefilledAt = 0
   private nextStreamId = 1
   private lastRemoteStreamId = 0
   private isCongested = false
@@ -106,6 +139,13 @@ export class Session implements StreamOwner, StreamOpener {
     this.streamWindow = options.streamWindow ?? INITIAL_WINDOW
     this.highWaterMark = options.highWaterMark ?? sessionDefaults.highWaterMark
     this.lowWaterMark = options.lowWaterMark ?? sessionDefaults.lowWaterMark
+    this.maxHeldFrames = options.maxHeldFrames ?? sessionDefaults.maxHeldFrames
+    this.now = options.now
+    this.smallFrameBytes = options.smallFrameBytes ?? sessionDefaults.smallFrameBytes
+    this.smallFrameRate = options.smallFrameRate ?? sessionDefaults.smallFrameRate
+    this.smallFrameBurst = options.smallFrameBurst ?? sessionDefaults.smallFrameBurst
+    this.smallFrameTokens = this.smallFrameBurst
+    if (this.now !== undefined) this.smallFrameRefilledAt = this.now()
   }
 
   get activeStreams(): number {
@@ -173,6 +213,7 @@ export class Session implements StreamOwner, StreamOpener {
     this.streams.clear()
     this.blocked.clear()
     this.heavyStreams = 0
+    this.heldFrames = 0
     for (const stream of open) {
       stream.closed = true
       stream.handler.onReset(CONNECTION_LOST, reason)
@@ -197,7 +238,13 @@ export class Session implements StreamOwner, StreamOpener {
     this.blocked.add(stream)
   }
 
+  framesDrained(count: number): void {
+    this.heldFrames -= count
+  }
+
   release(stream: Stream): void {
+    if (stream.heldFrames > 0 && this.streams.has(stream.id)) this.heldFrames -= stream.heldFrames
+    stream.heldFrames = 0
     if (stream.heavy && this.streams.has(stream.id)) this.heavyStreams--
     this.streams.delete(stream.id)
     this.blocked.delete(stream)
@@ -276,6 +323,15 @@ export class Session implements StreamOwner, StreamOpener {
         if (payload.length > stream.recvWindow) return this.streamError(stream, `DATA of ${payload.length} bytes exceeds the ${stream.recvWindow}-byte window`)
         stream.recvWindow -= payload.length
         stream.bytesReceived += payload.length
+        if (this.now !== undefined && payload.length < this.smallFrameBytes) this.spendSmallFrame(this.now)
+        stream.unconsumed += payload.length
+        stream.heldFrames++
+        if (++this.heldFrames > this.maxHeldFrames) {
+          throw new ProtocolError(
+            ProtocolErrorCode.FLOW_CONTROL,
+            `more than ${this.maxHeldFrames} DATA frames held undrained on this connection: send fewer, larger frames`,
+          )
+        }
         if (!stream.heavy && stream.bytesReceived > INITIAL_WINDOW) {
           stream.heavy = true
           this.heavyStreams++
@@ -304,6 +360,22 @@ export class Session implements StreamOwner, StreamOpener {
         return
       }
     }
+  }
+
+  /** One small DATA frame from the budget; a flood of them closes the connection (not other tunnels' latency). */
+  private spendSmallFrame(now: () => number): void {
+    if (this.smallFrameTokens < 1) {
+      const t = now()
+      this.smallFrameTokens = Math.min(this.smallFrameBurst, this.smallFrameTokens + ((t - this.smallFrameRefilledAt) * this.smallFrameRate) / 1000)
+      this.smallFrameRefilledAt = t
+      if (this.smallFrameTokens < 1) {
+        throw new ProtocolError(
+          ProtocolErrorCode.FLOW_CONTROL,
+          `more than ${this.smallFrameBurst} DATA frames under ${this.smallFrameBytes} bytes at over ${this.smallFrameRate}/s on this connection: send fewer, larger frames`,
+        )
+      }
+    }
+    this.smallFrameTokens--
   }
 
   private streamError(stream: Stream, reason: string): void {

@@ -36,6 +36,8 @@ export interface StreamOwner {
   block(stream: Stream): void
   /** Both directions are finished or the stream was reset: forget it. */
   release(stream: Stream): void
+  /** `count` DATA frames this stream held are drained (all their bytes consumed). */
+  framesDrained?(count: number): void
 }
 
 /**
@@ -64,6 +66,9 @@ export class Stream implements OpenedStream {
   /** Counters for logs and metrics. */
   bytesSent = 0
   bytesReceived = 0
+  /** Received bytes not yet `consumed`, and the DATA frames that brought them (the per-frame cost the session budgets). */
+  unconsumed = 0
+  heldFrames = 0
 
   private readonly owner: StreamOwner
   /** Extra credit granted once, with the first WINDOW: the receiver's window beyond INITIAL_WINDOW. */
@@ -133,6 +138,15 @@ export class Stream implements OpenedStream {
 
   /** Returns credit for `n` received bytes that have left for their destination. */
   consumed(n: number): void {
+    if (this.heldFrames > 0) {
+      this.unconsumed -= n
+      if (this.unconsumed <= 0) {
+        this.unconsumed = 0
+        const frames = this.heldFrames
+        this.heldFrames = 0
+        this.owner.framesDrained?.(frames)
+      }
+    }
     if (this.closed || this.remoteEnded) return
     this.unacked += n
     if (this.unacked >= INITIAL_WINDOW >>> 1) {

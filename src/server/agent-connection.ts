@@ -28,6 +28,8 @@ export class AgentConnection {
   private readonly ws: WebSocket
   private readonly logger: Logger
   private alive = true
+  /** A protocol error was reported and the connection is closing. */
+  private failed = false
   private heartbeat: NodeJS.Timeout | undefined
 
   constructor(
@@ -43,7 +45,7 @@ export class AgentConnection {
     const onProtocolError = (error: ProtocolError): void => this.protocolError(error)
     this.session =
       this.protocol === Subprotocol.V2
-        ? new Session(transport, { role: 'server', onProtocolError, streamWindow: sessionDefaults.streamWindow })
+        ? new Session(transport, { role: 'server', onProtocolError, streamWindow: sessionDefaults.streamWindow, now: Date.now })
         : new JsonV1Session(transport, { maxBodyBytes: options.maxJsonBodyBytes, onProtocolError })
 
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -51,7 +53,8 @@ export class AgentConnection {
         this.protocolError({ code: 'ADIT_ERR_BAD_FRAME_PAYLOAD', message: 'adit.v2 frames are binary messages' } as ProtocolError)
         return
       }
-      this.session.receive(data)
+      // After a protocol error the connection is closing: what the agent sends meanwhile is not read.
+      if (!this.failed) this.session.receive(data)
     })
     ws.on('pong', () => {
       this.alive = true
@@ -111,6 +114,8 @@ export class AgentConnection {
   }
 
   private protocolError(error: { code: string; message: string }): void {
+    if (this.failed) return
+    this.failed = true
     this.logger.warn(
       { tunnel: this.tunnelId, connection: this.number, code: error.code, err: error.message },
       'protocol error from agent; closing its connection',

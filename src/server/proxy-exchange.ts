@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { CONNECTION_LOST, ResetCode, type OpenedStream, type RequestHead, type ResponseHead, type StreamHandler } from '../protocol/index.js'
+import { ByteQueue, CONNECTION_LOST, ResetCode, type OpenedStream, type RequestHead, type ResponseHead, type StreamHandler } from '../protocol/index.js'
 import { ErrorCode, type PublicErrorCode } from '../errors.js'
 import { rawFromPairs } from '../http/hop-by-hop.js'
 import { responseHeadersFor } from './forwarded-headers.js'
@@ -76,6 +76,13 @@ export class ProxyExchange implements StreamHandler {
   private readonly origin: object | undefined
   private timer: NodeJS.Timeout | undefined
   private owed = 0
+  /**
+   * Response bytes not yet handed to `res`: DATA frames that arrive together
+   * (one socket read, or while the public client is not reading) become one
+   * write, and tiny frames cost bytes, not a buffer and a write each.
+   */
+  private readonly pending = new ByteQueue()
+  private flushQueued = false
   private headSent = false
   private listening = false
   private requestEnded = false
@@ -218,8 +225,27 @@ export class ProxyExchange implements StreamHandler {
     }
     this.bodyBytes += chunk.length
     this.summary.responseBytes += chunk.length
-    if (this.res.write(chunk)) this.stream!.consumed(chunk.length)
-    else this.owed += chunk.length
+    this.pending.push(chunk)
+    // While the client reads: one write per batch of frames (after this read's frames). While it does not: held until 'drain'.
+    if (this.owed === 0 && !this.flushQueued) {
+      this.flushQueued = true
+      queueMicrotask(this.flushPending)
+    }
+  }
+
+  private readonly flushPending = (): void => {
+    this.flushQueued = false
+    if (!this.finished && this.owed === 0) this.writePending()
+  }
+
+  /** Writes what is pending as one batch; credit goes back at once, or on 'drain' when `res` is full. */
+  private writePending(): void {
+    const n = this.pending.length
+    if (n === 0) return
+    let ok = true
+    for (const part of this.pending.take()) ok = this.res.write(part)
+    if (ok) this.stream?.consumed(n)
+    else this.owed += n
   }
 
   onEnd(): void {
@@ -230,6 +256,7 @@ export class ProxyExchange implements StreamHandler {
       abortResponse(this.res)
       return this.finish()
     }
+    this.writePending()
     this.res.end()
     this.finish()
   }
@@ -285,6 +312,7 @@ export class ProxyExchange implements StreamHandler {
       this.owed = 0
       this.stream.consumed(n)
     }
+    if (!this.finished) this.writePending()
   }
 
   private readonly onResponseClose = (): void => {
