@@ -10,7 +10,7 @@ import { LocalForwarder } from './local-forwarder.js'
 import { register, RegistrationError } from './registration.js'
 import { ServerConnection, type ConnectionCloseInfo } from './server-connection.js'
 import { nextDelay, verdictFor, waitMessage, type AttemptFailure, type WaitReason, type WaitState } from './wait.js'
-import { loadState, saveState, type AgentState } from './state-file.js'
+import { loadState, saveState, watchStateFile, type AgentState } from './state-file.js'
 import { channels } from '../observability/channels.js'
 
 export interface TunnelEvents {
@@ -27,6 +27,8 @@ export interface TunnelEvents {
    * an `error` (or `start()` rejects), and final.
    */
   waiting: [WaitState]
+  /** The state file got a new secret (`adit tunnels rotate`); connections are being replaced with it. */
+  rotated: [AgentState]
   /** Final: the tunnel closed itself (revoked, credentials refused). */
   error: [Error]
 }
@@ -58,6 +60,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private waitingFor: WaitReason | undefined
   /** Aborted by close(): ends a registration in flight and any wait before a retry. */
   private readonly stopping = new AbortController()
+  private unwatch: (() => void) | undefined
 
   /** `state`: saved credentials to use; without them, start() registers a new tunnel. */
   constructor(options: ReturnType<typeof resolveAgentOptions>, state: AgentState | undefined, logger: Logger) {
@@ -116,6 +119,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       if (this.options.stateFile !== null) await saveState(this.options.stateFile, state)
     }
     if (this.closed) throw new AditError(ErrorCode.SHUTTING_DOWN, 503, 'the tunnel was closed before it connected')
+    if (this.options.stateFile !== null) {
+      const path = this.options.stateFile
+      this.unwatch = watchStateFile(path, () => void this.reloadState(path))
+    }
     return new Promise((resolve, reject) => {
       this.firstOpen = { resolve, reject }
       for (const slot of this.slots) this.open(slot)
@@ -169,6 +176,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (this.closed) return
     this.closed = true
     this.stopping.abort()
+    this.unwatch?.()
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
     const first = this.firstOpen
@@ -260,6 +268,29 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     const first = this.firstOpen
     this.firstOpen = undefined
     first?.resolve()
+  }
+
+  /**
+   * The state file changed. A new secret for the same tunnel (`adit tunnels
+   * rotate` wrote it) is taken up without a drop: every connection is
+   * replaced, make before break, while the server still accepts the old
+   * secret (its --rotation-grace). Anything else in the file is left alone.
+   */
+  private async reloadState(path: string): Promise<void> {
+    if (this.closed || this.registered === undefined) return
+    let saved: AgentState | null
+    try {
+      saved = await loadState(path, this.options.serverUrl.origin)
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'state file changed but cannot be read; keeping the credentials in use')
+      return
+    }
+    const current = this.registered
+    if (saved === null || saved.id !== current.id || saved.secret === current.secret) return
+    this.registered = { ...current, secret: saved.secret, public_url: saved.public_url }
+    this.logger.info({ tunnel: current.id }, 'new tunnel secret in the state file; replacing connections (make before break)')
+    this.emit('rotated', this.registered)
+    this.rotate()
   }
 
   /** Make before break: open the replacement now; the old connection drains once it is up. */

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander'
 import { runAgent, type AgentFlags } from './agent-command.js'
 import { runDoctor, type DoctorFlags } from './doctor-command.js'
 import { runServer, type ServerFlags } from './server-command.js'
+import { listTunnels, removeTunnel, rotateTunnel, type TunnelsFlags } from './tunnels-command.js'
 import { agentSettings, serverSettings, type Setting } from './settings.js'
 
 /** A setting's flag, with its env variable in the help (commander reads it; see `typedOnly`). */
@@ -59,6 +60,30 @@ export function buildCli(): Command {
     .addOption(new Option('--state-file <path>', "the agent's state file (its saved id and secret)").env('ADIT_STATE_FILE'))
     .addOption(new Option('--timeout <duration>', 'per-step time limit (default 5s)'))
     .action((flags: DoctorFlags) => runDoctor(flags))
+
+  const tunnels = program.command('tunnels').description("list, delete or rotate tunnels (this machine's state files; any tunnel with --admin-token)")
+  const stateFileOption = (): Option => new Option('--state-file <path>', "the tunnel's state file (default: the agent's)").env('ADIT_STATE_FILE')
+  tunnels
+    .command('ls')
+    .description("this machine's tunnels; with --admin-token also those the server holds agents for")
+    .addOption(stateFileOption())
+    .addOption(new Option('--server <url>', "the server to ask (default: the first saved tunnel's)").env('ADIT_SERVER'))
+    .addOption(new Option('--admin-token <token>', "the operator's ADIT_ADMIN_TOKEN").env('ADIT_ADMIN_TOKEN'))
+    .addOption(new Option('--json', 'one JSON object'))
+    .action((flags: TunnelsFlags) => listTunnels(flags))
+  tunnels
+    .command('rm [id]')
+    .description("revoke a tunnel for good (its URL answers 410): the state file's, or any by id with --admin-token")
+    .addOption(stateFileOption())
+    .addOption(new Option('--server <url>', 'the server, for an id without a state file here').env('ADIT_SERVER'))
+    .addOption(new Option('--admin-token <token>', "the operator's ADIT_ADMIN_TOKEN").env('ADIT_ADMIN_TOKEN'))
+    .action((id: string | undefined, flags: TunnelsFlags) => removeTunnel(id, flags))
+  tunnels
+    .command('rotate')
+    .description("new secret for the state file's tunnel, written back; a running agent switches to it without a drop")
+    .addOption(stateFileOption())
+    .addOption(new Option('--json', 'one JSON object'))
+    .action((flags: TunnelsFlags) => rotateTunnel(flags))
 
   return program
 }
