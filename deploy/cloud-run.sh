@@ -30,6 +30,10 @@
 #   PUBLIC_HOST_SUFFIX wildcard host routing ({id}.SUFFIX), see docs
 #   INGRESS            all (default) | internal-and-cloud-load-balancing (only
 #                      through your load balancer, see docs)
+#   LARGE_UPLOADS      1: public request bodies above 32 MiB. Cloud Run caps
+#                      HTTP/1 bodies at 32 MiB and end-to-end HTTP/2 refuses
+#                      WebSocket upgrades, so this means LAYOUT=cluster with
+#                      PUB_USE_HTTP2=1 (needs Redis). 0 (default): one HTTP/1 service
 #   PUB_USE_HTTP2      cluster layout: 1 = end-to-end HTTP/2 (h2c) on SERVICE-pub,
 #                      no 32 MiB request body cap; sets ADIT_H2C=true (the server
 #                      then takes h2c and HTTP/1.1 on one port). 0 (default): HTTP/1.1
@@ -132,6 +136,7 @@ fi
 
 REGION=${REGION:-us-central1}
 SERVICE=${SERVICE:-adit}
+LAYOUT_GIVEN=${LAYOUT:-}
 LAYOUT=${LAYOUT:-single}
 REPOSITORY=${REPOSITORY:-adit}
 BUILD=${BUILD:-cloudbuild}
@@ -149,6 +154,15 @@ CREATE_SECRETS=${CREATE_SECRETS:-1}
 PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-}
 PUBLIC_HOST_SUFFIX=${PUBLIC_HOST_SUFFIX:-}
 INGRESS=${INGRESS:-all}
+LARGE_UPLOADS=${LARGE_UPLOADS:-0}
+if [[ "$LARGE_UPLOADS" == 1 ]]; then
+  # Shown under the emulated front end (test/e2e/cloud-run/emulator.test.ts):
+  # HTTP/1 → 413 past 32 MiB; --use-http2 → any size, but no agent WebSocket.
+  [[ "$LAYOUT" == cluster || -z "${LAYOUT_GIVEN:-}" ]] || die "LARGE_UPLOADS=1 needs LAYOUT=cluster: one service cannot take both WebSockets and bodies above 32 MiB"
+  LAYOUT=cluster
+  PUB_USE_HTTP2=${PUB_USE_HTTP2:-1}
+  [[ "$PUB_USE_HTTP2" == 1 ]] || die "LARGE_UPLOADS=1 needs PUB_USE_HTTP2=1: HTTP/1 bodies are capped at 32 MiB on Cloud Run"
+fi
 PUB_USE_HTTP2=${PUB_USE_HTTP2:-0}
 REDIS_INSTANCE=${REDIS_INSTANCE:-}
 REDIS_URL=${REDIS_URL:-}
@@ -160,6 +174,9 @@ SUBNET=${SUBNET:-default}
 REDIS_CA_MOUNT=/secrets/redis-ca/ca.pem
 
 case "$LAYOUT" in single | cluster) ;; *) die "LAYOUT must be single or cluster, got '$LAYOUT'" ;; esac
+if [[ "$LAYOUT" == single && "$PUB_USE_HTTP2" == 1 ]]; then
+  die "PUB_USE_HTTP2=1 needs LAYOUT=cluster: with end-to-end HTTP/2 Cloud Run passes no WebSocket upgrade to the container, so agents need a second, HTTP/1 service"
+fi
 case "$INGRESS" in all | internal | internal-and-cloud-load-balancing) ;; *) die "INGRESS must be all, internal or internal-and-cloud-load-balancing, got '$INGRESS'" ;; esac
 case "$BUILD" in cloudbuild | none) ;; *) die "BUILD must be cloudbuild or none, got '$BUILD'" ;; esac
 [[ "$CONCURRENCY" =~ ^[0-9]+$ ]] || die "CONCURRENCY must be a number, got '$CONCURRENCY'"

@@ -42,12 +42,12 @@ describe('under the Cloud Run request timeout, the agent rotates its connections
     const downloads = startLoad(() => `${agent.publicUrl}bytes/${2 * 1024 * 1024}`, { concurrency: 2, maxMs: 15_000, maxRequests: 400 })
     const [result, big] = await Promise.all([small.done, downloads.done])
     process.stderr.write(
-      `connection-age: ${JSON.stringify({ small: result.ok, downloads: big.ok, failed: result.failed + big.failed, cuts: cr.counters.timeouts, upgrades: cr.counters.upgrades })}\n`,
+      `connection-age: ${JSON.stringify({ small: result.ok, downloads: big.ok, failed: result.failed + big.failed, cuts: cr.counters.upgradeTimeouts, upgrades: cr.counters.upgrades })}\n`,
     )
     assert.equal(result.failed, 0, `${result.failed} of ${result.ok + result.failed} small requests failed: ${result.failures.join(' | ')}`)
     assert.equal(big.failed, 0, `${big.failed} of ${big.ok + big.failed} downloads failed: ${big.failures.join(' | ')}`)
     assert.ok(result.ok > 20 && big.ok > 5, `only ${result.ok} small requests and ${big.ok} downloads answered`)
-    assert.equal(cr.counters.timeouts, 0, 'the front end cut a connection at its timeout')
+    assert.equal(cr.counters.upgradeTimeouts, 0, 'the front end cut an agent WebSocket at its timeout')
     assert.ok(cr.counters.upgrades >= 4, `the agent opened ${cr.counters.upgrades} WebSockets: it did not rotate`)
   })
 })

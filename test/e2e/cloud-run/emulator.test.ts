@@ -144,7 +144,7 @@ describe('cloud-run emulator: the request timeout cuts every request, a WebSocke
     const { code, ms } = await closedAfter(ws, opened)
     assert.equal(code, 1006)
     assert.ok(ms >= 1300 && ms < 3000, `cut after ${ms} ms`)
-    assert.ok(cr.counters.timeouts >= 1)
+    assert.ok(cr.counters.upgradeTimeouts >= 1)
   })
 })
 

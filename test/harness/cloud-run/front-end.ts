@@ -14,8 +14,10 @@ export const AFFINITY_COOKIE = 'GAESA'
 export interface FrontEndCounters {
   requests: number
   upgrades: number
-  /** Requests and WebSockets cut by the request timeout. */
+  /** Requests cut by the request timeout. */
   timeouts: number
+  /** WebSockets (any upgrade) cut by the request timeout. */
+  upgradeTimeouts: number
   tooLarge: number
   tooMany: number
 }
@@ -66,7 +68,7 @@ function affinityOf(req: IncomingMessage): string | undefined {
 export async function startCloudRun(input: Partial<CloudRunOptions> = {}): Promise<CloudRun> {
   const options = resolveCloudRunOptions(input)
   const pool = new InstancePool(options)
-  const counters: FrontEndCounters = { requests: 0, upgrades: 0, timeouts: 0, tooLarge: 0, tooMany: 0 }
+  const counters: FrontEndCounters = { requests: 0, upgrades: 0, timeouts: 0, upgradeTimeouts: 0, tooLarge: 0, tooMany: 0 }
   let revision = options.revision
   const clients = new Set<Socket>()
 
@@ -122,7 +124,7 @@ export async function startCloudRun(input: Partial<CloudRunOptions> = {}): Promi
     const headers = instanceHeaders(req.rawHeaders, clientIp(req.socket), 'http', { upgrade: req.headers.upgrade ?? 'websocket' })
     const { cut, closed } = forwardUpgrade(req, socket, head, instance, headers)
     const timer = setTimeout(() => {
-      counters.timeouts++
+      counters.upgradeTimeouts++
       cut()
     }, options.timeoutMs)
     void closed.then(() => {

@@ -254,3 +254,25 @@ test('cloud-run.sh with a (fake) gcloud: a redeploy reuses the known URL in one 
   assert.match(flag(deploy, '--set-env-vars') ?? '', /PUBLIC_BASE_URL=https:\/\/adit-123456789\.us-central1\.run\.app/)
   assert.deepEqual(find(run.calls, 'run', 'services', 'update'), [])
 })
+
+test('cloud-run.sh LARGE_UPLOADS=1: two services, h2c end to end on the public one, HTTP/1 for agents', async (t) => {
+  const run = await runScript(t, { env: { DRY_RUN: '1', LARGE_UPLOADS: '1', BUILD: 'none', IMAGE: 'x', REDIS_URL: 'redis://10.0.0.9:6379' } })
+  assert.equal(run.code, 0, run.stderr)
+  const commands = printed(run)
+  const pub = find(commands, 'run', 'deploy', 'adit-pub')[0]
+  const ws = find(commands, 'run', 'deploy', 'adit-ws')[0]
+  assert.ok(pub?.includes('--use-http2') && /ADIT_H2C=true/.test(flag(pub, '--set-env-vars') ?? ''), 'public side: no 32 MiB cap')
+  assert.ok(ws?.includes('--no-use-http2'), 'agent side: WebSocket upgrades need HTTP/1')
+})
+
+for (const [name, env, mentions] of [
+  ['LARGE_UPLOADS=1 without Redis', { LARGE_UPLOADS: '1' }, /Redis/],
+  ['LARGE_UPLOADS=1 with LAYOUT=single', { LARGE_UPLOADS: '1', LAYOUT: 'single', REDIS_URL: 'redis://10.0.0.9:6379' }, /LAYOUT=cluster/],
+  ['PUB_USE_HTTP2=1 with one service', { PUB_USE_HTTP2: '1' }, /WebSocket/],
+] as const) {
+  test(`cloud-run.sh refuses ${name}`, async (t) => {
+    const run = await runScript(t, { env: { DRY_RUN: '1', BUILD: 'none', IMAGE: 'x', ...env } })
+    assert.equal(run.code, 2, run.stdout)
+    assert.match(run.stderr, mentions)
+  })
+}
