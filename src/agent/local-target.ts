@@ -2,7 +2,7 @@ import { ConfigError } from '../errors.js'
 
 /**
  * The local service as a person types it → an origin URL:
- * `3000` → `http://localhost:3000`, `localhost:3000` / `192.168.1.5:8080` /
+ * `3000` or `:3000` → `http://localhost:3000`, `localhost:3000` / `192.168.1.5:8080` /
  * `[::1]:3000` → `http://…`, `https://127.0.0.1:8443` as it is. A path or
  * query is refused (the agent forwards every path to the service's root).
  *
@@ -11,7 +11,8 @@ import { ConfigError } from '../errors.js'
  */
 export function parseLocalTarget(value: string, name = 'local'): string {
   const text = value.trim()
-  if (/^\d+$/.test(text)) return `http://localhost:${port(text, name, value)}`
+  const bare = /^:?(\d+)$/.exec(text)
+  if (bare) return `http://localhost:${port(bare[1]!, name, value)}`
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`
   let url: URL
   try {

@@ -1,7 +1,4 @@
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import type { Tunnel } from '../agent/tunnel.js'
-import { parseHostHeader, resolveAgentOptions, type AgentOptions } from '../agent/config.js'
 import type { ExchangeObserver } from '../agent/exchange-observer.js'
 import { ConfigError } from '../errors.js'
 import { combineObservers } from '../inspector/agent-inspector.js'
@@ -12,112 +9,9 @@ import { AgentMetrics } from '../observability/metrics.js'
 import { parseListenAddress, startMetricsServer, type MetricsServer } from '../observability/metrics-http.js'
 import { loadTunnelsFile, stateFileFor, type AgentTunnelsFile } from './agent-config-file.js'
 import { inspectAddressFrom, replayThrough, startInspection } from './agent-inspection.js'
-import { describeSettings, loadSettings, type ResolvedSettings } from './config-file.js'
-import { parseBytes, parseDuration, parseInteger } from './parse.js'
-import { checkLogSettings } from './server-command.js'
-import { agentSettings } from './settings.js'
+import { agentConfig, agentOptionsFrom, printableAgentConfig, type AgentValues } from '../config/agent-settings.js'
 import { StatusBoard } from './status-board.js'
 import { TunnelRunner, type TunnelPlan } from './tunnel-runner.js'
-import { accessFromFlags } from '../agent/access-flags.js'
-import type { RouteSpec } from '../agent/routes.js'
-import { routesFromFlags, withCatchAll } from './route-config.js'
-
-export interface AgentFlags {
-  server?: string
-  local?: string
-  /** `--route`, repeated: comma-separated after settings resolution. */
-  route?: string
-  stateFile?: string
-  apiKey?: string
-  connections?: string
-  name?: string
-  maxConnectionAge?: string
-  hostHeader?: string
-  localInsecure?: boolean
-  basicAuth?: string
-  allowIp?: string
-  requireJwt?: string
-  json?: boolean
-  /** On by default (127.0.0.1:4040, then 4041…4049 if taken); --no-inspect is false; a value is the address. */
-  inspect?: boolean | string
-  /** The inspector's address (the issue's spelling); same as --inspect <address>. */
-  inspectAddr?: string
-  logLevel?: string
-  localConnections?: string
-  reconnectMax?: string
-  maxFrameBytes?: string
-  metricsAddr?: string
-  logFormat?: string
-  /** `--config <file>` / ADIT_CONFIG. */
-  config?: string
-  /** Print the effective configuration (secrets redacted) and exit. */
-  printConfig?: boolean
-}
-
-/** The origin a tunnel is shown by: `local`, else its first route's. */
-function shownLocal(local: string | undefined, routes: RouteSpec[] | undefined): string {
-  return local ?? routes?.find((r) => r.local !== undefined)?.local ?? 'http://127.0.0.1:3000'
-}
-
-export function agentOptionsFromFlags(flags: AgentFlags, fileRoutes?: RouteSpec[]): Partial<AgentOptions> & Pick<AgentOptions, 'server' | 'local'> {
-  const routes = routesFromFlags(flags.route, flags.local) ?? (fileRoutes === undefined ? undefined : withCatchAll(fileRoutes, flags.local))
-  return {
-    server: flags.server ?? 'http://127.0.0.1:8080',
-    local: shownLocal(flags.local, routes),
-    ...(routes !== undefined ? { routes } : {}),
-    stateFile: flags.stateFile === 'none' ? null : (flags.stateFile ?? join(homedir(), '.config', 'adit', 'agent-state.json')),
-    apiKey: flags.apiKey,
-    ...(flags.connections !== undefined ? { connections: parseInteger('--connections / ADIT_CONNECTIONS', flags.connections) } : {}),
-    ...(flags.hostHeader !== undefined ? { hostHeader: parseHostHeader(flags.hostHeader) } : {}),
-    localInsecure: flags.localInsecure === true,
-    access: accessFromFlags(flags),
-    ...(flags.name !== undefined ? { name: flags.name } : {}),
-    ...(flags.maxConnectionAge !== undefined
-      ? { maxConnectionAgeMs: parseDuration('--max-connection-age / ADIT_MAX_CONNECTION_AGE', flags.maxConnectionAge) }
-      : {}),
-    ...(flags.localConnections !== undefined ? { localConnections: parseInteger('--local-connections / ADIT_LOCAL_CONNECTIONS', flags.localConnections) } : {}),
-    ...(flags.reconnectMax !== undefined ? { reconnectMaxMs: parseDuration('--reconnect-max / ADIT_RECONNECT_MAX', flags.reconnectMax) } : {}),
-    ...(flags.maxFrameBytes !== undefined ? { maxFrameBytes: parseBytes('--max-frame-bytes / ADIT_MAX_FRAME_BYTES', flags.maxFrameBytes) } : {}),
-  }
-}
-
-/** Flags typed on the command line, environment and config file → validated agent settings (flag > env > file > default). */
-export function agentConfig(
-  cliFlags: AgentFlags,
-  env: NodeJS.ProcessEnv,
-): { flags: AgentFlags; resolved: ResolvedSettings; options: ReturnType<typeof resolveAgentOptions> } {
-  const resolved = loadSettings(agentSettings, 'agent', cliFlags as Record<string, unknown>, env)
-  const flags = { ...cliFlags, ...resolved.values } as AgentFlags
-  checkLogSettings(flags.logLevel, flags.logFormat)
-  if (flags.metricsAddr !== undefined && flags.metricsAddr !== '') parseListenAddress('--metrics-addr / ADIT_METRICS_ADDR', flags.metricsAddr)
-  const options = resolveAgentOptions(agentOptionsFromFlags(flags))
-  return { flags, resolved, options }
-}
-
-export function printableAgentConfig(config: ReturnType<typeof agentConfig>): string {
-  const { options, flags } = config
-  const o = options as unknown as Record<string, unknown>
-  const effective: Record<string, unknown> = {
-    server: options.server,
-    local: options.local,
-    stateFile: options.stateFile ?? 'none',
-    apiKey: options.apiKey,
-    connections: options.connections,
-    name: o.name,
-    maxConnectionAge: typeof o.maxConnectionAgeMs === 'number' ? `${o.maxConnectionAgeMs}ms` : undefined,
-    hostHeader: typeof options.hostHeader === 'object' ? options.hostHeader.value : options.hostHeader,
-    localInsecure: options.localInsecure,
-    localConnections: options.localConnections,
-    reconnectMax: `${options.reconnectMaxMs}ms`,
-    maxFrameBytes: options.maxFrameBytes,
-    metricsAddr: flags.metricsAddr || undefined,
-    inspect: inspectAddressFrom(flags)?.address ?? false,
-    json: flags.json === true,
-    logLevel: flags.logLevel ?? 'info',
-    logFormat: flags.logFormat ?? 'auto',
-  }
-  return `${JSON.stringify({ configFile: config.resolved.file ?? null, settings: describeSettings(agentSettings, config.resolved, effective) }, null, 2)}\n`
-}
 
 /** One line per event on stdout, for scripts: `ready`, then one per finished request. */
 function jsonPrinter(write: (line: string) => void, name: string | undefined): ExchangeObserver {
@@ -170,14 +64,15 @@ function lineWriter(out: NodeJS.WriteStream): (line: string) => void {
 }
 
 /** The tunnels to run: one from the settings, or one per entry of the config file's `tunnels:` list. */
-export function tunnelPlans(flags: AgentFlags, file: AgentTunnelsFile | undefined): TunnelPlan[] {
-  const base = agentOptionsFromFlags(flags, file?.routes)
-  if (file?.tunnels === undefined) return [{ name: flags.name, options: base, access: undefined }]
+export function tunnelPlans(values: Partial<AgentValues>, file: AgentTunnelsFile | undefined, set: Partial<AgentValues> = values): TunnelPlan[] {
+  const base = agentOptionsFrom(values, set, file?.routes)
+  if (file?.tunnels === undefined) return [{ name: values.name, options: base, access: undefined }]
   const plans = file.tunnels.map((entry): TunnelPlan => {
     const { hostHeader: _hostHeader, name: _name, routes: _routes, ...shared } = base
     const options: TunnelPlan['options'] = {
       ...shared,
-      local: shownLocal(entry.local, entry.routes),
+      // The origin a tunnel is shown by: its local, else its first route's.
+      local: entry.local ?? entry.routes?.find((r) => r.local !== undefined)?.local ?? String(values.local ?? 'http://127.0.0.1:3000'),
       ...(entry.routes !== undefined ? { routes: entry.routes } : {}),
       stateFile: stateFileFor(entry, file.stateDir),
       localInsecure: entry.localInsecure === true,
@@ -206,18 +101,18 @@ export function tunnelPlans(flags: AgentFlags, file: AgentTunnelsFile | undefine
  * change when piped, JSON with --json), serves the inspector, and runs
  * until SIGTERM/SIGINT.
  */
-export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = agentConfig(cliFlags, env)
-  const { flags } = config
+  const flags = config.values
   const fileSettings = new Set(
     Object.entries(config.resolved.sources)
       .filter(([, source]) => source === 'file')
       .map(([key]) => key),
   )
   const file = config.resolved.file === undefined ? undefined : await loadTunnelsFile(config.resolved.file, fileSettings)
-  const plans = tunnelPlans(flags, file)
+  const plans = tunnelPlans(flags, file, config.resolved.values)
   if (cliFlags.printConfig) {
-    process.stdout.write(printableAgentConfig(config))
+    process.stdout.write(printableAgentConfig(config, { inspect: inspectAddressFrom(flags)?.address ?? false }))
     if (file?.tunnels !== undefined)
       process.stdout.write(
         `${JSON.stringify({ tunnels: plans.map((p) => ({ name: p.name ?? null, local: p.options.local, stateFile: p.options.stateFile ?? 'none', access: p.access === undefined ? [] : Object.keys(p.access) })) }, null, 2)}\n`,
@@ -229,9 +124,9 @@ export async function runAgent(cliFlags: AgentFlags, env: NodeJS.ProcessEnv = pr
   const tty = !json && process.stdout.isTTY === true
   // On a terminal the table is redrawn in place and shows states and last errors itself: log
   // lines would tear it, so only errors are logged there unless --log-level asks for more.
-  const logSettings = checkLogSettings(flags.logLevel ?? (tty ? 'error' : undefined), flags.logFormat)
+  const level = config.resolved.sources.logLevel === 'default' && tty ? 'error' : flags.logLevel
   // Logs go to stderr so stdout carries only what the user asked for.
-  const logger = createLogger({ name: 'adit-agent', level: 'info', ...logSettings, fd: 2 })
+  const logger = createLogger({ name: 'adit-agent', level, format: flags.logFormat, fd: 2 })
   const write = lineWriter(process.stdout)
 
   const runners: TunnelRunner[] = []

@@ -27,6 +27,8 @@ import { join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { parseHostHeader, type HostHeaderMode } from '../agent/config.js'
+import { camel } from '../config/config-file.js'
+import { parseLocalTarget } from '../agent/local-target.js'
 import type { RouteSpec } from '../agent/routes.js'
 import { routesFromConfig, withCatchAll } from './route-config.js'
 
@@ -62,14 +64,7 @@ export interface AgentTunnelsFile {
   routes?: RouteSpec[]
 }
 
-/** Top-level keys that belong to this module, not to the flat settings (config-file.ts skips them). */
-export const TUNNEL_FILE_KEYS: ReadonlySet<string> = new Set(['tunnels', 'stateDir', 'routes'])
-
 const tunnelKeys = new Set(['local', 'routes', 'name', 'hostHeader', 'localInsecure', 'stateFile', 'basicAuth', 'allowIp', 'allowIps', 'requireJwt'])
-
-function camel(key: string): string {
-  return key.replace(/[-_]([a-z])/g, (_m, c: string) => c.toUpperCase())
-}
 
 function camelKeys(value: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {}
@@ -141,7 +136,7 @@ function tunnelOf(path: string, index: number, raw: unknown): TunnelFileEntry {
   }
   const entry: TunnelFileEntry = {}
   if (value.routes !== undefined) {
-    const local = value.local === undefined ? undefined : stringAt(path, `${where}.local`, value.local)
+    const local = value.local === undefined ? undefined : parseLocalTarget(stringAt(path, `${where}.local`, value.local), `config file ${path}: ${where}.local`)
     try {
       entry.routes = withCatchAll(routesFromConfig(`${where}.routes`, value.routes), local)
     } catch (cause) {
@@ -149,7 +144,7 @@ function tunnelOf(path: string, index: number, raw: unknown): TunnelFileEntry {
     }
     const first = entry.routes.find((r) => r.local !== undefined)?.local
     if (local !== undefined || first !== undefined) entry.local = local ?? first
-  } else entry.local = stringAt(path, `${where}.local`, value.local)
+  } else entry.local = parseLocalTarget(stringAt(path, `${where}.local`, value.local), `config file ${path}: ${where}.local`)
   if (value.name !== undefined) entry.name = stringAt(path, `${where}.name`, value.name)
   if (value.hostHeader !== undefined) {
     try {

@@ -1,29 +1,36 @@
 import { Command, Option } from 'commander'
-import { runAgent, type AgentFlags } from './agent-command.js'
+import { runAgent } from './agent-command.js'
 import { runDoctor, type DoctorFlags } from './doctor-command.js'
-import { runServer, type ServerFlags } from './server-command.js'
+import { runServer } from './server-command.js'
 import { listTunnels, removeTunnel, rotateTunnel, type TunnelsFlags } from './tunnels-command.js'
-import { agentSettings, serverSettings, type Setting } from './settings.js'
+import { agentSettings } from '../config/agent-table.js'
+import { serverSettings } from '../config/server-table.js'
+import { flagSpec, type AnySetting } from '../config/setting.js'
+import { configOption, helpText, noInspectOption, plain, printConfigOption, type CommandOption } from '../config/tables.js'
 
-/** A setting's flag, with its env variable in the help (commander reads it; see `typedOnly`). */
-function optionFor(setting: Setting): Option {
-  const description = `${setting.description}${setting.shownDefault ? ` (default: ${setting.shownDefault})` : ''}`
-  const option = new Option(setting.flag, description).env(setting.env[0]!)
-  // A repeated flag collects its values; config-file.ts joins them with commas like the env form.
-  if (setting.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+/** A row's flag, with its env variable in the help (commander reads it; see `typedOnly`). */
+function optionFor(row: AnySetting): Option {
+  const option = new Option(flagSpec(row), helpText(row)).env(row.env[0]!)
+  // A repeated flag collects its values; src/config/resolve.ts joins them with commas like the env form.
+  if (row.type.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
   return option
+}
+
+function commandOption(option: CommandOption): Option {
+  const made = new Option(option.flag, plain(option.doc))
+  return option.env === undefined ? made : made.env(option.env)
 }
 
 /**
  * The values typed on the command line only: environment variables and the
- * config file are applied by config-file.ts, so the one precedence rule
- * (flag > env > file > default) lives in one place. Options outside the
+ * config file are applied by src/config/resolve.ts, so the one precedence
+ * rule (flag > env > file > default) lives in one place. Options outside the
  * settings tables keep commander's value, env included.
  */
-function typedOnly(command: Command, settings: readonly Setting[]): Record<string, unknown> {
+function typedOnly(command: Command, settings: readonly AnySetting[]): Record<string, unknown> {
   const flags: Record<string, unknown> = { ...command.opts() }
-  for (const setting of settings) {
-    if (command.getOptionValueSource(setting.key) !== 'cli') delete flags[setting.key]
+  for (const row of settings) {
+    if (command.getOptionValueSource(row.key) !== 'cli') delete flags[row.key]
   }
   if (command.getOptionValueSource('config') !== 'cli') delete flags.config
   return flags
@@ -37,19 +44,19 @@ export function buildCli(): Command {
   const program = new Command('adit').description('Self-hosted reverse tunnel for HTTP').version('0.1.0').showHelpAfterError()
 
   const server = program.command('server').description('run the public tunnel server')
-  for (const setting of serverSettings) server.addOption(optionFor(setting))
+  for (const row of serverSettings) server.addOption(optionFor(row))
   server
-    .addOption(new Option('--config <file>', 'JSON or YAML file of settings (flag > env > file > default)').env('ADIT_CONFIG'))
-    .addOption(new Option('--print-config', 'print the effective configuration (secrets redacted) and exit'))
-    .action((_flags: ServerFlags, command: Command) => runServer(typedOnly(command, serverSettings) as ServerFlags))
+    .addOption(commandOption(configOption))
+    .addOption(commandOption(printConfigOption))
+    .action((_flags: unknown, command: Command) => runServer(typedOnly(command, serverSettings)))
 
   const agent = program.command('agent').description('connect a local HTTP service to an adit server')
-  for (const setting of agentSettings) agent.addOption(optionFor(setting))
+  for (const row of agentSettings) agent.addOption(optionFor(row))
   agent
-    .addOption(new Option('--no-inspect', 'do not serve the request inspector'))
-    .addOption(new Option('--config <file>', 'JSON or YAML file of settings (flag > env > file > default)').env('ADIT_CONFIG'))
-    .addOption(new Option('--print-config', 'print the effective configuration (secrets redacted) and exit'))
-    .action((_flags: AgentFlags, command: Command) => runAgent(typedOnly(command, agentSettings) as AgentFlags))
+    .addOption(commandOption(noInspectOption))
+    .addOption(commandOption(configOption))
+    .addOption(commandOption(printConfigOption))
+    .action((_flags: unknown, command: Command) => runAgent(typedOnly(command, agentSettings)))
 
   program
     .command('doctor')

@@ -2,7 +2,7 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { runDoctorChecks, type DoctorStep } from '../agent/doctor.js'
 import { AditError, ErrorCode } from '../errors.js'
-import { parseDuration } from './parse.js'
+import { parseDuration } from '../config/parse.js'
 
 export interface DoctorFlags {
   server: string

@@ -27,7 +27,7 @@ import type { HeaderRulesSpec } from '../agent/header-rules.js'
 import { parseRouteFlag, type RouteSpec } from '../agent/routes.js'
 import type { WebhookSpec } from '../agent/webhooks.js'
 import { ConfigError } from '../errors.js'
-import { parseBytes, parseDuration } from './parse.js'
+import { parseBytes, parseDuration } from '../config/parse.js'
 
 const routeKeys = new Set([
   'host',

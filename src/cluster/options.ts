@@ -4,6 +4,9 @@
  */
 import { ClusterError, ClusterErrorCode } from './errors.js'
 
+/** The prefix of every Redis key and channel (`--redis-prefix`); here so the settings table can show it without loading the Redis client. */
+export const DEFAULT_REDIS_KEY_PREFIX = 'adit:'
+
 export function badOption(name: string, why: string): never {
   throw new ClusterError(ClusterErrorCode.BAD_OPTION, `cluster option ${name} ${why}`)
 }

@@ -11,7 +11,15 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { createClient, type RedisClientType } from 'redis'
 import { ClusterError, ClusterErrorCode } from './errors.js'
 import { Lifecycle } from './lifecycle.js'
-import { badOption, checkCommonOptions, checkFunction, checkNonEmptyString, checkPositiveInteger, type CommonClusterOptions } from './options.js'
+import {
+  DEFAULT_REDIS_KEY_PREFIX,
+  badOption,
+  checkCommonOptions,
+  checkFunction,
+  checkNonEmptyString,
+  checkPositiveInteger,
+  type CommonClusterOptions,
+} from './options.js'
 import { RedisBus } from './redis-bus.js'
 import { RedisKeys } from './redis-keys.js'
 import { RedisPresence } from './redis-presence.js'
@@ -42,7 +50,7 @@ export interface RedisClusterOptions extends CommonClusterOptions {
 }
 
 export const redisClusterDefaults = {
-  keyPrefix: 'adit:',
+  keyPrefix: DEFAULT_REDIS_KEY_PREFIX,
   startTimeoutMs: 5_000,
   connectTimeoutMs: 2_000,
   reconnectBaseMs: 50,

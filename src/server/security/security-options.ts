@@ -114,12 +114,3 @@ export function resolveSecurityOptions(input: Partial<SecurityOptions> = {}): Se
   if (options.adminToken !== undefined && options.adminToken.length < 16) throw new ConfigError('ADIT_ADMIN_TOKEN must be at least 16 characters')
   return options
 }
-
-/** `20/m`, `5/s`, `100/h`, or a plain number per second: the burst is the count, the refill spreads it over the unit. */
-export function parseRate(name: string, value: string): RateLimit {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(s|sec|m|min|h|hour))?\s*$/.exec(value)
-  if (!match || Number(match[1]) <= 0) throw new ConfigError(`${name} must be a rate like 20/m, 5/s or 100/h, got ${JSON.stringify(value)}`)
-  const count = Number(match[1])
-  const seconds = { s: 1, sec: 1, m: 60, min: 60, h: 3600, hour: 3600 }[match[2] ?? 's']!
-  return { ratePerSec: count / seconds, burst: Math.max(1, Math.floor(count)) }
-}

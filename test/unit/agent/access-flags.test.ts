@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { accessFromFlags, parseAllowIpFlag, parseRequireJwtFlag } from '../../../src/agent/access-flags.js'
-import { securityOptionsFromFlags } from '../../../src/cli/security-flags.js'
+import { serverConfig } from '../../../src/config/server-settings.js'
 import { ErrorCode } from '../../../src/errors.js'
 
 const isConfig = (e: { code?: string }) => e.code === ErrorCode.CONFIG
@@ -31,7 +31,8 @@ test('bad agent access flags are ADIT_ERR_CONFIG naming the flag', () => {
 })
 
 test('server security settings: secrets, lists, rates and durations parsed from the resolved settings', () => {
-  const options = securityOptionsFromFlags(
+  const security = (flags: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => serverConfig(flags, env).options.security!
+  const options = security(
     {
       allowOpenRegistration: 'true',
       maxTunnelsPerKey: '5',
@@ -55,8 +56,8 @@ test('server security settings: secrets, lists, rates and durations parsed from 
   assert.deepEqual(options.registerRate, { ratePerSec: 10 / 60, burst: 10 })
   assert.equal(options.idleTtlMs, 7_200_000)
   assert.equal(options.rotationGraceMs, 30_000)
-  assert.equal(securityOptionsFromFlags({ idleTtl: '0', tunnelRate: '0' }, {}).idleTtlMs, 0)
-  assert.equal(securityOptionsFromFlags({ tunnelRate: '0' }, {}).tunnelRate, undefined)
-  assert.throws(() => securityOptionsFromFlags({ maxStreamsPerTunnel: 'many' }, {}), isConfig)
-  assert.throws(() => securityOptionsFromFlags({ allowOpenRegistration: 'perhaps' }, {}), isConfig)
+  assert.equal(security({ idleTtl: '0', tunnelRate: '0' }).idleTtlMs, 0)
+  assert.equal(security({ tunnelRate: '0' }).tunnelRate, undefined)
+  assert.throws(() => security({ maxStreamsPerTunnel: 'many' }), isConfig)
+  assert.throws(() => security({ allowOpenRegistration: 'perhaps' }), isConfig)
 })

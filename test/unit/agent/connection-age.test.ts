@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { connectionAge } from '../../../src/agent/tunnel.js'
-import { CLOUD_RUN_DEFAULT_TIMEOUT_MS, serverOptionsFromFlags } from '../../../src/cli/server-command.js'
+import { serverConfig } from '../../../src/config/server-settings.js'
+import { CLOUD_RUN_DEFAULT_TIMEOUT_MS } from '../../../src/config/server-table.js'
 import { resolveServerOptions } from '../../../src/server/config.js'
 
 test('connection age: half the service timeout the server told, unless --max-connection-age is shorter', () => {
@@ -15,9 +16,9 @@ test('connection age: half the service timeout the server told, unless --max-con
 
 test('service timeout: 300 s on Cloud Run unless set, none elsewhere, 0 turns it off', () => {
   assert.equal(CLOUD_RUN_DEFAULT_TIMEOUT_MS, 300_000)
-  assert.equal(resolveServerOptions(serverOptionsFromFlags({}, { K_SERVICE: 'adit' })).serviceTimeoutMs, 300_000)
-  assert.equal(resolveServerOptions(serverOptionsFromFlags({ serviceTimeout: '3600s' }, { K_SERVICE: 'adit' })).serviceTimeoutMs, 3_600_000)
-  assert.equal(resolveServerOptions(serverOptionsFromFlags({}, {})).serviceTimeoutMs, undefined)
-  assert.equal(resolveServerOptions(serverOptionsFromFlags({ serviceTimeout: '0' }, { K_SERVICE: 'adit' })).serviceTimeoutMs, undefined)
+  assert.equal(serverConfig({}, { K_SERVICE: 'adit' }).options.serviceTimeoutMs, 300_000)
+  assert.equal(serverConfig({ serviceTimeout: '3600s' }, { K_SERVICE: 'adit' }).options.serviceTimeoutMs, 3_600_000)
+  assert.equal(serverConfig({}, {}).options.serviceTimeoutMs, undefined)
+  assert.equal(serverConfig({ serviceTimeout: '0' }, { K_SERVICE: 'adit' }).options.serviceTimeoutMs, undefined)
   assert.throws(() => resolveServerOptions({ serviceTimeoutMs: 10 }), /serviceTimeoutMs/)
 })

@@ -6,6 +6,7 @@ import { ErrorCode } from '../../../src/errors.js'
 test('a port, host:port or a URL become an origin', () => {
   assert.equal(parseLocalTarget('3000'), 'http://localhost:3000')
   assert.equal(parseLocalTarget(' 8080 '), 'http://localhost:8080')
+  assert.equal(parseLocalTarget(':3000'), 'http://localhost:3000')
   assert.equal(parseLocalTarget('localhost:3000'), 'http://localhost:3000')
   assert.equal(parseLocalTarget('192.168.1.5:8080'), 'http://192.168.1.5:8080')
   assert.equal(parseLocalTarget('[::1]:3000'), 'http://[::1]:3000')

@@ -6,8 +6,10 @@ import { test } from 'node:test'
 import { tunnelPlans } from '../../../src/cli/agent-command.js'
 import { loadTunnelsFile, parseConfigText, stateFileFor, tunnelsFromConfig } from '../../../src/cli/agent-config-file.js'
 import { inspectAddressFrom } from '../../../src/cli/agent-inspection.js'
-import { readConfigFile, resolveSettings } from '../../../src/cli/config-file.js'
-import { agentSettings, serverSettings } from '../../../src/cli/settings.js'
+import { readConfigFile } from '../../../src/config/config-file.js'
+import { resolveSettings } from '../../../src/config/resolve.js'
+import { agentSettings } from '../../../src/config/agent-table.js'
+import { serverSettings } from '../../../src/config/server-table.js'
 import { ErrorCode } from '../../../src/errors.js'
 import { tempDir } from '../../harness/temp.js'
 
@@ -52,7 +54,7 @@ test('one file serves both: the settings resolver skips tunnels: and state_dir:,
     access: { basic_auth: 'user:secret', allow_ips: ['10.0.0.0/8'] },
   })
   assert.deepEqual(file.tunnels?.[2]?.access, { require_jwt: { jwks_url: 'https://id.example/jwks.json', audience: 'app' } })
-  const plans = tunnelPlans({ server: 'https://adit.example.com', apiKey: 'k1', connections: '3', hostHeader: 'rewrite', name: 'ignored' }, file)
+  const plans = tunnelPlans({ server: 'https://adit.example.com', apiKey: 'k1', connections: 3, hostHeader: 'rewrite', name: 'ignored' }, file)
   assert.deepEqual(
     plans.map((p) => [p.name, p.options.local, p.options.stateFile, p.options.connections, p.options.apiKey, p.options.name, p.options.hostHeader]),
     [

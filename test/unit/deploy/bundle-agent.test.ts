@@ -63,7 +63,7 @@ test('bundle: `node adit-agent.mjs agent --help` works alone in an empty directo
   const help = await run(['adit-agent.mjs', 'agent', '--help'], dir)
   assert.equal(help.code, 0, help.stderr)
   assert.match(help.stdout, /--server <url>/)
-  assert.match(help.stdout, /--local <url>/)
+  assert.match(help.stdout, /--local <target>/)
 })
 
 test('bundle: the bundled agent tunnels a request through the real server', async (t) => {

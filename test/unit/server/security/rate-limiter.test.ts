@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { KeyedRateLimiter, TokenBucket } from '../../../../src/server/security/rate-limiter.js'
-import { parseRate } from '../../../../src/server/security/security-options.js'
+import { parseRate } from '../../../../src/config/parse.js'
 import { ErrorCode } from '../../../../src/errors.js'
 
 test('a bucket allows its burst, then refuses with Retry-After until it refills', () => {

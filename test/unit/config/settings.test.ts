@@ -2,10 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { ErrorCode } from '../../../src/errors.js'
-import { loadSettings, readConfigFile, resolveSettings } from '../../../src/cli/config-file.js'
-import { agentSettings, serverSettings } from '../../../src/cli/settings.js'
-import { printableServerConfig, serverConfig } from '../../../src/cli/server-command.js'
-import { agentConfig } from '../../../src/cli/agent-command.js'
+import { loadSettings, readConfigFile } from '../../../src/config/config-file.js'
+import { resolveSettings } from '../../../src/config/resolve.js'
+import { agentConfig, agentSettings, printableAgentConfig } from '../../../src/config/agent-settings.js'
+import { printableServerConfig, serverConfig, serverSettings } from '../../../src/config/server-settings.js'
 import { tempDir } from '../../harness/temp.js'
 
 test('precedence: flag > env > file > default, per setting', () => {
@@ -13,12 +13,12 @@ test('precedence: flag > env > file > default, per setting', () => {
   const env = { PORT: '2222', HOST: '10.0.0.2', ADIT_RESPONSE_TIMEOUT: '6s' }
   const flags = { port: '3333' }
   const { values, sources } = resolveSettings(serverSettings, flags, env, file)
-  assert.equal(values.port, '3333')
+  assert.equal(values.port, 3333)
   assert.equal(sources.port, 'flag')
   assert.equal(values.host, '10.0.0.2')
   assert.equal(sources.host, 'env')
-  assert.equal(values.responseTimeout, '6s')
-  assert.equal(values.drainTimeout, '3s')
+  assert.equal(values.responseTimeout, 6000)
+  assert.equal(values.drainTimeout, 3000)
   assert.equal(sources.drainTimeout, 'file')
   assert.equal(values.maxHeaderBytes, undefined)
   assert.equal(sources.maxHeaderBytes, 'default')
@@ -58,7 +58,7 @@ test('reads JSON and YAML files, kebab-case keys and per-command sections', () =
     assert.deepEqual(readConfigFile(dir.file('adit.yaml'), 'agent'), { logLevel: 'debug', local: 'http://127.0.0.1:5000' })
     writeFileSync(dir.file('adit.json'), JSON.stringify({ signingKey: ['k'.repeat(32), 'j'.repeat(32)] }))
     const resolved = loadSettings(serverSettings, 'server', { config: dir.file('adit.json') }, {})
-    assert.equal(resolved.values.signingKey, `${'k'.repeat(32)},${'j'.repeat(32)}`)
+    assert.deepEqual(resolved.values.signingKey, ['k'.repeat(32), 'j'.repeat(32)])
     assert.equal(resolved.file, dir.file('adit.json'))
     writeFileSync(dir.file('bad.json'), '{ "port": ')
     assert.throws(() => readConfigFile(dir.file('bad.json'), 'server'), { code: ErrorCode.CONFIG })
@@ -66,7 +66,7 @@ test('reads JSON and YAML files, kebab-case keys and per-command sections', () =
     assert.throws(() => readConfigFile(dir.file('list.yaml'), 'server'), { code: ErrorCode.CONFIG })
     assert.throws(() => readConfigFile(dir.file('missing.yaml'), 'server'), { code: ErrorCode.CONFIG })
     // ADIT_CONFIG names the file when --config is absent.
-    assert.equal(loadSettings(serverSettings, 'server', {}, { ADIT_CONFIG: dir.file('adit.yaml') }).values.port, '9000')
+    assert.equal(loadSettings(serverSettings, 'server', {}, { ADIT_CONFIG: dir.file('adit.yaml') }).values.port, 9000)
   } finally {
     dir.remove()
   }
@@ -142,10 +142,71 @@ test('every setting has a flag, an env var and a key, none used twice within a c
   for (const settings of [serverSettings, agentSettings]) {
     const keys = new Set(settings.map((s) => s.key))
     const envs = new Set(settings.map((s) => s.env[0]))
-    const flags = new Set(settings.map((s) => s.flag.split(' ')[0]))
+    const flags = new Set(settings.map((s) => s.flag))
     assert.equal(keys.size, settings.length)
     assert.equal(envs.size, settings.length)
     assert.equal(flags.size, settings.length)
-    for (const s of settings) assert.equal(s.flag.split(' ')[0], `--${s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, s.key)
+    for (const s of settings) assert.equal(s.flag, `--${s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, s.key)
   }
+})
+
+test('--print-config shows every default in the units its flag takes, never null where a default exists', () => {
+  const printed = JSON.parse(printableServerConfig(serverConfig({}, {}))) as { settings: Record<string, { value: unknown; source: string }> }
+  const value = (key: string) => printed.settings[key]!.value
+  assert.equal(value('registerRate'), '30/m')
+  assert.equal(value('maxTunnelsPerKey'), 100)
+  assert.equal(value('maxStreamsPerTunnel'), 1000)
+  assert.equal(value('idleTtl'), '168h')
+  assert.equal(value('rotationGrace'), '5m')
+  assert.equal(value('responseTimeout'), '30s')
+  assert.equal(value('maxHeaderBytes'), '16k')
+  assert.equal(value('trustProxy'), false)
+  assert.equal(value('redisPrefix'), 'adit:')
+  for (const row of serverSettings) {
+    if (row.default !== undefined) assert.notEqual(value(row.key), null, row.key)
+  }
+  const agent = JSON.parse(printableAgentConfig(agentConfig({}, {}))) as { settings: Record<string, { value: unknown }> }
+  assert.equal(agent.settings.maxConnectionAge!.value, '50m')
+  assert.equal(agent.settings.reconnectMax!.value, '30s')
+  assert.equal(agent.settings.maxFrameBytes!.value, '1m')
+  for (const row of agentSettings) {
+    if (row.default !== undefined) assert.notEqual(agent.settings[row.key]!.value, null, row.key)
+  }
+})
+
+test('a duration without a unit is refused from every source, naming the setting and the fix', () => {
+  for (const [flags, env] of [
+    [{ responseTimeout: '60' }, {}],
+    [{}, { ADIT_RESPONSE_TIMEOUT: '60' }],
+  ] as const) {
+    assert.throws(
+      () => serverConfig(flags, env),
+      (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('--response-timeout') && error.message.includes('60s'),
+    )
+  }
+  assert.throws(() => agentConfig({ maxConnectionAge: '3000' }, {}), { code: ErrorCode.CONFIG })
+  assert.equal(serverConfig({ responseTimeout: '60s' }, {}).options.responseTimeoutMs, 60_000)
+})
+
+test('--local takes a port, :port, host:port or a URL', () => {
+  assert.equal(agentConfig({ local: '3000' }, {}).options.local, 'http://localhost:3000')
+  assert.equal(agentConfig({}, { ADIT_LOCAL: ':8081' }).options.local, 'http://localhost:8081')
+  assert.equal(agentConfig({ local: 'localhost:3000' }, {}).options.local, 'http://localhost:3000')
+  assert.equal(agentConfig({ local: 'https://127.0.0.1:8443' }, {}).options.local, 'https://127.0.0.1:8443')
+})
+
+test('server options come from the table: each row with an option lands there, defaults included', () => {
+  const { options } = serverConfig({ apiKeys: 'a-key-0123456789', adminToken: 'x'.repeat(20), idleTtl: '2h' }, {})
+  assert.deepEqual(options.security?.apiKeys, ['a-key-0123456789'])
+  assert.equal(options.adminToken, 'x'.repeat(20))
+  assert.equal(options.security?.adminToken, 'x'.repeat(20))
+  assert.equal(options.security?.idleTtlMs, 7_200_000)
+  assert.equal(options.security?.rotationGraceMs, 5 * 60_000)
+  assert.equal(serverConfig({}, { K_SERVICE: 'svc' }).options.trustProxy, true)
+})
+
+test('a value that means nothing (--state-file none) is kept, not replaced by the default', () => {
+  assert.equal(agentConfig({ stateFile: 'none' }, {}).options.stateFile, null)
+  assert.equal(agentConfig({}, { ADIT_STATE_FILE: 'none' }).options.stateFile, null)
+  assert.match(String(agentConfig({}, {}).options.stateFile), /agent-state\.json$/)
 })

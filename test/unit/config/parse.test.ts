@@ -1,12 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseBoolean, parseBytes, parseDuration, parseInteger } from '../../../src/cli/parse.js'
+import { formatBytes, formatDuration, formatRate, parseBoolean, parseBytes, parseDuration, parseInteger, parseRate } from '../../../src/config/parse.js'
 import { ErrorCode } from '../../../src/errors.js'
 
-test('parseDuration reads ms, s, m, h and bare milliseconds', () => {
+test('parseDuration reads ms, s, m, h, and 0 alone', () => {
   const cases: Array<[string, number]> = [
     ['500ms', 500],
-    ['500', 500],
     ['30s', 30_000],
     ['1.5s', 1_500],
     ['2m', 120_000],
@@ -18,9 +17,31 @@ test('parseDuration reads ms, s, m, h and bare milliseconds', () => {
 })
 
 test('parseDuration refuses anything else with ADIT_ERR_CONFIG', () => {
-  for (const text of ['', 'abc', '-1s', '1d', '1 s', '1S', 's', '1.s', '1e3']) {
+  for (const text of ['', 'abc', '-1s', '1d', '1 s', '1S', 's', '1.s', '1e3', '500']) {
     assert.throws(() => parseDuration('--timeout', text), { code: ErrorCode.CONFIG }, JSON.stringify(text))
   }
+})
+
+test('a duration without a unit is refused, and the error names the fix', () => {
+  assert.throws(
+    () => parseDuration('--response-timeout', '60'),
+    (error: Error & { code?: string }) => error.code === ErrorCode.CONFIG && error.message.includes('60s') && error.message.includes('60ms'),
+  )
+})
+
+test('formatDuration, formatBytes and formatRate write what the parsers read, in the largest unit', () => {
+  assert.equal(formatDuration(3_000_000), '50m')
+  assert.equal(formatDuration(30_000), '30s')
+  assert.equal(formatDuration(7 * 24 * 3_600_000), '168h')
+  assert.equal(formatDuration(1500), '1500ms')
+  assert.equal(formatDuration(0), '0')
+  assert.equal(formatBytes(16 * 1024), '16k')
+  assert.equal(formatBytes(32 * 1024 ** 2), '32m')
+  assert.equal(formatBytes(1000), '1000')
+  assert.equal(formatRate({ ratePerSec: 0.5, burst: 30 }), '30/m')
+  for (const text of ['30/m', '5/s', '100/h']) assert.equal(formatRate(parseRate('x', text)), text)
+  for (const ms of [1, 999, 1000, 61_000, 3_600_000, 5_400_000]) assert.equal(parseDuration('x', formatDuration(ms)), ms)
+  for (const n of [1, 1023, 1024, 65_541, 1024 ** 3]) assert.equal(parseBytes('x', formatBytes(n)), n)
 })
 
 test('parseInteger reads whole numbers and refuses the rest', () => {
