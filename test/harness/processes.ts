@@ -91,6 +91,22 @@ export function spawnAdit(args: string[], env: NodeJS.ProcessEnv = {}): Spawned 
   return { proc, pid: proc.pid!, lines, waitForLine, stop, exited }
 }
 
+/**
+ * How long a process may take to print its ready line. Generous: on a loaded 2-core machine a
+ * restart under load has taken over 10 s; this guards against a hang, it measures nothing.
+ */
+const START_TIMEOUT_MS = 30_000
+
+/** Waits for the ready line; a process that never gets there is killed, so no test is left waiting on it. */
+async function readyLine(spawned: Spawned, predicate: (line: string) => boolean): Promise<string> {
+  try {
+    return await spawned.waitForLine(predicate, START_TIMEOUT_MS)
+  } catch (err) {
+    await spawned.stop('SIGKILL')
+    throw err
+  }
+}
+
 export interface ServerProcess extends Spawned {
   url: string
   port: number
@@ -99,7 +115,7 @@ export interface ServerProcess extends Spawned {
 /** `adit server` on loopback; port 0 unless given. */
 export async function startServerProcess(options: { port?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<ServerProcess> {
   const spawned = spawnAdit(['server', '--host', '127.0.0.1', '--port', String(options.port ?? 0), ...(options.args ?? [])], options.env)
-  const line = await spawned.waitForLine((l) => l.includes('"message":"listening"'))
+  const line = await readyLine(spawned, (l) => l.includes('"message":"listening"'))
   const { url, port } = JSON.parse(line) as { url: string; port: number }
   return Object.assign(spawned, { url, port })
 }
@@ -126,7 +142,7 @@ export async function startAgentProcess(
     ['agent', '--server', server, '--local', local, '--json', '--state-file', options.stateFile, ...(inspects ? [] : ['--no-inspect']), ...args],
     options.env,
   )
-  const line = await spawned.waitForLine((l) => l.startsWith('{"event":"ready"'))
+  const line = await readyLine(spawned, (l) => l.startsWith('{"event":"ready"'))
   const { id, public_url } = JSON.parse(line) as { id: string; public_url: string }
   return Object.assign(spawned, { id, publicUrl: public_url })
 }
