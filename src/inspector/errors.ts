@@ -10,8 +10,10 @@ export const InspectorErrorCode = {
   NOT_FOUND: 'ADIT_ERR_INSPECTOR_NOT_FOUND',
   /** The Host header is not loopback or the bound address (DNS-rebinding guard). */
   FORBIDDEN_HOST: 'ADIT_ERR_INSPECTOR_HOST',
-  /** A state-changing request came from another site (Origin / Sec-Fetch-Site). */
+  /** The request came from a page other than the inspector's own (Origin is not its exact origin, or Sec-Fetch-Site is not same-origin). */
   FORBIDDEN_ORIGIN: 'ADIT_ERR_INSPECTOR_ORIGIN',
+  /** The request lacks the inspector's per-run token (the `?token=` of the URL the agent printed, its cookie, or the header). */
+  TOKEN_REQUIRED: 'ADIT_ERR_INSPECTOR_TOKEN',
   /** The replay edits are not valid JSON of the documented shape. */
   BAD_EDIT: 'ADIT_ERR_INSPECTOR_BAD_EDIT',
   /** The replay edits body is larger than the inspector accepts. */

@@ -11,7 +11,9 @@
  *   DELETE /api/requests           forget every row
  *   GET  /api/events               server-sent events: added / updated / removed rows
  *
- * Every request passes the RequestGuard first (Host and Origin checks).
+ * Every request passes the RequestGuard first (Host, exact Origin,
+ * Sec-Fetch-Site), then the per-run token (inspector-token.ts): the page and
+ * every API route need it; only the static script and style do not.
  *
  * @example
  * const log = new RequestLog()
@@ -26,6 +28,7 @@ import { InspectorError, InspectorErrorCode } from './errors.js'
 import { EventStream } from './event-stream.js'
 import { buildHar, defaultRedactedHeaders } from './har.js'
 import { RequestGuard } from './request-guard.js'
+import { InspectorToken } from './inspector-token.js'
 import { RequestLog, summarize, type ExchangeRecord, type ExchangeSummary } from './request-log.js'
 import { parseReplayEdits, runReplay, type ReplayFunction } from './replay.js'
 import { inspectorPage } from './ui/page.js'
@@ -62,6 +65,8 @@ export interface InspectorOptions {
   heartbeatMs: number
   /** An event-stream client with more unsent bytes than this is dropped (it reconnects). */
   maxEventBufferedBytes: number
+  /** The token the page and API require (16+ characters); undefined: a fresh random one per run, in `url`. */
+  token: string | undefined
 }
 
 export const inspectorDefaults: InspectorOptions = {
@@ -78,6 +83,7 @@ export const inspectorDefaults: InspectorOptions = {
   maxDecodedBytes: 4 * 1024 * 1024,
   heartbeatMs: 15_000,
   maxEventBufferedBytes: 1024 * 1024,
+  token: undefined,
 }
 
 function badOption(name: string, expected: string, value: unknown): InspectorError {
@@ -103,6 +109,8 @@ export function validateInspectorOptions(input: Partial<InspectorOptions>): Insp
     const value = options[name]
     if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== '')) throw badOption(name, 'an array of names', value)
   }
+  if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length < 16))
+    throw badOption('token', 'at least 16 characters', '(hidden)')
   for (const name of ['maxEditBytes', 'maxDecodedBytes', 'heartbeatMs', 'maxEventBufferedBytes'] as const) {
     const value = options[name]
     if (!Number.isSafeInteger(value) || value <= 0) throw badOption(name, 'a positive integer', value)
@@ -111,8 +119,12 @@ export function validateInspectorOptions(input: Partial<InspectorOptions>): Insp
 }
 
 export interface Inspector {
-  /** http://host:port/ — where to point a browser. */
+  /** http://host:port/?token=… — where to point a browser (the token is this run's). */
   readonly url: string
+  /** http://host:port/ — the base of the API, which needs `token`. */
+  readonly baseUrl: string
+  /** This run's token: `X-Adit-Inspector-Token` or `Authorization: Bearer` for API clients. */
+  readonly token: string
   readonly port: number
   readonly server: Server
   /** Sets the tunnel's public URL once known (it is only known after the agent connects, and changes if it re-registers). */
@@ -148,6 +160,7 @@ const errorStatus: Record<InspectorErrorCode, number> = {
   ADIT_ERR_INSPECTOR_NOT_FOUND: 404,
   ADIT_ERR_INSPECTOR_HOST: 403,
   ADIT_ERR_INSPECTOR_ORIGIN: 403,
+  ADIT_ERR_INSPECTOR_TOKEN: 401,
   ADIT_ERR_INSPECTOR_BAD_EDIT: 400,
   ADIT_ERR_INSPECTOR_EDIT_TOO_LARGE: 413,
   ADIT_ERR_INSPECTOR_BODY_INCOMPLETE: 409,
@@ -228,15 +241,34 @@ export async function startInspector(input: Partial<InspectorOptions>): Promise<
     return record
   }
 
+  let access: InspectorToken | undefined
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    guard.check(req)
     const url = new URL(req.url ?? '/', 'http://inspector.invalid')
     const path = url.pathname
     const method = req.method ?? 'GET'
+    const page = path === '/' || path === '/index.html'
+    guard.check(req, !page)
+    if ((method === 'GET' || method === 'HEAD') && path === '/ui/app.js') return send(res, 200, 'text/javascript; charset=utf-8', inspectorScript, pageHeaders)
+    if ((method === 'GET' || method === 'HEAD') && path === '/ui/app.css') return send(res, 200, 'text/css; charset=utf-8', inspectorStyle, pageHeaders)
+    const verdict = access?.check(req, url, page && (method === 'GET' || method === 'HEAD')) ?? { kind: 'denied' }
+    if (verdict.kind === 'redirect') {
+      res.writeHead(303, { ...securityHeaders, location: verdict.location, 'set-cookie': verdict.cookie, 'cache-control': 'no-store', 'content-length': 0 })
+      res.end()
+      return
+    }
+    if (verdict.kind === 'denied') {
+      if (page) {
+        const text = 'the inspector needs its token: open the URL the agent printed (http://…/?token=…), or send X-Adit-Inspector-Token\n'
+        return send(res, 401, 'text/plain; charset=utf-8', text, { ...securityHeaders, 'cache-control': 'no-store' })
+      }
+      throw new InspectorError(
+        InspectorErrorCode.TOKEN_REQUIRED,
+        "the inspector's API needs this run's token: open the URL the agent printed (?token=…), or send X-Adit-Inspector-Token / Authorization: Bearer",
+      )
+    }
     if (method === 'GET' || method === 'HEAD') {
-      if (path === '/' || path === '/index.html') return send(res, 200, 'text/html; charset=utf-8', inspectorPage, pageHeaders)
-      if (path === '/ui/app.js') return send(res, 200, 'text/javascript; charset=utf-8', inspectorScript, pageHeaders)
-      if (path === '/ui/app.css') return send(res, 200, 'text/css; charset=utf-8', inspectorStyle, pageHeaders)
+      if (page) return send(res, 200, 'text/html; charset=utf-8', inspectorPage, pageHeaders)
       if (path === '/api/info') {
         return sendJson(res, 200, {
           version,
@@ -319,10 +351,14 @@ export async function startInspector(input: Partial<InspectorOptions>): Promise<
     })
   })
   const address = server.address() as AddressInfo
+  access = new InspectorToken(address.port, options.token)
   const urlHost = address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]` : address.address
+  const baseUrl = `http://${urlHost}:${address.port}/`
   let closing: Promise<void> | undefined
   return {
-    url: `http://${urlHost}:${address.port}/`,
+    url: `${baseUrl}?token=${access.token}`,
+    baseUrl,
+    token: access.token,
     port: address.port,
     server,
     setPublicUrl(url) {

@@ -5,10 +5,13 @@
  * - DNS rebinding: evil.example resolves to 127.0.0.1, so the browser sends
  *   `Host: evil.example:4040`. Only loopback names and the bound address are
  *   accepted as Host, which stops the page reading anything.
- * - Cross-site requests: a form on evil.example can POST to
- *   http://127.0.0.1:4040/... with a loopback Host. State-changing requests
- *   (replay) therefore also need an Origin that is loopback, or none at all
- *   (curl), and must not be marked `Sec-Fetch-Site: cross-site`.
+ * - Cross-origin requests: a form or fetch on evil.example — or on another
+ *   loopback port, which is the same *site* and so even carries SameSite
+ *   cookies — can POST to http://127.0.0.1:4040/... with a loopback Host.
+ *   Every request with an Origin therefore needs the inspector's exact
+ *   origin, and API requests must be `Sec-Fetch-Site: same-origin` (or
+ *   none: curl). The per-run token (inspector-token.ts) is the second lock:
+ *   another local user, or a page that guesses the port, lacks it.
  */
 import type { IncomingMessage } from 'node:http'
 import { InspectorError, InspectorErrorCode } from './errors.js'
@@ -49,8 +52,16 @@ export class RequestGuard {
     return this.allowed.has(host) || /^127(\.\d{1,3}){3}$/.test(host)
   }
 
-  /** Throws an InspectorError when the request must be refused. */
-  check(req: IncomingMessage): void {
+  /**
+   * Throws an InspectorError when the request must be refused: a Host that
+   * is not loopback or the bound address; an Origin other than the exact
+   * origin of the inspector's own page (`http://` + the Host it was reached
+   * by — a page on another loopback port is another origin, though the same
+   * site); a `Sec-Fetch-Site` other than `same-origin` or `none` on an API
+   * route or any request that changes something (the page itself may be
+   * opened from a link).
+   */
+  check(req: IncomingMessage, api: boolean): void {
     const host = req.headers.host
     if (host === undefined || !this.isAllowedHost(host)) {
       throw new InspectorError(
@@ -58,20 +69,16 @@ export class RequestGuard {
         `the inspector only answers requests addressed to localhost or its bound address, not ${JSON.stringify(host ?? '')}`,
       )
     }
-    if (req.method === 'GET' || req.method === 'HEAD') return
-    if (req.headers['sec-fetch-site'] === 'cross-site') {
-      throw new InspectorError(InspectorErrorCode.FORBIDDEN_ORIGIN, 'cross-site requests may not change anything in the inspector')
+    const changes = req.method !== 'GET' && req.method !== 'HEAD'
+    const site = req.headers['sec-fetch-site']
+    if ((api || changes) && site !== undefined && site !== 'same-origin' && site !== 'none') {
+      throw new InspectorError(InspectorErrorCode.FORBIDDEN_ORIGIN, `${site} requests may not use the inspector's API: open the inspector itself`)
     }
     const origin = req.headers.origin
     if (origin === undefined) return
-    let originHost: string
-    try {
-      originHost = new URL(origin).host
-    } catch {
-      throw new InspectorError(InspectorErrorCode.FORBIDDEN_ORIGIN, `unreadable Origin ${JSON.stringify(origin)}`)
-    }
-    if (!this.isAllowedHost(originHost)) {
-      throw new InspectorError(InspectorErrorCode.FORBIDDEN_ORIGIN, `requests from ${origin} may not change anything in the inspector`)
+    const own = `http://${host.trim().toLowerCase()}`
+    if (origin.toLowerCase() !== own) {
+      throw new InspectorError(InspectorErrorCode.FORBIDDEN_ORIGIN, `requests from ${origin} may not use the inspector (only its own page, ${own})`)
     }
   }
 }

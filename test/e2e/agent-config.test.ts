@@ -44,7 +44,10 @@ tunnels:
   const agent = spawnAdit(['agent', '--config', dir.file('adit.yaml'), '--server', server.url, '--inspect', '127.0.0.1:0'])
   t.after(() => agent.stop())
   const inspectorLine = await agent.waitForLine((l) => l.startsWith('adit: inspector on '))
-  const inspectorUrl = inspectorLine.slice('adit: inspector on '.length)
+  // The printed URL carries this run's token (?token=…); the API takes it as a header.
+  const printed = new URL(inspectorLine.slice('adit: inspector on '.length))
+  const inspectorUrl = `${printed.origin}/`
+  const inspectorAuth = { 'x-adit-inspector-token': printed.searchParams.get('token') ?? '' }
   const webLine = forwarding(await agent.waitForLine((l) => forwarding(l)?.[3] === 'web'))!
   const apiLine = forwarding(await agent.waitForLine((l) => forwarding(l)?.[3] === 'billing'))!
   assert.equal(webLine[2], web.url)
@@ -61,13 +64,15 @@ tunnels:
   await agent.waitForLine((l) => l.startsWith('[billing] GET /status/418 → 418'))
 
   // One inspector lists both tunnels' requests.
-  const list = (await (await request(`${inspectorUrl}api/requests`)).body.json()) as { requests: Array<{ id: string; path: string }> }
+  const list = (await (await request(`${inspectorUrl}api/requests`, { headers: inspectorAuth })).body.json()) as {
+    requests: Array<{ id: string; path: string }>
+  }
   assert.deepEqual(list.requests.map((r) => r.path).sort(), ['/echo/web', '/status/418'])
 
   // Replay the api request: it goes through the api tunnel's forwarder, is
   // observed like any request (a piped line), and is one new row, not two.
   const original = list.requests.find((r) => r.path === '/status/418')!
-  const replay = await request(`${inspectorUrl}api/requests/${original.id}/replay`, { method: 'POST' })
+  const replay = await request(`${inspectorUrl}api/requests/${original.id}/replay`, { method: 'POST', headers: inspectorAuth })
   assert.equal(replay.statusCode, 201)
   const replayed = (await replay.body.json()) as { id: string; status: number; replayOf: string; exchangeId: string }
   assert.equal(replayed.status, 418)
@@ -78,7 +83,7 @@ tunnels:
   )
   assert.equal(api.requests.filter((r) => r.url === '/status/418').length, 2, 'the api service saw the original and the replay')
   assert.equal(web.requests.filter((r) => r.url === '/status/418').length, 0, 'and the web service saw neither')
-  const after = (await (await request(`${inspectorUrl}api/requests`)).body.json()) as { total: number }
+  const after = (await (await request(`${inspectorUrl}api/requests`, { headers: inspectorAuth })).body.json()) as { total: number }
   assert.equal(after.total, 3)
 
   // Each tunnel keeps its own state file, so a restart keeps both URLs.

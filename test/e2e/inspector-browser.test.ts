@@ -11,6 +11,8 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { deflateSync } from 'node:zlib'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { BrowserContext, Page } from 'playwright-core'
 import { startInspector } from '../../src/inspector/inspector-server.js'
 import { RequestLog } from '../../src/inspector/request-log.js'
@@ -185,6 +187,73 @@ test('inspector UI: live rows, details, replay, filters, curl, light and dark', 
 
   // Export HAR is a download link to the redacted export.
   assert.equal(await page.locator('#export-har').getAttribute('href'), '/api/requests.har')
+})
+
+// ---- privacy: another origin on loopback -------------------------------------------
+
+test('a page on another loopback port cannot read or replay through the inspector, even after the user opened it', { skip: missing }, async (t) => {
+  const log = new RequestLog()
+  let replays = 0
+  const inspector = await startInspector({
+    port: 0,
+    log,
+    replay: async () => {
+      replays++
+      return { status: 200, headers: [], body: Buffer.alloc(0), durationMs: 1 }
+    },
+  })
+  t.after(() => inspector.close())
+  feedExchange(log, { id: 'x1', method: 'GET', path: '/private', headers: [['authorization', 'Bearer user-secret-credential']] })
+  const api = `http://127.0.0.1:${inspector.port}`
+  // The attacker's page: same host, another port — the same site, so even SameSite=Strict cookies go along.
+  const attackPage = `<!doctype html><title>attack</title><form id="f" method="POST" action="${api}/api/requests/1/replay"></form><script>
+    window.results = (async () => {
+      const out = {}
+      try { const r = await fetch('${api}/api/requests', { credentials: 'include' }); out.read = r.status + ' ' + (await r.text()) } catch (e) { out.read = 'blocked: ' + e.message }
+      try { await fetch('${api}/api/requests/1/replay', { method: 'POST', mode: 'no-cors', credentials: 'include' }); out.replay = 'sent' } catch (e) { out.replay = 'blocked: ' + e.message }
+      try { await fetch('${api}/api/requests', { method: 'DELETE', mode: 'no-cors', credentials: 'include' }); out.clear = 'sent' } catch (e) { out.clear = 'blocked: ' + e.message }
+      return out
+    })()
+  </script>`
+  const evil = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+    res.end(attackPage)
+  })
+  await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve))
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        evil.close(() => resolve())
+        evil.closeAllConnections()
+      }),
+  )
+  const evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}/`
+
+  const started = Date.now()
+  const context = await launch(t)
+  // The user opens the inspector with its token: the browser now holds its cookie.
+  const own = await context.newPage()
+  await own.goto(inspector.url)
+  await waitLive(own)
+  assert.ok(!own.url().includes('token='), 'the token left the address bar')
+  // Then visits the other page, in the same browser.
+  const page = await context.newPage()
+  await page.goto(evilUrl)
+  const results = (await page.evaluate('window.results')) as Record<string, string>
+  t.diagnostic(`attacker page ran ${Date.now() - started} ms after the start`)
+  t.diagnostic(`attacker page: ${JSON.stringify(results)}`)
+  assert.ok(!String(results.read).includes('user-secret-credential') && !String(results.read).includes('/private'), 'the page read nothing')
+  // A plain form POST (a navigation, no CORS at all) is refused too.
+  await Promise.all([page.waitForLoadState('load'), page.evaluate("document.getElementById('f').submit()")])
+  await page.waitForTimeout(200)
+  assert.match(await page.content(), /ADIT_ERR_INSPECTOR_(ORIGIN|TOKEN)/)
+  assert.equal(replays, 0, 'no replay ran')
+  assert.equal(log.size, 1, 'the log was neither cleared nor added to')
+  // Its own page still works.
+  await own.reload()
+  await waitLive(own)
+  await own.locator('#rows tr[data-id="1"]').waitFor({ timeout: 2000 })
+  t.diagnostic(`done ${Date.now() - started} ms after the start`)
 })
 
 // ---- through a real tunnel -------------------------------------------------------

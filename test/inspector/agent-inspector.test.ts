@@ -7,7 +7,7 @@ import { combineObservers, parseInspectAddress, startAgentInspector } from '../.
 import { InspectorErrorCode } from '../../src/inspector/errors.js'
 import { createLocalReplay } from '../../src/inspector/local-replay.js'
 import { feedExchange } from './feed.js'
-import { httpRequest } from './http-client.js'
+import { httpRequest, useInspectorToken } from './http-client.js'
 
 test('parseInspectAddress takes a port, host:port or [v6]:port, loopback by default', () => {
   assert.deepEqual(parseInspectAddress('4040'), { host: '127.0.0.1', port: 4040 })
@@ -74,12 +74,13 @@ test('startAgentInspector serves the log and replays to the local service, recor
   t.after(() => new Promise<void>((resolve) => local.close(() => resolve())))
   const inspection = await startAgentInspector({ address: '127.0.0.1:0', local: `http://127.0.0.1:${(local.address() as AddressInfo).port}` })
   t.after(() => inspection.close())
+  useInspectorToken(inspection.inspector)
   inspection.setPublicUrl('https://t.example/pub/x/')
   feedExchange(inspection.log, { id: 'a', path: '/first' })
-  const replay = await httpRequest(`${inspection.url}api/requests/1/replay`, { method: 'POST' })
+  const replay = await httpRequest(`${inspection.inspector.baseUrl}api/requests/1/replay`, { method: 'POST' })
   assert.equal(replay.status, 201)
   const detail = replay.json<{ id: string; replayOf: string; responseBody: { data: string } }>()
   assert.deepEqual([detail.id, detail.replayOf, detail.responseBody.data], ['2', '1', 'again /first'])
-  const info = (await httpRequest(`${inspection.url}api/info`)).json<{ publicUrl: string; replay: boolean }>()
+  const info = (await httpRequest(`${inspection.inspector.baseUrl}api/info`)).json<{ publicUrl: string; replay: boolean }>()
   assert.deepEqual([info.publicUrl, info.replay], ['https://t.example/pub/x/', true])
 })

@@ -4,6 +4,20 @@
  */
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 
+/** Inspectors the tests started: origin → token, sent as X-Adit-Inspector-Token unless a request names its own. */
+const tokens = new Map<string, string>()
+
+/** Requests to `inspector.baseUrl` carry its token from now on (each run of an inspector has its own). */
+export function useInspectorToken(inspector: { baseUrl: string; token: string }): void {
+  tokens.set(new URL(inspector.baseUrl).origin, inspector.token)
+}
+
+function withToken(url: string, headers: Record<string, string> = {}): Record<string, string> {
+  const token = tokens.get(new URL(url).origin)
+  if (token === undefined || Object.keys(headers).some((name) => name.toLowerCase() === 'x-adit-inspector-token')) return headers
+  return { ...headers, 'x-adit-inspector-token': token }
+}
+
 export interface Reply {
   status: number
   headers: IncomingHttpHeaders
@@ -13,7 +27,7 @@ export interface Reply {
 
 export function httpRequest(url: string, init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: init.method ?? 'GET', headers: init.headers, agent: false }, (res) => {
+    const req = request(url, { method: init.method ?? 'GET', headers: withToken(url, init.headers), agent: false }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
       res.on('end', () => {
@@ -42,7 +56,7 @@ export class EventReader {
   readonly opened: Promise<void>
 
   constructor(url: string) {
-    this.request = request(url, { headers: { accept: 'text/event-stream' }, agent: false })
+    this.request = request(url, { headers: withToken(url, { accept: 'text/event-stream' }), agent: false })
     this.opened = new Promise((resolve, reject) => {
       this.request.on('response', (res) => {
         this.response = res

@@ -5,7 +5,7 @@ import { startInspector, type ExchangeDetail, type Inspector, type InspectorOpti
 import type { ReplayRequest } from '../../src/inspector/replay.js'
 import { RequestLog, type ExchangeSummary } from '../../src/inspector/request-log.js'
 import { feedExchange } from './feed.js'
-import { EventReader, httpRequest } from './http-client.js'
+import { EventReader, httpRequest, useInspectorToken } from './http-client.js'
 
 interface ErrorBody {
   error: { code: string; message: string }
@@ -15,7 +15,8 @@ async function start(t: TestContext, options: Partial<InspectorOptions> = {}): P
   const log = options.log ?? new RequestLog()
   const inspector = await startInspector({ port: 0, ...options, log })
   t.after(() => inspector.close())
-  return { inspector, log, base: inspector.url.replace(/\/$/, '') }
+  useInspectorToken(inspector)
+  return { inspector, log, base: inspector.baseUrl.replace(/\/$/, '') }
 }
 
 function seed(log: RequestLog): void {

@@ -45,6 +45,13 @@ test('adit-agent.service: runs `agent` with its state file in the StateDirectory
   assert.ok(stateFile.startsWith(`/var/lib/${stateDir}/`), `${stateFile} is inside /var/lib/${stateDir}`)
 })
 
+test('adit-agent.service: starts the agent without the inspector (nobody browses it; it would hold credentials)', () => {
+  const exec = lastValue(unit(), 'Service', 'ExecStart') ?? ''
+  const argv = exec.split(/\s+/)
+  assert.ok(argv.includes('--no-inspect'), `--no-inspect in ExecStart: ${exec}`)
+  assert.ok(!argv.some((a) => a === '--inspect' || a.startsWith('--inspect=')), 'and no --inspect')
+})
+
 test('adit-agent.service: settings come from an EnvironmentFile', () => {
   const file = lastValue(unit(), 'Service', 'EnvironmentFile')
   assert.ok(file, 'EnvironmentFile')
