@@ -18,7 +18,9 @@ export class RegistrationError extends AditError {
 }
 
 /** The one-line fix for an answer that retrying cannot change. */
-function refusalHint(status: number): string {
+function refusalHint(status: number, code: string | undefined): string {
+  if (code === 'ADIT_ERR_TOO_MANY_TUNNELS')
+    return " (this API key owns as many tunnels as the server allows: delete one with `adit tunnels rm`, or keep the agent's state file so a restart reuses its tunnel)"
   if (status === 401 || status === 403)
     return ' (credentials refused: pass a key the server accepts with --api-key or ADIT_API_KEY, or save one with `adit login <server> --api-key <key>`)'
   if (status === 409) return ' (that --name belongs to another tunnel; choose another)'
@@ -53,11 +55,12 @@ export async function register(
   const text = await response.body.text().catch(() => '')
   const status = response.statusCode
   if (status !== 201 && status !== 200) {
-    const detail = text.trim().slice(0, 200)
-    throw new RegistrationError(`registration refused with ${status}${refusalHint(status)}: ${detail}`, {
+    const answer = errorOf(text)
+    throw new RegistrationError(`registration refused with ${status}${refusalHint(status, answer.code)}: ${answer.message}`, {
       status,
       retryAfterMs: parseRetryAfter(response.headers['retry-after']),
-      detail: messageOf(detail),
+      detail: answer.message,
+      code: answer.code,
     })
   }
   let value: Partial<AgentState>
@@ -72,13 +75,14 @@ export async function register(
   return { server: server.origin, id: value.id, secret: value.secret, public_url: value.public_url }
 }
 
-/** adit answers errors as `{error, message}`: the message alone reads better in one line. */
-function messageOf(body: string): string {
+/** adit answers errors as `{error, message}`: the code, and the message alone (it reads better in one line). */
+function errorOf(body: string): { message: string; code?: string } {
+  const text = body.trim()
   try {
-    const parsed = JSON.parse(body) as { message?: unknown }
-    if (typeof parsed.message === 'string') return parsed.message
+    const parsed = JSON.parse(text) as { message?: unknown; error?: unknown }
+    if (typeof parsed.message === 'string') return { message: parsed.message, ...(typeof parsed.error === 'string' ? { code: parsed.error } : {}) }
   } catch {
     // not JSON: the text as it came
   }
-  return body
+  return { message: text.length > 300 ? `${text.slice(0, 300)}…` : text }
 }

@@ -31,6 +31,8 @@ export interface AttemptFailure {
   retryAfterMs?: number | undefined
   /** The error or the answer's text, for the message. */
   detail: string
+  /** The server's error code (`{"error": "ADIT_ERR_…"}`), when it sent one. */
+  code?: string | undefined
 }
 
 export type Verdict = { retry: true; reason: WaitReason; minDelayMs: number } | { retry: false }
@@ -44,6 +46,8 @@ export function verdictFor(failure: AttemptFailure): Verdict {
   const { status } = failure
   const minDelayMs = failure.retryAfterMs ?? 0
   if (status === 0) return { retry: true, reason: WaitReason.UNREACHABLE, minDelayMs }
+  // The per-key tunnel cap is a 429 too, but waiting does not lift it: a person must delete a tunnel.
+  if (failure.code === 'ADIT_ERR_TOO_MANY_TUNNELS') return { retry: false }
   if (status === 429) return { retry: true, reason: WaitReason.RATE_LIMITED, minDelayMs }
   if (status === 408 || status >= 500) return { retry: true, reason: WaitReason.UNAVAILABLE, minDelayMs }
   return { retry: false }
