@@ -10,6 +10,8 @@ export interface TunnelAccessRequest {
   basic_auth?: string
   allow_ips?: string[]
   require_jwt?: { issuer?: string; audience?: string; jwks_url: string }
+  /** Per-visitor rate limits (visitor-limits.ts): the first whose host and path prefix match applies. */
+  visitor_limits?: Array<{ host?: string; path?: string; rate_per_sec: number; burst?: number; by?: string }>
 }
 
 /** `--basic-auth user:pass`. */

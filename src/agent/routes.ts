@@ -14,6 +14,7 @@
 import { ConfigError } from '../errors.js'
 import type { HostHeaderMode } from './config.js'
 import { compileHeaderRules, type HeaderRules, type HeaderRulesSpec } from './header-rules.js'
+import type { VisitorLimitRequest } from './visitor-limits.js'
 import { compileWebhook, type WebhookCheck, type WebhookSpec } from './webhooks.js'
 
 /** One route as a user writes it (flag, config file or library call). */
@@ -40,6 +41,8 @@ export interface RouteSpec {
   responseHeaders?: HeaderRulesSpec
   /** Verify a webhook signature before the request reaches the service (webhooks.ts). */
   webhook?: WebhookSpec
+  /** A per-visitor rate limit for this route, enforced by the server (visitor-limits.ts). */
+  rateLimit?: VisitorLimitRequest
 }
 
 /** A checked route. */

@@ -9,7 +9,7 @@ import { AgentMetrics } from '../observability/metrics.js'
 import { parseListenAddress, startMetricsServer, type MetricsServer } from '../observability/metrics-http.js'
 import { loadTunnelsFile, stateFileFor, type AgentTunnelsFile } from './agent-config-file.js'
 import { inspectAddressFrom, replayThrough, startInspection } from './agent-inspection.js'
-import { agentConfig, agentOptionsFrom, printableAgentConfig, type AgentValues } from '../config/agent-settings.js'
+import { accessFor, agentConfig, agentOptionsFrom, printableAgentConfig, type AgentValues } from '../config/agent-settings.js'
 import { StatusBoard } from './status-board.js'
 import { TunnelRunner, type TunnelPlan } from './tunnel-runner.js'
 
@@ -68,9 +68,10 @@ export function tunnelPlans(values: Partial<AgentValues>, file: AgentTunnelsFile
   const base = agentOptionsFrom(values, set, file?.routes)
   if (file?.tunnels === undefined) return [{ name: values.name, options: base, access: undefined }]
   const plans = file.tunnels.map((entry): TunnelPlan => {
-    const { hostHeader: _hostHeader, name: _name, routes: _routes, ...shared } = base
+    const { hostHeader: _hostHeader, name: _name, routes: _routes, access: _access, ...shared } = base
     const options: TunnelPlan['options'] = {
       ...shared,
+      access: accessFor(values, entry.routes),
       // The origin a tunnel is shown by: its local, else its first route's.
       local: entry.local ?? entry.routes?.find((r) => r.local !== undefined)?.local ?? String(values.local ?? 'http://127.0.0.1:3000'),
       ...(entry.routes !== undefined ? { routes: entry.routes } : {}),

@@ -25,6 +25,7 @@
 import { parseHostHeader } from '../agent/config.js'
 import type { HeaderRulesSpec } from '../agent/header-rules.js'
 import { parseRouteFlag, type RouteSpec } from '../agent/routes.js'
+import { parseRateLimit } from '../agent/visitor-limits.js'
 import type { WebhookSpec } from '../agent/webhooks.js'
 import { ConfigError } from '../errors.js'
 import { parseBytes, parseDuration } from '../config/parse.js'
@@ -41,6 +42,7 @@ const routeKeys = new Set([
   'requestHeaders',
   'responseHeaders',
   'webhook',
+  'rateLimit',
 ])
 const webhookKeys = new Set(['provider', 'secret', 'secretEnv', 'header', 'encoding', 'prefix', 'tolerance', 'maxBody'])
 
@@ -87,6 +89,7 @@ export function routeFromConfig(where: string, raw: unknown): RouteSpec {
   // Header names stay as written (they are not settings keys); compileHeaderRules checks them.
   if (value.requestHeaders !== undefined) spec.requestHeaders = rulesAt(where, 'request_headers', value.requestHeaders)
   if (value.responseHeaders !== undefined) spec.responseHeaders = rulesAt(where, 'response_headers', value.responseHeaders)
+  if (value.rateLimit !== undefined) spec.rateLimit = parseRateLimit(`${where}.rate_limit`, text(where, 'rate_limit', value.rateLimit))
   if (value.webhook !== undefined) spec.webhook = webhookAt(`${where}.webhook`, value.webhook)
   if (spec.local === undefined && spec.status === undefined) throw new ConfigError(`${where} needs local: (an origin) or status: (an answer)`)
   return spec

@@ -5,6 +5,7 @@
  */
 import { ClusterError, ClusterErrorCode } from './errors.js'
 import { Lifecycle } from './lifecycle.js'
+import { MemoryRateBuckets } from './memory-rates.js'
 import { badOption, checkCommonOptions, checkFunction, checkTtl, type CommonClusterOptions } from './options.js'
 import { checkId, checkRecord } from './record.js'
 import type { Cluster, MessageBus, Presence, TunnelRecord, TunnelStore } from './types.js'
@@ -25,6 +26,8 @@ export class MemoryHub {
   /** instanceId → the bus that receives its messages. */
   readonly subscribers = new Map<string, MemoryBus>()
   announcesSinceSweep = 0
+  /** Token buckets, made on first use with the first instance's clock. */
+  rates: MemoryRateBuckets | undefined
 }
 
 export function createMemoryHub(): MemoryHub {
@@ -256,6 +259,7 @@ export function createMemoryCluster(options: MemoryClusterOptions): Cluster {
     store: new MemoryStore(hub, life),
     presence: new MemoryPresence(hub, life, now),
     bus,
+    rates: (hub.rates ??= new MemoryRateBuckets(now)),
     healthy: () => !life.closed,
     async close() {
       if (life.closed) return

@@ -9,6 +9,7 @@
  *   {p}owner:{keyHash}     set: ids registered with that API key (per-key caps)
  *   {p}presence:{id}       sorted set: instanceId scored by expiry (epoch ms)
  *   {p}bus:{instanceId}    pub/sub channel: binary messages to one instance
+ *   {p}rate:{key}          hash: tokens, at — one token bucket (per-visitor limits), expires when full
  */
 export class RedisKeys {
   readonly prefix: string
@@ -34,6 +35,10 @@ export class RedisKeys {
 
   presence(tunnelId: string): string {
     return `${this.prefix}presence:${tunnelId}`
+  }
+
+  rate(key: string): string {
+    return `${this.prefix}rate:${key}`
   }
 
   bus(instanceId: string): string {

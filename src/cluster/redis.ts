@@ -23,6 +23,7 @@ import {
 import { RedisBus } from './redis-bus.js'
 import { RedisKeys } from './redis-keys.js'
 import { RedisPresence } from './redis-presence.js'
+import { RedisRateBuckets } from './redis-rates.js'
 import { RedisTunnelStore } from './redis-store.js'
 import type { Cluster } from './types.js'
 
@@ -231,6 +232,7 @@ export async function createRedisCluster(options: RedisClusterOptions): Promise<
     store: new RedisTunnelStore(publisher, keys, life),
     presence: new RedisPresence(publisher, keys, life, o.now),
     bus,
+    rates: new RedisRateBuckets(publisher, keys, life),
     healthy,
     async close() {
       if (life.closed) return

@@ -13,6 +13,37 @@ export interface TunnelAccess {
   allowIps?: string[]
   /** Bearer-JWT check on public requests. */
   requireJwt?: { issuer?: string; audience?: string; jwksUrl?: string }
+  /** Per-visitor rate limits (token buckets), for the whole tunnel or a host / path prefix; first match applies. */
+  visitorLimits?: VisitorLimit[]
+}
+
+/** One per-visitor limit: each visitor (client address, or a header's value) gets its own bucket. */
+export interface VisitorLimit {
+  /** Public host it applies to (lowercase, no port); any when absent. */
+  host?: string
+  /** Path prefix (whole segments) it applies to; every path when absent. */
+  path?: string
+  ratePerSec: number
+  burst: number
+  /** `ip`, or `header:<name>` (visitors without the header share the address bucket). */
+  by: string
+}
+
+/** A token bucket's size and refill. */
+export interface BucketLimit {
+  ratePerSec: number
+  burst: number
+}
+
+export type BucketTake = { ok: true } | { ok: false; retryAfterSec: number }
+
+/**
+ * Token buckets shared by every instance (Redis), or by one process
+ * (memory): a take refills the bucket for the time since the last one and
+ * takes a token if there is one. Idle buckets are forgotten.
+ */
+export interface RateBuckets {
+  take(key: string, limit: BucketLimit): Promise<BucketTake>
 }
 
 /** What survives a restart about one tunnel. Never holds a secret in clear. */
@@ -79,6 +110,8 @@ export interface Cluster {
   readonly store: TunnelStore
   readonly presence: Presence
   readonly bus: MessageBus
+  /** Rate-limit buckets (per-visitor limits hold across instances with Redis). */
+  readonly rates: RateBuckets
   /** True while the backing store answers (readiness). */
   healthy(): boolean
   /**

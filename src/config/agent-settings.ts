@@ -3,7 +3,8 @@
  * one rule, turned into validated AgentOptions, and printed back by
  * `--print-config`. Nothing here lists settings by hand.
  */
-import { accessFromFlags } from '../agent/access-flags.js'
+import { accessFromFlags, type TunnelAccessRequest } from '../agent/access-flags.js'
+import { parseRateLimit, visitorLimitsFor, withVisitorLimits } from '../agent/visitor-limits.js'
 import { resolveAgentOptions, type AgentOptions } from '../agent/config.js'
 import type { RouteSpec } from '../agent/routes.js'
 import { routesFromFlags, withCatchAll } from '../cli/route-config.js'
@@ -27,6 +28,7 @@ export interface AgentCommandValues {
   basicAuth?: string
   allowIp?: string
   requireJwt?: string
+  rateLimit?: string
 }
 
 export type AgentValues = AgentCommandValues & Record<string, unknown>
@@ -58,8 +60,15 @@ export function agentOptionsFrom(
     // The origin a tunnel is shown by: --local, else its first route's.
     options.local = explicitLocal ?? routes.find((r) => r.local !== undefined)?.local ?? options.local
   }
-  const access = accessFromFlags(values as Partial<AgentCommandValues>)
+  const access = accessFor(values, routes)
   return access === undefined ? options : { ...options, access }
+}
+
+/** The access rules a tunnel asks the server for: the flags', plus per-visitor limits (its routes', then --rate-limit). */
+export function accessFor(values: SettingValues, routes: RouteSpec[] | undefined): TunnelAccessRequest | undefined {
+  const rate = values.rateLimit as string | undefined
+  const tunnel = rate === undefined || rate === '' ? undefined : parseRateLimit('--rate-limit / ADIT_RATE_LIMIT', rate)
+  return withVisitorLimits(accessFromFlags(values as Partial<AgentCommandValues>), visitorLimitsFor(routes, tunnel))
 }
 
 /** Flags typed on the command line, environment and config file → validated agent settings (flag > env > file > default). */

@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js'
 import { parseListenAddress } from '../observability/metrics-http.js'
 import { parseLocalTarget } from '../agent/local-target.js'
 import { routesFromFlags } from '../cli/route-config.js'
+import { parseRateLimit } from '../agent/visitor-limits.js'
 import { bytes, duration, flagSwitch, integer, repeated, setting, text, type AnySetting, type SettingType } from './setting.js'
 import { logFormatSetting, logLevelSetting } from './server-table.js'
 
@@ -211,6 +212,13 @@ export const agentSettings: readonly AnySetting[] = [
     env: ['ADIT_ALLOW_IP'],
     type: text('cidrs', (value) => void parseAllowIpFlag(value)),
     doc: 'only these IPv4/IPv6 addresses or CIDRs may use the public URL (`403` otherwise), comma-separated; behind a proxy the server needs `--trust-proxy`',
+  }),
+  setting({
+    key: 'rateLimit',
+    flag: '--rate-limit',
+    env: ['ADIT_RATE_LIMIT'],
+    type: text('rate', (value, name) => void parseRateLimit(name, value)),
+    doc: 'per-visitor limit the server enforces (token bucket, `429` + `Retry-After`): `10/s`, `100/m`, `1000/h`, then `,burst=N` and `,by=ip` (default) or `,by=header:<name>`; a route can have its own `rate_limit`',
   }),
   setting({
     key: 'requireJwt',

@@ -17,7 +17,7 @@ import { clientIpFor } from './security/client-ip.js'
 
 /** Security hook (src/server/security): rate, access rules and stream cap, checked before any stream opens. */
 export interface PublicGuard {
-  admit(tunnelId: string, req: IncomingMessage): Promise<Admission>
+  admit(tunnelId: string, req: IncomingMessage, path?: string): Promise<Admission>
   /** Frees the stream slot of an admitted request once its exchange is done. */
   release(tunnelId: string): void
 }
@@ -117,7 +117,7 @@ export class PublicProxy {
     )
     // Security: a denial is answered here and never reaches the agent.
     if (this.options.guard === undefined) return this.dispatch(exchange)
-    this.options.guard.admit(target.id, req).then(
+    this.options.guard.admit(target.id, req, target.path).then(
       (admission) => {
         if (admission.ok) slot.held = true
         if (exchange.finished) return slot.free()
@@ -156,7 +156,7 @@ export class PublicProxy {
     )
     // Security: WebSocket upgrades pass the same checks as plain requests.
     const guard = this.options.guard
-    const admission: Promise<Admission> = guard === undefined ? Promise.resolve({ ok: true, gate: null }) : guard.admit(target.id, req)
+    const admission: Promise<Admission> = guard === undefined ? Promise.resolve({ ok: true, gate: null }) : guard.admit(target.id, req, target.path)
     admission
       .then(async (verdict): Promise<Resolution> => {
         if (verdict.ok && guard !== undefined && !exchange.finished) slot.held = true

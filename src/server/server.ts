@@ -77,6 +77,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     {
       credentials,
       store,
+      rates: cluster.rates,
       logger,
       trustProxy: options.trustProxy,
       liveTunnelIds: () => [...registry.connections()].map((c) => c.tunnelId),

@@ -5,6 +5,7 @@ import { AditError, ConfigError, ErrorCode, type PublicErrorCode } from '../../e
 import { basicCredentialsOf, hashCredentials } from './basic-auth.js'
 import { BasicAuthVerifier } from './basic-auth-verifier.js'
 import { CidrList } from './cidr.js'
+import { VisitorLimiter, visitorLimitsFromRequest } from './visitor-limits.js'
 
 /**
  * Per-tunnel public access rules: what the agent asks for at registration
@@ -20,6 +21,8 @@ export interface AccessRequest {
   /** CIDRs or addresses. */
   allow_ips?: string[]
   require_jwt?: { issuer?: string; audience?: string; jwks_url: string }
+  /** Per-visitor rate limits (visitor-limits.ts). */
+  visitor_limits?: Array<{ host?: string; path?: string; rate_per_sec: number; burst?: number; by?: string }>
 }
 
 const MAX_ALLOW_ENTRIES = 256
@@ -79,6 +82,8 @@ export async function accessFromRequest(input: unknown, policy: { allowHttpJwks:
   }
   if (access.basicAuthHash !== undefined && access.requireJwt !== undefined)
     badAccess('basic_auth and require_jwt both use the Authorization header; choose one')
+  const limits = visitorLimitsFromRequest(request.visitor_limits)
+  if (limits !== undefined) access.visitorLimits = limits
   return Object.keys(access).length === 0 ? undefined : access
 }
 
@@ -86,6 +91,8 @@ export async function accessFromRequest(input: unknown, policy: { allowHttpJwks:
 export interface Denial {
   code: PublicErrorCode
   headers?: Record<string, string>
+  /** The rule that refused it, when it is worth naming (`visitor rate limit`). */
+  rule?: string
 }
 
 /** Remote key sets, one per URL, shared by every tunnel that names it (bounded). */
@@ -116,6 +123,8 @@ export class AccessGate {
   private readonly jwt: { key: JWTVerifyGetKey; issuer: string | undefined; audience: string | undefined } | undefined
   private readonly verifier: BasicAuthVerifier
   private readonly tunnelId: string
+  /** Per-visitor rate limits, checked by the guard before the other rules. */
+  readonly visitors: VisitorLimiter | undefined
 
   /**
    * `verifier` is the server's one basic-auth checker (cache, throttle, hash
@@ -127,6 +136,7 @@ export class AccessGate {
     this.allow = access.allowIps !== undefined ? new CidrList(access.allowIps) : undefined
     this.basicHash = access.basicAuthHash
     this.consumesAuthorization = this.basicHash !== undefined
+    this.visitors = access.visitorLimits !== undefined && access.visitorLimits.length > 0 ? new VisitorLimiter(access.visitorLimits, tunnelId) : undefined
     const rule = access.requireJwt
     this.jwt = rule?.jwksUrl !== undefined ? { key: jwks.get(rule.jwksUrl), issuer: rule.issuer, audience: rule.audience } : undefined
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { TunnelAccess, TunnelStore } from '../../cluster/types.js'
+import type { RateBuckets, TunnelAccess, TunnelStore } from '../../cluster/types.js'
 import { AditError, ErrorCode } from '../../errors.js'
 import type { Logger } from '../../observability/logger.js'
 import type { Credentials } from '../credentials.js'
@@ -18,6 +18,8 @@ import { TunnelGuard, type Admission } from './tunnel-guard.js'
 export interface ServerSecurityContext {
   credentials: Credentials
   store: TunnelStore
+  /** Token buckets for per-visitor limits (the cluster's: shared across instances with Redis). */
+  rates?: RateBuckets
   logger: Logger
   trustProxy: boolean
   /** Tunnel ids with a live agent on this instance. */
@@ -64,6 +66,7 @@ export class ServerSecurity {
     })
     this.guard = new TunnelGuard({
       store: ctx.store,
+      ...(ctx.rates !== undefined ? { rates: ctx.rates } : {}),
       trustProxy: ctx.trustProxy,
       maxStreamsPerTunnel: options.maxStreamsPerTunnel,
       tunnelRate: options.tunnelRate,
@@ -153,8 +156,8 @@ export class ServerSecurity {
   }
 
   /** Rate, access rules and stream cap of a public request, before any stream is opened. */
-  admit(tunnelId: string, req: IncomingMessage): Promise<Admission> {
-    return this.guard.admit(tunnelId, req)
+  admit(tunnelId: string, req: IncomingMessage, path?: string): Promise<Admission> {
+    return this.guard.admit(tunnelId, req, path)
   }
 
   release(tunnelId: string): void {

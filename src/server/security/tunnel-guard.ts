@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import type { TunnelStore } from '../../cluster/types.js'
+import type { RateBuckets, TunnelStore } from '../../cluster/types.js'
 import { ErrorCode } from '../../errors.js'
 import { AccessGate, JwksCache, type Denial } from './access-rules.js'
 import { BasicAuthVerifier } from './basic-auth-verifier.js'
@@ -8,6 +8,8 @@ import { KeyedRateLimiter, type RateLimit } from './rate-limiter.js'
 
 export interface TunnelGuardOptions {
   store: TunnelStore | undefined
+  /** Buckets for per-visitor limits (shared across instances with Redis); undefined: no visitor limits. */
+  rates?: RateBuckets
   trustProxy: boolean
   /** Streams in flight per tunnel on this instance; 0 = no cap. */
   maxStreamsPerTunnel: number
@@ -56,14 +58,22 @@ export class TunnelGuard {
     this.rates = options.tunnelRate !== undefined ? new KeyedRateLimiter(options.tunnelRate, { maxKeys: options.maxTrackedTunnels, now: this.now }) : undefined
   }
 
-  async admit(tunnelId: string, req: IncomingMessage): Promise<Admission> {
+  /** `path` is the path the agent will see (after `/pub/{id}`); per-visitor limits match on it. */
+  async admit(tunnelId: string, req: IncomingMessage, path = req.url ?? '/'): Promise<Admission> {
     if (this.rates !== undefined) {
       const taken = this.rates.take(tunnelId)
       if (!taken.ok) return this.deny({ code: ErrorCode.RATE_LIMITED, headers: { 'retry-after': String(taken.retryAfterSec) } })
     }
     const gate = await this.gateFor(tunnelId)
     if (gate !== null) {
-      const denial = await gate.check(req, clientIpFor(req, this.options.trustProxy))
+      const clientIp = clientIpFor(req, this.options.trustProxy)
+      const buckets = this.options.rates
+      if (gate.visitors !== undefined && buckets !== undefined) {
+        // A bucket store that does not answer lets the request through: a limit is not worth an outage.
+        const taken = await gate.visitors.take(buckets, req, clientIp, path, this.options.trustProxy).catch(() => ({ ok: true }) as const)
+        if (!taken.ok) return this.deny({ code: ErrorCode.RATE_LIMITED, headers: { 'retry-after': String(taken.retryAfterSec) }, rule: 'visitor rate limit' })
+      }
+      const denial = await gate.check(req, clientIp)
       if (denial !== null) return this.deny(denial)
     }
     const max = this.options.maxStreamsPerTunnel
