@@ -115,7 +115,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       options.noTunnel = true
       continue
     }
-    const match = /^--([a-z-]+)=(.*)$/.exec(arg)
+    const match = /^--([a-z0-9-]+)=(.*)$/.exec(arg)
     if (!match) throw new BenchOptionError(arg.replace(/^-+/, ''), `unknown argument\n${USAGE}`)
     const [, name, raw] = match as unknown as [string, string, string]
     switch (name) {
