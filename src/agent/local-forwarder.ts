@@ -344,6 +344,8 @@ class LocalResponse implements Dispatcher.DispatchHandler {
   status = 0
   headers: Array<[string, string]> = []
   bytes = 0
+  /** The body's length from Content-Length, or -1: the DATA frame that completes it carries END. */
+  private expected = -1
   private readonly exchange: ForwardedExchange
   private abortFn: ((err?: Error) => void) | undefined
   private resumeFn: (() => void) | undefined
@@ -372,12 +374,21 @@ class LocalResponse implements Dispatcher.DispatchHandler {
     this.resumeFn = resume
     this.status = statusCode
     const pairs: Array<[string, string]> = []
-    for (let i = 0; i + 1 < rawHeaders.length; i += 2) pairs.push([rawHeaders[i]!.toString('latin1'), rawHeaders[i + 1]!.toString('latin1')])
+    let length = -1
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1')
+      const value = rawHeaders[i + 1]!.toString('latin1')
+      if (name.length === 14 && name.toLowerCase() === 'content-length' && /^\d{1,15}$/.test(value)) length = Number(value)
+      pairs.push([name, value])
+    }
     const { exchange } = this
     const headers = exchange.responseHeaders(stripHopByHop(pairs))
     this.headers = headers
     exchange.forwarder.observer?.onResponse?.(exchange.id, statusCode, headers)
-    exchange.stream.sendHead({ status: statusCode, headers, ...(statusText ? { statusText } : {}) })
+    // No body follows (RFC 9110 §6.4.1): END rides on HEAD.
+    const bodyless = statusCode === 204 || statusCode === 304 || exchange.head.method === 'HEAD' || length === 0
+    this.expected = bodyless ? -1 : length
+    exchange.stream.sendHead({ status: statusCode, headers, ...(statusText ? { statusText } : {}) }, bodyless)
     return true
   }
 
@@ -397,6 +408,11 @@ class LocalResponse implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     this.bytes += chunk.length
     this.exchange.forwarder.observer?.onResponseBody?.(this.exchange.id, chunk)
+    if (this.bytes === this.expected) {
+      // The body's last bytes: END rides on this DATA frame.
+      this.exchange.stream.writeLast(chunk)
+      return true
+    }
     return this.exchange.stream.write(chunk)
   }
 

@@ -1,5 +1,15 @@
 import { WebSocket } from 'ws'
-import { MAX_STREAM_ID, Session, sessionDefaults, Subprotocol, type ProtocolError, type Transport } from '../protocol/index.js'
+import {
+  Feature,
+  FEATURES_HEADER,
+  MAX_STREAM_ID,
+  parseFeatures,
+  Session,
+  sessionDefaults,
+  Subprotocol,
+  type ProtocolError,
+  type Transport,
+} from '../protocol/index.js'
 import type { Logger } from '../observability/logger.js'
 import { wsTransport } from '../http/ws-transport.js'
 import type { LocalForwarder } from './local-forwarder.js'
@@ -61,7 +71,8 @@ export class ServerConnection {
 
   constructor(options: ServerConnectionOptions) {
     const ws = new WebSocket(options.url, [Subprotocol.V2], {
-      headers: { authorization: `Bearer ${options.secret}` },
+      // Optional protocol features this agent speaks; the server's 101 names those it will use.
+      headers: { authorization: `Bearer ${options.secret}`, [FEATURES_HEADER]: Feature.END_FLAG },
       perMessageDeflate: false,
       maxPayload: options.maxFrameBytes,
       handshakeTimeout: 15_000,
@@ -86,6 +97,7 @@ export class ServerConnection {
     ws.on('upgrade', (res) => {
       const told = Number(res.headers[SERVICE_TIMEOUT_HEADER])
       if (Number.isInteger(told) && told >= 1000) this.serviceTimeoutMs = told
+      if (parseFeatures(res.headers[FEATURES_HEADER]).has(Feature.END_FLAG)) this.session.enableEndFlag()
     })
     ws.on('open', () => {
       this.opened = true

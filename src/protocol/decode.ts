@@ -1,5 +1,5 @@
 import { ProtocolError, ProtocolErrorCode } from './errors.js'
-import { FrameType, HEADER_LENGTH, type Frame, type RequestHead, type ResponseHead } from './frame.js'
+import { FLAG_END, FrameType, HEADER_LENGTH, type Frame, type RequestHead, type ResponseHead } from './frame.js'
 
 /**
  * Frame decoders. A WebSocket message is exactly one frame, so decoding is a
@@ -16,11 +16,16 @@ export function decodeFrame(message: Buffer): Frame {
   if (message.length < HEADER_LENGTH) {
     throw new ProtocolError(ProtocolErrorCode.FRAME_TOO_SHORT, `frame of ${message.length} bytes is shorter than its ${HEADER_LENGTH}-byte header`)
   }
-  const type = message[0]!
+  const byte = message[0]!
+  const type = byte & ~FLAG_END
   if (!knownTypes.has(type)) {
-    throw new ProtocolError(ProtocolErrorCode.UNKNOWN_FRAME_TYPE, `unknown frame type 0x${type.toString(16)}`)
+    throw new ProtocolError(ProtocolErrorCode.UNKNOWN_FRAME_TYPE, `unknown frame type 0x${byte.toString(16)}`)
   }
-  return { type, streamId: message.readUInt32BE(1), payload: message.subarray(HEADER_LENGTH) }
+  const end = byte !== type
+  if (end && type !== FrameType.OPEN && type !== FrameType.HEAD && type !== FrameType.DATA) {
+    throw new ProtocolError(ProtocolErrorCode.UNKNOWN_FRAME_TYPE, `frame type 0x${byte.toString(16)}: the END flag belongs on OPEN, HEAD or DATA only`)
+  }
+  return { type, streamId: message.readUInt32BE(1), payload: message.subarray(HEADER_LENGTH), end }
 }
 
 export function decodeU32(payload: Buffer, what: string): number {

@@ -1,4 +1,4 @@
-import { FrameType, HEADER_LENGTH, type RequestHead, type ResponseHead } from './frame.js'
+import { FLAG_END, FrameType, HEADER_LENGTH, type RequestHead, type ResponseHead } from './frame.js'
 
 /**
  * Frame encoders. Each returns one Buffer: ws sends one WebSocket message per
@@ -13,8 +13,9 @@ function frame(type: number, streamId: number, payloadLength: number): Buffer {
   return buf
 }
 
-export function encodeData(streamId: number, data: Uint8Array): Buffer {
-  const buf = frame(FrameType.DATA, streamId, data.length)
+/** `end`: the body ends with these bytes (FLAG_END; only to a peer that negotiated `end-flag`). */
+export function encodeData(streamId: number, data: Uint8Array, end = false): Buffer {
+  const buf = frame(end ? FrameType.DATA | FLAG_END : FrameType.DATA, streamId, data.length)
   buf.set(data, HEADER_LENGTH)
   return buf
 }
@@ -52,10 +53,12 @@ function encodeJson(type: number, streamId: number, value: unknown): Buffer {
   return buf
 }
 
-export function encodeOpen(streamId: number, head: RequestHead): Buffer {
-  return encodeJson(FrameType.OPEN, streamId, head)
+/** `end`: the request has no body; this OPEN is also its END (FLAG_END). */
+export function encodeOpen(streamId: number, head: RequestHead, end = false): Buffer {
+  return encodeJson(end ? FrameType.OPEN | FLAG_END : FrameType.OPEN, streamId, head)
 }
 
-export function encodeHead(streamId: number, head: ResponseHead): Buffer {
-  return encodeJson(FrameType.HEAD, streamId, head)
+/** `end`: the response has no body; this HEAD is also its END (FLAG_END). */
+export function encodeHead(streamId: number, head: ResponseHead, end = false): Buffer {
+  return encodeJson(end ? FrameType.HEAD | FLAG_END : FrameType.HEAD, streamId, head)
 }

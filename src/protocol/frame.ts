@@ -33,6 +33,33 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType]
 
 const frameTypeNames: Record<number, string> = Object.fromEntries(Object.entries(FrameType).map(([name, value]) => [value, name]))
 
+/**
+ * Flag in the type byte: this frame also ends its sender's body, as HTTP/2's
+ * END_STREAM on HEADERS and DATA. Allowed on OPEN, HEAD and DATA only, and
+ * sent only to a peer that named `end-flag` in the upgrade's `Adit-Features`
+ * (docs/protocol.md, "Features"); a frame with it set is that frame plus END.
+ */
+export const FLAG_END = 0x80
+
+/** Upgrade request header (agent → server) and 101 header (server → agent) listing optional features both sides speak. */
+export const FEATURES_HEADER = 'adit-features'
+
+/** Optional protocol features, named in `Adit-Features` (comma-separated). */
+export const Feature = {
+  /** END folded into OPEN/HEAD/DATA as FLAG_END. */
+  END_FLAG: 'end-flag',
+} as const
+
+/** The feature names in an `Adit-Features` header value. */
+export function parseFeatures(value: string | string[] | undefined): Set<string> {
+  const out = new Set<string>()
+  for (const part of (Array.isArray(value) ? value.join(',') : (value ?? '')).split(',')) {
+    const name = part.trim().toLowerCase()
+    if (name !== '') out.add(name)
+  }
+  return out
+}
+
 /** `type (u8) | stream id (u32 BE)`. */
 export const HEADER_LENGTH = 5
 
@@ -104,9 +131,12 @@ export interface ResponseHead {
 
 /** A decoded frame. `payload` is a view into the received message, never a copy. */
 export interface Frame {
+  /** The frame type, without FLAG_END. */
   type: number
   streamId: number
   payload: Buffer
+  /** FLAG_END was set: the sender's body ends with this frame. */
+  end: boolean
 }
 
 /** Frame type name for logs: `stringifyFrame` never prints payload bytes. */
@@ -115,5 +145,5 @@ export function frameTypeName(type: number): string {
 }
 
 export function stringifyFrame(frame: Frame): string {
-  return `${frameTypeName(frame.type)} stream=${frame.streamId} len=${frame.payload.length}`
+  return `${frameTypeName(frame.type)}${frame.end ? '+END' : ''} stream=${frame.streamId} len=${frame.payload.length}`
 }

@@ -66,6 +66,8 @@ export interface SessionOptions {
   smallFrameBytes?: number
   smallFrameRate?: number
   smallFrameBurst?: number
+  /** The peer negotiated `end-flag` (FLAG_END on OPEN/HEAD/DATA); see also `enableEndFlag`. Frames with the flag are accepted either way. */
+  endFlag?: boolean
 }
 
 export const sessionDefaults = {
@@ -130,6 +132,7 @@ export class Session implements StreamOwner, StreamOpener {
   private nextStreamId = 1
   private lastRemoteStreamId = 0
   private isCongested = false
+  private endFlag: boolean
   private readonly onSent = (): void => this.checkDrained()
 
   constructor(transport: Transport, options: SessionOptions) {
@@ -146,6 +149,16 @@ export class Session implements StreamOwner, StreamOpener {
     this.smallFrameBurst = options.smallFrameBurst ?? sessionDefaults.smallFrameBurst
     this.smallFrameTokens = this.smallFrameBurst
     if (this.now !== undefined) this.smallFrameRefilledAt = this.now()
+    this.endFlag = options.endFlag === true
+  }
+
+  /** The peer turned out to speak `end-flag` (the agent learns it from the server's 101, after the session exists). */
+  enableEndFlag(): void {
+    this.endFlag = true
+  }
+
+  get foldEnd(): boolean {
+    return this.endFlag
   }
 
   get activeStreams(): number {
@@ -162,7 +175,10 @@ export class Session implements StreamOwner, StreamOpener {
     const id = this.nextStreamId++
     const stream = new Stream(id, this, handler, this.streamWindow)
     this.streams.set(id, stream)
-    this.send(encodeOpen(id, head))
+    // A bodiless request's END rides on its OPEN: one frame, one write, one wake-up of the agent.
+    const end = this.endFlag && head.bodyless === true
+    this.send(encodeOpen(id, head, end))
+    if (end) stream.localEnded = true
     return stream
   }
 
@@ -269,7 +285,7 @@ export class Session implements StreamOwner, StreamOpener {
 
   private dispatch(message: Buffer): void {
     const frame = decodeFrame(message)
-    const { type, streamId, payload } = frame
+    const { type, streamId, payload, end } = frame
 
     if (type === FrameType.GOAWAY) {
       if (streamId !== 0) throw new ProtocolError(ProtocolErrorCode.STREAM_ID, 'GOAWAY belongs to stream 0')
@@ -295,6 +311,7 @@ export class Session implements StreamOwner, StreamOpener {
       const stream = new Stream(streamId, this, noopHandler, this.streamWindow)
       this.streams.set(streamId, stream)
       stream.handler = this.options.onStream ? this.options.onStream(stream, head) : refuse(stream)
+      if (end && !stream.closed) this.remoteEnd(stream)
       return
     }
 
@@ -314,7 +331,10 @@ export class Session implements StreamOwner, StreamOpener {
         const head = decodeHead(payload)
         // Interim heads (100, 102, 103 …) may come before the final one; 101 is final (an upgrade).
         if (head.status >= 200 || head.status === 101) stream.headReceived = true
+        // END on an interim head would end a response that has not begun.
+        if (end && !stream.headReceived) return this.streamError(stream, 'END flag on an interim HEAD')
         stream.handler.onHead?.(head)
+        if (end && !stream.closed) this.remoteEnd(stream)
         return
       }
       case FrameType.DATA: {
@@ -337,15 +357,12 @@ export class Session implements StreamOwner, StreamOpener {
           this.heavyStreams++
         }
         stream.handler.onData(payload)
+        if (end && !stream.closed) this.remoteEnd(stream)
         return
       }
       case FrameType.END: {
-        if (stream.remoteEnded) return this.streamError(stream, 'END twice')
         if (this.role === 'server' && !stream.headReceived) return this.streamError(stream, 'END before HEAD')
-        const handler = stream.handler
-        stream.remoteEnd()
-        handler.onEnd()
-        return
+        return this.remoteEnd(stream)
       }
       case FrameType.RESET: {
         const { code, reason } = decodeReset(payload)
@@ -376,6 +393,14 @@ export class Session implements StreamOwner, StreamOpener {
       }
     }
     this.smallFrameTokens--
+  }
+
+  /** END, alone or as FLAG_END on OPEN/HEAD/DATA. */
+  private remoteEnd(stream: Stream): void {
+    if (stream.remoteEnded) return this.streamError(stream, 'END twice')
+    const handler = stream.handler
+    stream.remoteEnd()
+    handler.onEnd()
   }
 
   private streamError(stream: Stream, reason: string): void {

@@ -32,6 +32,8 @@ export interface StreamOwner {
   send(frame: Buffer): void
   /** True while the transport holds more than its high-water mark. */
   readonly congested: boolean
+  /** The peer negotiated `end-flag`: END may ride on HEAD and on the last DATA frame. */
+  readonly foldEnd: boolean
   /** The stream is waiting for credit or for the transport. */
   block(stream: Stream): void
   /** Both directions are finished or the stream was reset: forget it. */
@@ -111,10 +113,39 @@ export class Stream implements OpenedStream {
     return true
   }
 
-  /** Agent side: the response head. Sent once, before any DATA. */
-  sendHead(head: ResponseHead): void {
+  /** Agent side: the response head. Sent once, before any DATA. `end`: there is no body (HEAD carries END). */
+  sendHead(head: ResponseHead, end = false): void {
     if (this.closed || this.localEnded) return
+    if (end && this.owner.foldEnd) {
+      this.localEnded = true
+      this.owner.send(encodeHead(this.id, head, true))
+      this.maybeRelease()
+      return
+    }
     this.owner.send(encodeHead(this.id, head))
+    if (end) this.end()
+  }
+
+  /**
+   * Sends the body's last bytes and ends it: one DATA frame flagged END
+   * when the peer negotiated `end-flag` and credit allows, else `write`
+   * then `end` (END follows once the bytes are sent).
+   */
+  writeLast(chunk: Buffer): void {
+    if (this.localEnded || this.closed) return
+    if (this.owner.foldEnd && this.pending.length === 0 && chunk.length > 0) {
+      const sent = this.sendNow(chunk, true)
+      if (sent === chunk.length) {
+        this.localEnded = true
+        this.maybeRelease()
+        return
+      }
+      this.pending.push(sent === 0 ? chunk : chunk.subarray(sent))
+      this.owner.block(this)
+    } else {
+      this.write(chunk)
+    }
+    this.end()
   }
 
   /** This side's body is complete. Sent after any bytes still waiting for credit. */
@@ -211,12 +242,13 @@ export class Stream implements OpenedStream {
     return this.pending.length > 0
   }
 
-  private sendNow(chunk: Buffer): number {
+  /** `last`: flag the frame that completes `chunk` with END. */
+  private sendNow(chunk: Buffer, last = false): number {
     let sent = 0
     while (sent < chunk.length && this.sendWindow > 0 && !this.owner.congested) {
       const n = Math.min(chunk.length - sent, this.sendWindow, MAX_DATA_PAYLOAD)
       const view = sent === 0 && n === chunk.length ? chunk : chunk.subarray(sent, sent + n)
-      this.owner.send(encodeData(this.id, view))
+      this.owner.send(encodeData(this.id, view, last && sent + n === chunk.length))
       this.sendWindow -= n
       this.bytesSent += n
       sent += n

@@ -35,7 +35,14 @@ export class AgentConnection {
   constructor(
     ws: WebSocket,
     tunnelId: string,
-    options: { logger: Logger; heartbeatMs: number; maxJsonBodyBytes: number; onClose: (c: AgentConnection) => void },
+    options: {
+      logger: Logger
+      heartbeatMs: number
+      maxJsonBodyBytes: number
+      /** The agent negotiated `end-flag` at the upgrade (ws-endpoint's agreesEndFlag). */
+      endFlag?: boolean
+      onClose: (c: AgentConnection) => void
+    },
   ) {
     this.ws = ws
     this.tunnelId = tunnelId
@@ -45,7 +52,13 @@ export class AgentConnection {
     const onProtocolError = (error: ProtocolError): void => this.protocolError(error)
     this.session =
       this.protocol === Subprotocol.V2
-        ? new Session(transport, { role: 'server', onProtocolError, streamWindow: sessionDefaults.streamWindow, now: Date.now })
+        ? new Session(transport, {
+            role: 'server',
+            onProtocolError,
+            streamWindow: sessionDefaults.streamWindow,
+            now: Date.now,
+            endFlag: options.endFlag === true,
+          })
         : new JsonV1Session(transport, { maxBodyBytes: options.maxJsonBodyBytes, onProtocolError })
 
     ws.on('message', (data: Buffer, isBinary: boolean) => {

@@ -16,7 +16,7 @@ import { newRequestId, PublicProxy } from './public-proxy.js'
 import { handleRegister } from './registration.js'
 import { routeHost, routePub, type PubRoute } from './tunnel-routes.js'
 import { TunnelRegistry } from './tunnel-registry.js'
-import { AgentEndpoint, reject } from './ws-endpoint.js'
+import { AgentEndpoint, agreesEndFlag, reject } from './ws-endpoint.js'
 import { boundedStore } from './relay/bounded.js'
 import { ClusterRelay } from './relay/cluster-relay.js'
 import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
@@ -203,9 +203,10 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     maxFrameBytes: options.maxFrameBytes,
     serviceTimeoutMs: options.serviceTimeoutMs,
     accepting: () => !draining,
-    onAgent: (ws: WebSocket, tunnelId: string) => {
+    onAgent: (ws: WebSocket, tunnelId: string, req: IncomingMessage) => {
       const connection = new AgentConnection(ws, tunnelId, {
         logger,
+        endFlag: agreesEndFlag(req),
         heartbeatMs: options.heartbeatMs,
         maxJsonBodyBytes: options.maxJsonBodyBytes,
         onClose: (c) => {

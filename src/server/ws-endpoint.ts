@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { Subprotocol } from '../protocol/index.js'
+import { Feature, FEATURES_HEADER, parseFeatures, Subprotocol } from '../protocol/index.js'
 import type { TunnelStore } from '../cluster/types.js'
 import type { Logger } from '../observability/logger.js'
 import type { Credentials } from './credentials.js'
@@ -53,6 +53,10 @@ export class AgentEndpoint {
     })
     const timeout = options.serviceTimeoutMs
     if (timeout !== undefined) this.wss.on('headers', (headers) => headers.push(`${SERVICE_TIMEOUT_HEADER}: ${timeout}`))
+    // The 101 names the optional features this server will use with this agent (none for an agent that offered none).
+    this.wss.on('headers', (headers: string[], req: IncomingMessage) => {
+      if (agreesEndFlag(req)) headers.push(`Adit-Features: ${Feature.END_FLAG}`)
+    })
   }
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -88,6 +92,11 @@ export class AgentEndpoint {
   close(): void {
     this.wss.close()
   }
+}
+
+/** The agent named `end-flag` in its upgrade's `Adit-Features` (and speaks adit.v2): END may ride on OPEN/HEAD/DATA both ways. */
+export function agreesEndFlag(req: IncomingMessage): boolean {
+  return parseFeatures(req.headers[FEATURES_HEADER]).has(Feature.END_FLAG)
 }
 
 /** Answers an upgrade with a plain HTTP error and closes the socket. */

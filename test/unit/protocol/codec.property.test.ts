@@ -65,18 +65,18 @@ const responseHead: fc.Arbitrary<ResponseHead> = fc
 
 /** A frame as the encoder's arguments, plus what decoding must give back. */
 type FrameSpec =
-  | { type: 'OPEN'; streamId: number; head: RequestHead }
-  | { type: 'HEAD'; streamId: number; head: ResponseHead }
-  | { type: 'DATA'; streamId: number; data: Uint8Array }
+  | { type: 'OPEN'; streamId: number; head: RequestHead; end: boolean }
+  | { type: 'HEAD'; streamId: number; head: ResponseHead; end: boolean }
+  | { type: 'DATA'; streamId: number; data: Uint8Array; end: boolean }
   | { type: 'END'; streamId: number }
   | { type: 'RESET'; streamId: number; code: number; reason: string }
   | { type: 'WINDOW'; streamId: number; increment: number }
   | { type: 'GOAWAY'; lastStreamId: number; code: number }
 
 const frameSpec: fc.Arbitrary<FrameSpec> = fc.oneof(
-  fc.record({ type: fc.constant('OPEN' as const), streamId: u32, head: requestHead }),
-  fc.record({ type: fc.constant('HEAD' as const), streamId: u32, head: responseHead }),
-  fc.record({ type: fc.constant('DATA' as const), streamId: u32, data: fc.uint8Array({ maxLength: 600 }) }),
+  fc.record({ type: fc.constant('OPEN' as const), streamId: u32, head: requestHead, end: fc.boolean() }),
+  fc.record({ type: fc.constant('HEAD' as const), streamId: u32, head: responseHead, end: fc.boolean() }),
+  fc.record({ type: fc.constant('DATA' as const), streamId: u32, data: fc.uint8Array({ maxLength: 600 }), end: fc.boolean() }),
   fc.record({ type: fc.constant('END' as const), streamId: u32 }),
   fc.record({ type: fc.constant('RESET' as const), streamId: u32, code: u32, reason: fc.string({ unit: 'binary', maxLength: 40 }) }),
   fc.record({ type: fc.constant('WINDOW' as const), streamId: u32, increment: u32 }),
@@ -86,11 +86,11 @@ const frameSpec: fc.Arbitrary<FrameSpec> = fc.oneof(
 function encode(spec: FrameSpec): Buffer {
   switch (spec.type) {
     case 'OPEN':
-      return encodeOpen(spec.streamId, spec.head)
+      return encodeOpen(spec.streamId, spec.head, spec.end)
     case 'HEAD':
-      return encodeHead(spec.streamId, spec.head)
+      return encodeHead(spec.streamId, spec.head, spec.end)
     case 'DATA':
-      return encodeData(spec.streamId, spec.data)
+      return encodeData(spec.streamId, spec.data, spec.end)
     case 'END':
       return encodeEnd(spec.streamId)
     case 'RESET':
@@ -131,6 +131,8 @@ describe('codec properties', () => {
         const message = encode(spec)
         const frame = decodeFrame(message)
         assert.equal(frame.type, FrameType[spec.type])
+        // FLAG_END survives the round trip, and only OPEN, HEAD and DATA ever carry it.
+        assert.equal(frame.end, 'end' in spec && spec.end)
         assert.equal(frame.payload.length, message.length - HEADER_LENGTH)
         switch (spec.type) {
           case 'OPEN':

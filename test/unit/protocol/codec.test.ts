@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
+  FLAG_END,
   FrameType,
   HEADER_LENGTH,
   MAX_HEAD_BYTES,
@@ -130,6 +131,17 @@ describe('decode errors', () => {
   it('an unknown type byte is UNKNOWN_FRAME_TYPE', () => {
     for (const type of [0x00, 0x08, 0x7f, 0xff]) {
       expectProtocolError(() => decodeFrame(Buffer.from([type, 0, 0, 0, 1])), ProtocolErrorCode.UNKNOWN_FRAME_TYPE)
+    }
+  })
+
+  it('FLAG_END on END, RESET, WINDOW or GOAWAY is UNKNOWN_FRAME_TYPE; on OPEN, HEAD, DATA it is END', () => {
+    for (const type of [FrameType.END, FrameType.RESET, FrameType.WINDOW, FrameType.GOAWAY]) {
+      expectProtocolError(() => decodeFrame(Buffer.from([type | FLAG_END, 0, 0, 0, 1, 0, 0, 0, 0])), ProtocolErrorCode.UNKNOWN_FRAME_TYPE)
+    }
+    for (const type of [FrameType.OPEN, FrameType.HEAD, FrameType.DATA]) {
+      const frame = decodeFrame(Buffer.from([type | FLAG_END, 0, 0, 0, 1]))
+      assert.deepEqual([frame.type, frame.end], [type, true])
+      assert.equal(decodeFrame(Buffer.from([type, 0, 0, 0, 1])).end, false)
     }
   })
 

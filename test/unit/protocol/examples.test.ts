@@ -54,6 +54,21 @@ describe('docs/protocol.md byte-level examples', () => {
     assert.deepEqual([frame.type, frame.streamId, frame.payload.toString()], [FrameType.DATA, 1, 'hello'])
   })
 
+  it('OPEN with FLAG_END (a bodiless request, end-flag negotiated)', () => {
+    const bytes = encodeOpen(ex.openEndExample.streamId, ex.openEndExample.head, true)
+    assert.equal(ex.toHex(bytes), ex.openEndExample.hex)
+    assert.equal(bytes.subarray(5).toString(), ex.openEndExample.json)
+    const frame = decodeFrame(ex.fromHex(ex.openEndExample.hex))
+    assert.deepEqual([frame.type, frame.streamId, frame.end], [FrameType.OPEN, 1, true])
+    assert.deepEqual(decodeOpen(frame.payload), ex.openEndExample.head)
+  })
+
+  it('DATA with FLAG_END (the last bytes of a body, end-flag negotiated)', () => {
+    assert.equal(ex.toHex(encodeData(ex.dataEndExample.streamId, Buffer.from(ex.dataEndExample.data), true)), ex.dataEndExample.hex)
+    const frame = decodeFrame(ex.fromHex(ex.dataEndExample.hex))
+    assert.deepEqual([frame.type, frame.streamId, frame.payload.toString(), frame.end], [FrameType.DATA, 1, 'hello', true])
+  })
+
   it('END', () => {
     assert.equal(ex.toHex(encodeEnd(ex.endExample.streamId)), ex.endExample.hex)
     const frame = decodeFrame(ex.fromHex(ex.endExample.hex))
@@ -103,6 +118,9 @@ describe('docs/protocol.md byte-level examples', () => {
       ex.headExample.json,
       ex.dataExample.hex,
       ex.endExample.hex,
+      ex.openEndExample.hex,
+      ex.openEndExample.json,
+      ex.dataEndExample.hex,
       ex.resetExample.hex,
       ex.windowExample.hex,
       ex.goAwayExample.hex,

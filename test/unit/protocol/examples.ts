@@ -39,6 +39,19 @@ export const dataExample = { streamId: 1, data: 'hello', hex: '03 00 00 00 01 68
 
 export const endExample = { streamId: 1, hex: '04 00 00 00 01' } as const
 
+/** With `end-flag` negotiated: a bodiless GET whose OPEN is also its END (type byte 0x01 | FLAG_END). */
+export const openEndExample = {
+  streamId: 1,
+  head: { method: 'GET', path: '/', headers: [['host', 'a']], bodyless: true } as RequestHead,
+  json: '{"method":"GET","path":"/","headers":[["host","a"]],"bodyless":true}',
+  hex:
+    '81 00 00 00 01 7b 22 6d 65 74 68 6f 64 22 3a 22 47 45 54 22 2c 22 70 61 74 68 22 3a 22 2f 22 2c 22 68 65 61 64 65 ' +
+    '72 73 22 3a 5b 5b 22 68 6f 73 74 22 2c 22 61 22 5d 5d 2c 22 62 6f 64 79 6c 65 73 73 22 3a 74 72 75 65 7d',
+} as const
+
+/** With `end-flag` negotiated: the body's last bytes, `hello`, and its END in one frame (0x03 | FLAG_END). */
+export const dataEndExample = { streamId: 1, data: 'hello', hex: '83 00 00 00 01 68 65 6c 6c 6f' } as const
+
 /** RESET CANCEL (1) with reason "gone". */
 export const resetExample = { streamId: 1, code: 1, reason: 'gone', hex: '05 00 00 00 01 00 00 00 01 67 6f 6e 65' } as const
 
