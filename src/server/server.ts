@@ -172,7 +172,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     if (path === '/healthz') return plain(res, 200, 'ok')
-    if (path === '/metrics' && metrics !== undefined) return answerMetrics(req, res, metrics, options.metricsToken)
+    if (path === '/metrics' && metrics !== undefined) return answerMetricsThrottled(req, res, metrics)
     if (path === '/readyz')
       return draining ? plain(res, 503, 'draining') : cluster.healthy() ? plain(res, 200, 'ready') : plain(res, 503, 'cluster store unreachable')
     if (path === '/register') {
@@ -188,6 +188,21 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       return
     }
     plain(res, 404, 'not found: public traffic goes to /pub/{tunnel id}/…')
+  }
+
+  // Security: a wrong metrics token counts against the same per-address back-off as the admin token.
+  const answerMetricsThrottled = (req: IncomingMessage, res: ServerResponse, source: ServerMetrics): void => {
+    const token = options.metricsToken
+    if (token === undefined) return answerMetrics(req, res, source, token)
+    const key = security.clientKey(req)
+    const attempt = security.adminThrottle.begin(key)
+    if (!attempt.ok) return sendPublicError(res, ErrorCode.AUTH_THROTTLED, newRequestId(), undefined, { 'retry-after': String(attempt.retryAfterSec) })
+    // No token shown at all (a scraper not yet configured) is not a guess.
+    const presented = req.headers.authorization !== undefined
+    res.once('close', () =>
+      presented || res.statusCode !== 401 ? security.adminThrottle.end(key, res.statusCode !== 401) : security.adminThrottle.cancel(key),
+    )
+    answerMetrics(req, res, source, token)
   }
 
   const internalError = (res: ServerResponse, error: unknown): void => {

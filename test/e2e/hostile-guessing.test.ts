@@ -126,6 +126,21 @@ describe('guessing is throttled: admin token and basic auth', () => {
     assert.equal(fine.statusCode, 200, 'a client at another address is not throttled')
   })
 
+  it('wrong metrics tokens share the back-off: 300 guesses at /metrics from one address, a handful checked', async (t) => {
+    const metricsToken = randomBytes(24).toString('base64url')
+    const server = jobs.add(await startServerProcess({ env: { ADIT_METRICS_TOKEN: metricsToken } }))
+    const attacker = jobs.add(clientFrom('127.0.0.1', 16))
+    const counted = await flood(300, 16, 60_000, (i) => ({ url: `${server.url}/metrics`, headers: { authorization: `Bearer m-${i}` }, dispatcher: attacker }))
+    t.diagnostic(`metrics-token guesses: ${fmt(counted)}`)
+    const allowed = 5 + Math.ceil(Math.log2(counted.ms / 1000 + 2))
+    assert.ok((counted.statuses.get(401) ?? 0) <= allowed, `at most ${allowed} checked, got ${counted.statuses.get(401) ?? 0}`)
+    assert.equal(counted.errorCodes.get('ADIT_ERR_AUTH_THROTTLED'), 300 - (counted.statuses.get(401) ?? 0))
+    const scraper = jobs.add(clientFrom('127.0.0.2', 1))
+    const scrape = await request(`${server.url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` }, dispatcher: scraper })
+    await scrape.body.dump()
+    assert.equal(scrape.statusCode, 200, 'the scraper at its own address is not affected')
+  })
+
   it('400 wrong basic-auth passwords: few reach scrypt; a signed-in visitor and another protected tunnel are served during the flood', async (t) => {
     const service = jobs.add(await startLocalService())
     const server = jobs.add(await startServerProcess())
