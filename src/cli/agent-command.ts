@@ -4,9 +4,9 @@ import { ConfigError } from '../errors.js'
 import { combineObservers } from '../inspector/agent-inspector.js'
 import { ScopedObserver } from '../inspector/scoped-observer.js'
 import { createLogger, redactUrl } from '../observability/logger.js'
-import { subscribeAgentTracing } from '../observability/agent-tracing.js'
-import { AgentMetrics } from '../observability/metrics.js'
+import type { AgentMetrics } from '../observability/metrics.js'
 import { parseListenAddress, startMetricsServer, type MetricsServer } from '../observability/metrics-http.js'
+import { otelRegistered } from '../observability/otel-global.js'
 import { loadTunnelsFile, stateFileFor, type AgentTunnelsFile } from './agent-config-file.js'
 import { inspectAddressFrom, replayThrough, startInspection } from './agent-inspection.js'
 import { accessFor, agentConfig, agentOptionsFrom, printableAgentConfig, type AgentValues } from '../config/agent-settings.js'
@@ -158,12 +158,19 @@ export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.Pr
   if (board !== undefined && !board.inPlace && inspection) write(`adit: inspector on ${inspection.url}`)
 
   let metrics: AgentMetrics | undefined
+  let metricsTunnel: Tunnel | undefined
   let metricsServer: MetricsServer | undefined
   const cleanups: Array<() => void> = []
+  // Spans are no-ops without an OpenTelemetry SDK, so the tracing glue (and @opentelemetry/api) is
+  // loaded only when one was registered (e.g. by a --import preload) — it costs start-up time.
+  const tracing = otelRegistered() ? await import('../observability/agent-tracing.js') : undefined
   const onTunnel = async (tunnel: Tunnel): Promise<void> => {
-    cleanups.push(subscribeAgentTracing(tunnel))
+    if (tracing !== undefined) cleanups.push(tracing.subscribeAgentTracing(tunnel))
     // Metrics follow one tunnel (their registry has no tunnel label yet): the first to come up.
-    if (metrics === undefined && flags.metricsAddr !== undefined && flags.metricsAddr !== '') {
+    // prom-client is loaded only then.
+    if (metricsTunnel === undefined && flags.metricsAddr !== undefined && flags.metricsAddr !== '') {
+      metricsTunnel = tunnel
+      const { AgentMetrics } = await import('../observability/metrics.js')
       metrics = new AgentMetrics(tunnel, tunnel)
       metricsServer = await startMetricsServer(parseListenAddress('--metrics-addr / ADIT_METRICS_ADDR', flags.metricsAddr), metrics)
       logger.info({ url: metricsServer.url, ...(several ? { tunnel: tunnel.id } : {}) }, several ? 'serving metrics of the first tunnel up' : 'serving metrics')

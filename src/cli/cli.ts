@@ -1,8 +1,6 @@
 import { Command, Option } from 'commander'
-import { runAgent } from './agent-command.js'
-import { runDoctor, type DoctorFlags } from './doctor-command.js'
-import { runServer } from './server-command.js'
-import { listTunnels, removeTunnel, rotateTunnel, type TunnelsFlags } from './tunnels-command.js'
+import type { DoctorFlags } from './doctor-command.js'
+import type { TunnelsFlags } from './tunnels-command.js'
 import { agentSettings } from '../config/agent-table.js'
 import { serverSettings } from '../config/server-table.js'
 import { flagSpec, type AnySetting } from '../config/setting.js'
@@ -35,6 +33,16 @@ function typedOnly(command: Command, settings: readonly AnySetting[]): Record<st
   if (command.getOptionValueSource('config') !== 'cli') delete flags.config
   return flags
 }
+
+/*
+ * Each command's module is loaded only when that command runs: `adit --version`
+ * and `adit agent` never load the server's dependencies (Redis client,
+ * Prometheus registry, …), which cost most of the start-up time.
+ */
+const runServer = async (flags: Record<string, unknown>): Promise<void> => (await import('./server-command.js')).runServer(flags)
+const runAgent = async (flags: Record<string, unknown>): Promise<void> => (await import('./agent-command.js')).runAgent(flags)
+const runDoctor = async (flags: DoctorFlags): Promise<void> => (await import('./doctor-command.js')).runDoctor(flags)
+const tunnelsCommand = () => import('./tunnels-command.js')
 
 /**
  * The command declarations, and nothing else: each command is a typed async
@@ -77,20 +85,20 @@ export function buildCli(): Command {
     .addOption(new Option('--server <url>', "the server to ask (default: the first saved tunnel's)").env('ADIT_SERVER'))
     .addOption(new Option('--admin-token <token>', "the operator's ADIT_ADMIN_TOKEN").env('ADIT_ADMIN_TOKEN'))
     .addOption(new Option('--json', 'one JSON object'))
-    .action((flags: TunnelsFlags) => listTunnels(flags))
+    .action(async (flags: TunnelsFlags) => (await tunnelsCommand()).listTunnels(flags))
   tunnels
     .command('rm [id]')
     .description("revoke a tunnel for good (its URL answers 410): the state file's, or any by id with --admin-token")
     .addOption(stateFileOption())
     .addOption(new Option('--server <url>', 'the server, for an id without a state file here').env('ADIT_SERVER'))
     .addOption(new Option('--admin-token <token>', "the operator's ADIT_ADMIN_TOKEN").env('ADIT_ADMIN_TOKEN'))
-    .action((id: string | undefined, flags: TunnelsFlags) => removeTunnel(id, flags))
+    .action(async (id: string | undefined, flags: TunnelsFlags) => (await tunnelsCommand()).removeTunnel(id, flags))
   tunnels
     .command('rotate')
     .description("new secret for the state file's tunnel, written back; a running agent switches to it without a drop")
     .addOption(stateFileOption())
     .addOption(new Option('--json', 'one JSON object'))
-    .action((flags: TunnelsFlags) => rotateTunnel(flags))
+    .action(async (flags: TunnelsFlags) => (await tunnelsCommand()).rotateTunnel(flags))
 
   return program
 }
