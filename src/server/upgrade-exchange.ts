@@ -1,10 +1,10 @@
 import type { Duplex } from 'node:stream'
-import { ResetCode, type OpenedStream, type ResponseHead, type StreamHandler } from '../protocol/index.js'
+import { ByteQueue, ResetCode, type OpenedStream, type ResponseHead, type StreamHandler } from '../protocol/index.js'
 import { ErrorCode } from '../errors.js'
 import { responseHeadersFor } from './forwarded-headers.js'
 import { newExchangeSummary, type ExchangeSummary } from './proxy-exchange.js'
 import { sendPublicErrorOnSocket } from './public-errors.js'
-import { frameResponseHead, isFramingError } from './response-framing.js'
+import { abortSocket, frameResponseHead, isFramingError } from './response-framing.js'
 
 /**
  * A public `Upgrade: websocket` request through a tunnel. Until the agent's
@@ -27,6 +27,9 @@ export class UpgradeExchange implements StreamHandler {
   private upgraded = false
   private headWritten = false
   private owed = 0
+  /** Bytes for the public socket not yet written: batched, and costing bytes not frames (see ByteQueue). */
+  private readonly pending = new ByteQueue()
+  private flushQueued = false
 
   constructor(
     socket: Duplex,
@@ -81,19 +84,37 @@ export class UpgradeExchange implements StreamHandler {
       if (this.early.length > 0) this.onSocketData(this.early)
       this.socket.on('data', this.onSocketData)
       this.socket.on('end', this.onSocketEnd)
-      this.socket.on('drain', this.onSocketDrain)
     }
+    this.socket.on('drain', this.onSocketDrain)
   }
 
   onData(chunk: Buffer): void {
     if (this.finished) return
     this.summary.responseBytes += chunk.length
-    if (this.socket.write(chunk)) this.stream!.consumed(chunk.length)
-    else this.owed += chunk.length
+    this.pending.push(chunk)
+    if (this.owed === 0 && !this.flushQueued) {
+      this.flushQueued = true
+      queueMicrotask(this.flushPending)
+    }
+  }
+
+  private readonly flushPending = (): void => {
+    this.flushQueued = false
+    if (!this.finished && this.owed === 0) this.writePending()
+  }
+
+  private writePending(): void {
+    const n = this.pending.length
+    if (n === 0 || this.socket.destroyed) return
+    let ok = true
+    for (const part of this.pending.take()) ok = this.socket.write(part)
+    if (ok) this.stream?.consumed(n)
+    else this.owed += n
   }
 
   onEnd(): void {
     if (this.finished) return
+    this.writePending()
     this.socket.end()
     if (!this.upgraded) this.finish()
     else this.maybeFinish()
@@ -109,7 +130,8 @@ export class UpgradeExchange implements StreamHandler {
       )
       return
     }
-    this.socket.destroy()
+    // Mid-answer: a reset, so a cut close-delimited body never looks complete.
+    abortSocket(this.socket)
     this.finish()
   }
 
@@ -133,6 +155,7 @@ export class UpgradeExchange implements StreamHandler {
       this.owed = 0
       this.stream.consumed(n)
     }
+    if (!this.finished) this.writePending()
   }
 
   private readonly onSocketClose = (): void => {
