@@ -21,6 +21,7 @@ export function checkRecord(record: TunnelRecord): void {
   if (record.ownerKeyHash !== undefined && (typeof record.ownerKeyHash !== 'string' || record.ownerKeyHash === '')) {
     bad('ownerKeyHash must be a non-empty string when present')
   }
+  if (record.nonce !== undefined && (typeof record.nonce !== 'string' || record.nonce === '')) bad('nonce must be a non-empty string when present')
 }
 
 export function checkId(id: string): void {

@@ -1,7 +1,8 @@
 /**
- * What a server instance needs of shared state. Two implementations pass one
- * contract suite (test/cluster/contract.ts): in-memory (the default, one
- * process) and Redis (`REDIS_URL`, many instances). The server reaches the
+ * What a server instance needs of shared state. Three implementations pass one
+ * contract suite (test/cluster/contract.ts): SQLite (the server's default,
+ * one process, state on disk), in-memory (`--store memory`, tests) and Redis
+ * (`REDIS_URL`, many instances). The server reaches the
  * cluster only through these interfaces.
  */
 
@@ -59,6 +60,11 @@ export interface TunnelRecord {
   previousGenerationUntil?: number
   /** Hash of the API key that registered it, for per-key tunnel caps. */
   ownerKeyHash?: string
+  /**
+   * Random per registration, bound into the secret with a digest of `name`
+   * and `access` (server/security/tunnel-secret.ts). Not a secret itself.
+   */
+  nonce?: string
   access?: TunnelAccess
 }
 
@@ -106,7 +112,7 @@ export interface MessageBus {
 }
 
 export interface Cluster {
-  readonly kind: 'memory' | 'redis'
+  readonly kind: 'memory' | 'sqlite' | 'redis'
   readonly store: TunnelStore
   readonly presence: Presence
   readonly bus: MessageBus

@@ -108,6 +108,7 @@ export function runClusterContract(backend: ContractBackend): void {
           secretGeneration: 3,
           previousGenerationUntil: 5000,
           ownerKeyHash: 'k1',
+          nonce: 'n0nce',
           access: { basicAuthHash: 'h', allowIps: ['10.0.0.0/8'], requireJwt: { issuer: 'iss', audience: 'aud' } },
         })
         await store.put(full)
