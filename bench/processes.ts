@@ -2,7 +2,7 @@
  * Starting the processes under test: the local service (ours), and adit's
  * server and agent through the public CLI, exactly as a user runs them.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -45,6 +45,13 @@ export async function startLocalService(children: ChildSet): Promise<LocalServic
   const child = children.fork('local service', script)
   const ready = await child.waitForLine((line) => line.event === 'ready', STARTUP_TIMEOUT_MS)
   return { child, url: String(ready.url) }
+}
+
+/** Each bench server gets its own store folder (the default store is a locked file), removed when the bench exits. */
+function benchDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'adit-bench-data-'))
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  return dir
 }
 
 export interface AditServer {
@@ -90,7 +97,7 @@ export async function startAditServer(
   // Same-instance figures: never pick up a REDIS_URL from the shell (the cross-instance case sets its own).
   const { REDIS_URL: _redis, ...inherited } = process.env
   // The idle case registers 1,000 tunnels from one address: lift the per-address registration limit.
-  const env = { ...inherited, PORT: '0', HOST: '127.0.0.1', ADIT_REGISTER_RATE: '100000/m', ...extraEnv }
+  const env = { ...inherited, PORT: '0', HOST: '127.0.0.1', ADIT_REGISTER_RATE: '100000/m', ADIT_DATA_DIR: benchDataDir(), ...extraEnv }
   // Below info the server does not log its URL: it gets a port from here and is polled instead.
   const quiet = extraArgs.includes('--log-level')
   const port = quiet ? await freePort() : 0

@@ -2,6 +2,7 @@ import { startServer, type RunningServer } from '../server/server.js'
 import { createLogger } from '../observability/logger.js'
 import { clusterOptionsFromEnv, createCluster, redactRedisUrl, type Cluster } from '../cluster/index.js'
 import { printableServerConfig, serverConfig } from '../config/server-settings.js'
+import { openLocalStore } from './store-setup.js'
 
 /** `adit server`: runs until SIGTERM/SIGINT, then drains (GOAWAY to agents) and resolves. */
 export async function runServer(cliFlags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -31,6 +32,9 @@ export async function runServer(cliFlags: Record<string, unknown>, env: NodeJS.P
       },
     })
     logger.info({ redis, instance: cluster.bus.instanceId }, 'cluster: sharing tunnels through Redis')
+  } else {
+    // No Redis: one server, its state in the local store (--store, sqlite by default).
+    cluster = await openLocalStore(values, env, logger)
   }
   try {
     server = await startServer({ ...config.options, logger, cluster })

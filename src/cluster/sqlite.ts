@@ -1,7 +1,7 @@
 /**
  * The SQLite cluster: one server whose state survives restarts. The tunnel
- * store is a SQLite file in the data directory; presence and the bus are the
- * in-memory ones (one process has nobody to share them with). Instances made
+ * store is a SQLite file in the data directory; presence, rate buckets and
+ * the bus are the in-memory ones (one process has nobody to share them with). Instances made
  * on the same SqliteFile and MemoryHub share state, so the contract suite
  * runs against it like against memory and Redis.
  */
@@ -83,6 +83,7 @@ export function createSqliteCluster(options: SqliteClusterOptions): Cluster & { 
     file: opened,
     store,
     presence: memory.presence,
+    rates: memory.rates,
     bus: memory.bus,
     healthy: () => !life.closed && !opened.closed,
     async close() {

@@ -12,6 +12,9 @@ export { serverSettings } from './server-table.js'
 
 /** The settings `adit server` reads itself rather than handing them to startServer. */
 export interface ServerCommandValues {
+  store: 'sqlite' | 'memory'
+  dataDir?: string
+  sqliteDriver: 'auto' | 'better-sqlite3' | 'node:sqlite'
   redisUrl?: string
   redisPrefix: string
   instanceId?: string

@@ -6,6 +6,7 @@ import type { WebSocket } from 'ws'
 import { GoAwayCode } from '../protocol/index.js'
 import { createMemoryCluster } from '../cluster/memory.js'
 import type { Cluster } from '../cluster/types.js'
+import { ClusterError } from '../cluster/errors.js'
 import { createLogger, type Logger } from '../observability/logger.js'
 import { AgentConnection } from './agent-connection.js'
 import { createDashboard } from './dashboard/dashboard.js'
@@ -66,8 +67,10 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   const cluster = options.cluster ?? createMemoryCluster({ instanceId: `local-${randomBytes(4).toString('hex')}` })
   const registry = new TunnelRegistry()
   // A cluster handed in may be shared with other instances: take part in it
-  // (presence, relay). The private default has nobody to share with.
-  const relay = ownCluster ? undefined : new ClusterRelay(cluster, registry, logger, options.relay)
+  // (presence, relay). The private default, and a SQLite store (one process
+  // holds its file), have nobody to share with.
+  const shared = !ownCluster && cluster.kind !== 'sqlite'
+  const relay = shared ? new ClusterRelay(cluster, registry, logger, options.relay) : undefined
   // Reads on the request and connect paths are bounded: a silent store means 503, never a hang.
   const store = relay === undefined ? cluster.store : boundedStore(cluster.store, relay.options.callTimeoutMs)
   let draining = false
@@ -206,6 +209,12 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   }
 
   const internalError = (res: ServerResponse, error: unknown): void => {
+    if (error instanceof ClusterError) {
+      // The store did not answer: nothing was decided, the caller may retry (fail closed, never a guess).
+      logger.error({ err: error.message, code: error.code }, 'tunnel store unavailable')
+      if (!res.headersSent) return plain(res, 503, 'tunnel store unavailable; retry shortly', { 'retry-after': '2' })
+      return void res.destroy()
+    }
     logger.error({ err: error instanceof Error ? error.stack : String(error) }, 'internal error')
     if (!res.headersSent) plain(res, 500, 'internal error')
     else res.destroy()

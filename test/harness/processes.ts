@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
@@ -32,13 +34,37 @@ export interface Spawned {
  */
 function inheritedEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env }
-  for (const name of ['REDIS_URL', 'ADIT_REDIS_PREFIX', 'ADIT_INSTANCE_ID', 'ADIT_SIGNING_KEY', 'ADIT_CONFIG', 'K_SERVICE', 'PORT', 'HOST']) delete env[name]
+  for (const name of [
+    'REDIS_URL',
+    'ADIT_REDIS_PREFIX',
+    'ADIT_INSTANCE_ID',
+    'ADIT_SIGNING_KEY',
+    'ADIT_CONFIG',
+    'K_SERVICE',
+    'PORT',
+    'HOST',
+    'ADIT_DATA_DIR',
+    'ADIT_STORE',
+  ])
+    delete env[name]
   return env
 }
 
+/**
+ * A server's store is a file under an exclusive lock: every `adit server`
+ * a test starts gets its own fresh data directory (removed when it exits)
+ * unless the test names one (a restart test passes the same ADIT_DATA_DIR twice).
+ */
+function dataDirFor(args: string[], env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; remove(): void } {
+  if (args[0] !== 'server' || env.ADIT_DATA_DIR !== undefined || args.includes('--data-dir')) return { env: {}, remove: () => {} }
+  const dir = mkdtempSync(join(tmpdir(), 'adit-data-'))
+  return { env: { ADIT_DATA_DIR: dir }, remove: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
 export function spawnAdit(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const data = dataDirFor(args, env)
   const proc = spawn(process.execPath, [BIN, ...args], {
-    env: { ...inheritedEnv(), LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
+    env: { ...inheritedEnv(), LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...data.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   live.add(proc)
@@ -59,6 +85,7 @@ export function spawnAdit(args: string[], env: NodeJS.ProcessEnv = {}): Spawned 
   const exited = new Promise<number | null>((resolve) => {
     proc.once('exit', (code, signal) => {
       live.delete(proc)
+      data.remove()
       resolve(code ?? (signal ? -1 : null))
     })
   })
