@@ -6,8 +6,10 @@ import { ConfigError } from '../errors.js'
  * - a tunnel id is 6 random bytes + a 4-byte MAC under the signing key,
  *   written in lowercase base32 (16 characters, DNS-label safe), so any
  *   instance tells a real id from a guessed one;
- * - the secret is HMAC-SHA256(key, id, generation): 256 bits, stored nowhere,
- *   compared in constant time.
+ * - the secret is HMAC-SHA256(key, id, generation, binding): 256 bits, stored
+ *   nowhere, compared in constant time. The binding (security/tunnel-secret.ts)
+ *   ties it to one registration and its access rules; records made before
+ *   bindings existed have none, and keep their HMAC(key, id, generation).
  * Several keys are accepted (rotation); the first one signs new ids.
  */
 
@@ -58,16 +60,16 @@ export class Credentials {
   }
 
   /** The secret for a tunnel id under the current key. */
-  secretFor(id: string, generation = 0): string {
-    return this.secret(this.keys[0]!, id, generation).toString('base64url')
+  secretFor(id: string, generation = 0, binding?: string): string {
+    return this.secret(this.keys[0]!, id, generation, binding).toString('base64url')
   }
 
   /** Constant-time check of a presented secret against every accepted key. */
-  verify(id: string, presented: string, generation = 0): boolean {
+  verify(id: string, presented: string, generation = 0, binding?: string): boolean {
     const candidate = Buffer.from(presented, 'utf8')
     let ok = false
     for (const key of this.keys) {
-      const expected = Buffer.from(this.secret(key, id, generation).toString('base64url'), 'utf8')
+      const expected = Buffer.from(this.secret(key, id, generation, binding).toString('base64url'), 'utf8')
       if (candidate.length === expected.length && timingSafeEqual(candidate, expected)) ok = true
     }
     return ok
@@ -77,8 +79,10 @@ export class Credentials {
     return createHmac('sha256', key).update('adit-id\0').update(random).digest().subarray(0, ID_MAC_BYTES)
   }
 
-  private secret(key: Buffer, id: string, generation: number): Buffer {
-    return createHmac('sha256', key).update(`adit-secret\0${id}\0${generation}`).digest()
+  private secret(key: Buffer, id: string, generation: number, binding: string | undefined): Buffer {
+    const mac = createHmac('sha256', key).update(`adit-secret\0${id}\0${generation}`)
+    if (binding !== undefined) mac.update(`\0adit-binding\0${binding}`)
+    return mac.digest()
   }
 }
 

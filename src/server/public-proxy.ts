@@ -229,17 +229,17 @@ export class PublicProxy {
    * just started and the tunnel is real), wait up to holdTimeoutMs for it.
    */
   async resolve(id: string): Promise<Resolution> {
-    const { registry, credentials, store } = this.options
+    const { registry, store } = this.options
     const local = registry.get(id)?.pick()
     if (local !== undefined) return { opener: local.session }
     const remote = await this.options.remoteOpener?.(id)
     if (remote !== undefined) return { opener: remote }
     // Security: a revoked tunnel says so (410) instead of waiting for an agent that will not come.
-    const signed = credentials.isSignedId(id)
-    if (await (signed ? store.isRevoked(id).catch(() => false) : store.isRevoked(id))) return { error: ErrorCode.TUNNEL_REVOKED }
-    const record = signed ? await store.get(id).catch(() => null) : await store.get(id)
-    if (!signed && record === null) return { error: ErrorCode.UNKNOWN_TUNNEL }
-    if (!this.shouldHold(id, signed, record)) return { error: ErrorCode.AGENT_NOT_CONNECTED }
+    // Fail closed: a store that does not answer rejects (503 + Retry-After), never "not revoked".
+    if (await store.isRevoked(id)) return { error: ErrorCode.TUNNEL_REVOKED }
+    const record = await store.get(id)
+    if (record === null) return { error: ErrorCode.UNKNOWN_TUNNEL }
+    if (!this.shouldHold(id, record)) return { error: ErrorCode.AGENT_NOT_CONNECTED }
     const held = await this.hold(id)
     if (held !== undefined) return { opener: held }
     return { error: ErrorCode.AGENT_RECONNECTING, headers: { 'retry-after': '2' } }
@@ -263,15 +263,15 @@ export class PublicProxy {
     }
   }
 
-  private shouldHold(id: string, signed: boolean, record: TunnelRecord | null): boolean {
+  private shouldHold(id: string, record: TunnelRecord): boolean {
     const { registry, holdWindowMs } = this.options
     if (registry.get(id) !== undefined) return true // only draining connections left: their replacement is coming
     if (registry.recentlyConnected(id, holdWindowMs)) return true
     if (this.options.recentlyHeldElsewhere?.(id, holdWindowMs) === true) return true
-    const everConnected = record !== null && record.lastSeenAt > record.createdAt
+    const everConnected = record.lastSeenAt > record.createdAt
     if (everConnected && Date.now() - record.lastSeenAt <= holdWindowMs) return true
     // A fresh instance (a restart, a new replica) has not met its agents yet.
-    return Date.now() - startedAt <= holdWindowMs && (record === null ? signed : everConnected)
+    return Date.now() - startedAt <= holdWindowMs && everConnected
   }
 }
 

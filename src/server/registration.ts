@@ -4,6 +4,8 @@ import type { Credentials } from './credentials.js'
 import { readSmallBody } from './request-body.js'
 import { AditError } from '../errors.js'
 import type { ServerSecurity } from './security/server-security.js'
+import { newNonce, secretBinding } from './security/tunnel-secret.js'
+import type { TunnelRecord } from '../cluster/types.js'
 
 export interface RegistrationContext {
   credentials: Credentials
@@ -88,16 +90,20 @@ export async function handleRegister(req: IncomingMessage, res: ServerResponse, 
     return json(res, error.status, { error: error.code, message: error.message })
   }
   const now = Date.now()
+  // A fresh nonce per registration: the secret is bound to it and to the rules (security/tunnel-secret.ts).
+  const base = { createdAt: now, lastSeenAt: now, secretGeneration: 0, nonce: newNonce(), ...extra }
   if (request.name !== undefined) {
     if (typeof request.name !== 'string') return json(res, 400, { error: 'ADIT_ERR_BAD_REQUEST', message: 'name must be a string' })
     const name = request.name.toLowerCase()
     const problem = nameProblem(name, ctx.credentials)
     if (problem !== null) return json(res, 400, { error: 'ADIT_ERR_BAD_REQUEST', message: problem })
-    const created = await ctx.store.create({ id: name, name, createdAt: now, lastSeenAt: now, secretGeneration: 0, ...extra })
-    if (!created) return json(res, 409, { error: 'ADIT_ERR_NAME_TAKEN', message: `the name ${name} belongs to another tunnel; choose another` })
-    return json(res, 201, { id: name, secret: ctx.credentials.secretFor(name), public_url: ctx.publicUrlFor(req, name) })
+    const record: TunnelRecord = { id: name, name, ...base }
+    if (!(await ctx.store.create(record)))
+      return json(res, 409, { error: 'ADIT_ERR_NAME_TAKEN', message: `the name ${name} belongs to another tunnel; choose another` })
+    return json(res, 201, { id: name, secret: ctx.credentials.secretFor(name, 0, secretBinding(record)), public_url: ctx.publicUrlFor(req, name) })
   }
-  const id = ctx.credentials.newTunnelId()
-  await ctx.store.put({ id, createdAt: now, lastSeenAt: now, secretGeneration: 0, ...extra })
-  json(res, 201, { id, secret: ctx.credentials.secretFor(id), public_url: ctx.publicUrlFor(req, id) })
+  const record: TunnelRecord = { id: ctx.credentials.newTunnelId(), ...base }
+  // create, not put: an id (48 random bits) that ever existed is never handed out again.
+  if (!(await ctx.store.create(record))) throw new Error(`generated tunnel id ${record.id} already exists`)
+  json(res, 201, { id: record.id, secret: ctx.credentials.secretFor(record.id, 0, secretBinding(record)), public_url: ctx.publicUrlFor(req, record.id) })
 }

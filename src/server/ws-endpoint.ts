@@ -72,7 +72,9 @@ export class AgentEndpoint {
       if (store !== undefined) {
         if (await store.isRevoked(id)) return reject(socket, 401, 'tunnel revoked')
         record = await store.get(id)
-        if (record === null && !credentials.isSignedId(id)) return reject(socket, 401, 'unknown tunnel id')
+        // No record, no tunnel: its rules, generation and revocation are unknown here (a lost store, --store memory
+        // after a restart). The agent registers again, with its rules; never served with none.
+        if (record === null) return reject(socket, 401, 'unknown tunnel id (not registered here, or its record was lost); register again')
       } else if (!credentials.isSignedId(id)) {
         return reject(socket, 401, 'unknown tunnel id')
       }
@@ -81,7 +83,11 @@ export class AgentEndpoint {
       return reject(socket, 503, 'tunnel store unavailable; retry shortly', { 'Retry-After': '2' })
     }
     // The current secret, or the previous one during a rotation's grace period.
-    if (!verifyTunnelSecret(credentials, id, secret, record, Date.now())) {
+    if (store !== undefined && !verifyTunnelSecret(credentials, id, secret, record, Date.now())) {
+      this.options.logger.warn({ tunnel: id, ip: req.socket.remoteAddress }, 'agent presented a wrong secret')
+      return reject(socket, 401, 'wrong secret for this tunnel id')
+    }
+    if (store === undefined && !credentials.verify(id, secret)) {
       this.options.logger.warn({ tunnel: id, ip: req.socket.remoteAddress }, 'agent presented a wrong secret')
       return reject(socket, 401, 'wrong secret for this tunnel id')
     }

@@ -91,7 +91,8 @@ describe('failures end with a clear status, and the server lives on', () => {
 
   it('a server restarted with the same ADIT_SIGNING_KEY takes the agent back by itself, same URL', async () => {
     const service = jobs.add(await startLocalService())
-    const env = { ADIT_SIGNING_KEY: randomBytes(32).toString('base64') }
+    const data = jobs.add(tempDir('adit-data-'))
+    const env = { ADIT_SIGNING_KEY: randomBytes(32).toString('base64'), ADIT_DATA_DIR: data.path }
     const first = jobs.add(await startServerProcess({ env }))
     const dir = jobs.add(tempDir())
     const agent = jobs.add(await startAgentProcess(first.url, service.url, { stateFile: dir.file('s.json'), env: { LOG_LEVEL: 'warn' } }))

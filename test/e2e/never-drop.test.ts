@@ -9,6 +9,7 @@ import { startLoad } from '../harness/load-loop.js'
 import { startTcpBalancer } from '../harness/tcp-balancer.js'
 import { tempDir } from '../harness/temp.js'
 import { cleanupList } from '../harness/cleanup.js'
+import { adminClient, clusterEnv, deleteKeys, REDIS_URL, runPrefix } from '../harness/cluster.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -32,7 +33,11 @@ describe('never drop a request: every planned disruption under continuous load',
 
   it('SIGTERM to the server while requests stream, a second server taking new connections: 0 failed', async (t) => {
     const service = jobs.add(await startLocalService())
-    const env = { ADIT_SIGNING_KEY: randomBytes(32).toString('base64') }
+    // Two servers serve one tunnel only through a shared store: a server never accepts a tunnel it has no record of.
+    const prefix = runPrefix('never-drop')
+    const admin = await adminClient(REDIS_URL)
+    jobs.add({ close: async () => (await deleteKeys(admin, prefix), admin.destroy()) })
+    const env = clusterEnv(REDIS_URL, prefix, randomBytes(32).toString('base64'))
     const first = jobs.add(await startServerProcess({ env }))
     const second = jobs.add(await startServerProcess({ env }))
     const balancer = jobs.add(await startTcpBalancer([first.port, second.port], 'failover'))

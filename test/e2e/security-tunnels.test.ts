@@ -145,13 +145,15 @@ describe('tunnel credentials: rotate, delete, idle expiry, signing-key rotation;
     const newKey = randomBytes(32).toString('base64')
     secrets.add(oldKey)
     secrets.add(newKey)
-    const first = jobs.add(track(await startServerProcess({ env: { ADIT_SIGNING_KEY: oldKey } })))
+    // One data directory for every server here: a server only accepts tunnels it has a record of.
+    const data = jobs.add(tempDir('adit-data-'))
+    const first = jobs.add(track(await startServerProcess({ env: { ADIT_SIGNING_KEY: oldKey, ADIT_DATA_DIR: data.path } })))
     const dir = jobs.add(tempDir())
     const agent = jobs.add(track(await startAgentProcess(first.url, service.url, { stateFile: dir.file('s.json') })))
     const before = stateOf(dir.file('s.json'))
     assert.equal((await get(`${agent.publicUrl}echo`)).status, 200)
     await first.stop('SIGTERM')
-    const second = jobs.add(track(await startServerProcess({ env: { ADIT_SIGNING_KEY: `${newKey},${oldKey}` }, port: first.port })))
+    const second = jobs.add(track(await startServerProcess({ env: { ADIT_SIGNING_KEY: `${newKey},${oldKey}`, ADIT_DATA_DIR: data.path }, port: first.port })))
     await until(
       async () => (await get(`${agent.publicUrl}echo`).catch(() => ({ status: 0 }))).status === 200,
       15_000,
@@ -161,10 +163,13 @@ describe('tunnel credentials: rotate, delete, idle expiry, signing-key rotation;
     assert.deepEqual(stateOf(dir.file('s.json')), before)
     const fresh = (await (await request(`${second.url}/register`, { method: 'POST' })).body.json()) as { id: string; secret: string }
     secrets.add(fresh.secret)
-    // Only the new key made it: a server with the new key alone accepts it, one with the old key alone does not.
-    const onlyNew = jobs.add(track(await startServerProcess({ env: { ADIT_SIGNING_KEY: newKey } })))
-    const onlyOld = jobs.add(track(await startServerProcess({ env: { ADIT_SIGNING_KEY: oldKey } })))
+    // Only the new key made it: the same store under the new key alone accepts it, under the old key alone it does not.
+    await agent.stop('SIGKILL')
+    await second.stop('SIGKILL')
+    const onlyNew = jobs.add(track(await startServerProcess({ env: { ADIT_SIGNING_KEY: newKey, ADIT_DATA_DIR: data.path } })))
     assert.equal(await wsStatus(`${onlyNew.url.replace('http:', 'ws:')}/ws?id=${fresh.id}`, fresh.secret), 101)
+    await onlyNew.stop('SIGKILL')
+    const onlyOld = jobs.add(track(await startServerProcess({ env: { ADIT_SIGNING_KEY: oldKey, ADIT_DATA_DIR: data.path } })))
     assert.equal(await wsStatus(`${onlyOld.url.replace('http:', 'ws:')}/ws?id=${fresh.id}`, fresh.secret), 401)
   })
 

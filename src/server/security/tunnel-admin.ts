@@ -4,7 +4,7 @@ import type { TunnelRecord, TunnelStore } from '../../cluster/types.js'
 import { ErrorCode, publicErrors, type PublicErrorCode } from '../../errors.js'
 import type { Credentials } from '../credentials.js'
 import { isValidTunnelId } from '../tunnel-routes.js'
-import { bearerOf, verifyTunnelSecret } from './tunnel-secret.js'
+import { bearerOf, secretBinding, verifyTunnelSecret } from './tunnel-secret.js'
 import type { FailureThrottle } from './failure-throttle.js'
 
 export interface TunnelAdminContext {
@@ -91,9 +91,10 @@ async function authorizeTunnelOperation(
   const { id } = route
   if (await ctx.store.isRevoked(id)) return { kind: 'error', code: ErrorCode.TUNNEL_REVOKED }
   const record = await ctx.store.get(id)
-  if (record === null && !ctx.credentials.isSignedId(id)) return { kind: 'error', code: ErrorCode.UNKNOWN_TUNNEL }
-  const owner = verifyTunnelSecret(ctx.credentials, id, token, record, now)
   const admin = route.action === 'delete' && isAdmin(token, ctx.adminTokenHash)
+  // No record, no tunnel (its secret cannot be checked); the operator may still revoke a real id ahead of time.
+  if (record === null && !(admin && ctx.credentials.isSignedId(id))) return { kind: 'error', code: ErrorCode.UNKNOWN_TUNNEL }
+  const owner = verifyTunnelSecret(ctx.credentials, id, token, record, now)
   return owner || admin ? { kind: 'good', record } : { kind: 'wrong' }
 }
 
@@ -111,8 +112,15 @@ async function perform(
     res.end()
     return
   }
-  const generation = (record?.secretGeneration ?? 0) + 1
+  if (record === null) return sendJsonError(res, ErrorCode.UNKNOWN_TUNNEL)
+  const generation = record.secretGeneration + 1
   const previousValidUntil = now + ctx.rotationGraceMs
-  await ctx.store.put({ ...(record ?? { id, createdAt: now, lastSeenAt: now }), secretGeneration: generation, previousGenerationUntil: previousValidUntil })
-  json(res, 200, { id, secret: ctx.credentials.secretFor(id, generation), generation, previous_valid_until: new Date(previousValidUntil).toISOString() })
+  const rotated = { ...record, secretGeneration: generation, previousGenerationUntil: previousValidUntil }
+  await ctx.store.put(rotated)
+  json(res, 200, {
+    id,
+    secret: ctx.credentials.secretFor(id, generation, secretBinding(rotated)),
+    generation,
+    previous_valid_until: new Date(previousValidUntil).toISOString(),
+  })
 }

@@ -25,6 +25,9 @@ export interface TunnelGuardOptions {
   now?: () => number
 }
 
+/** The store has no record for the tunnel. */
+const MISSING = Symbol('no record')
+
 /** A request let through: `release()` once its exchange finished (frees its stream slot). */
 export type Admission = { ok: true; gate: AccessGate | null } | { ok: false; denial: Denial }
 
@@ -65,6 +68,11 @@ export class TunnelGuard {
       if (!taken.ok) return this.deny({ code: ErrorCode.RATE_LIMITED, headers: { 'retry-after': String(taken.retryAfterSec) } })
     }
     const gate = await this.gateFor(tunnelId)
+    if (gate === MISSING) {
+      // No record: an unknown or revoked tunnel, never one served without its rules.
+      const revoked = await this.options.store!.isRevoked(tunnelId)
+      return this.deny({ code: revoked ? ErrorCode.TUNNEL_REVOKED : ErrorCode.UNKNOWN_TUNNEL })
+    }
     if (gate !== null) {
       const clientIp = clientIpFor(req, this.options.trustProxy)
       const buckets = this.options.rates
@@ -110,7 +118,12 @@ export class TunnelGuard {
     return { ok: false, denial }
   }
 
-  private async gateFor(tunnelId: string): Promise<AccessGate | null> {
+  /**
+   * The tunnel's compiled rules (null: none), or MISSING when it has no
+   * record. Only found records are cached: a tunnel registered a moment ago
+   * on another instance is never refused for a cache's lifetime.
+   */
+  private async gateFor(tunnelId: string): Promise<AccessGate | null | typeof MISSING> {
     const store = this.options.store
     if (store === undefined) return null
     const now = this.now()
@@ -126,7 +139,8 @@ export class TunnelGuard {
       if (cached !== undefined) return cached.gate
       throw error
     }
-    const gate = record?.access !== undefined ? new AccessGate(record.access, this.jwks, this.basicAuth, tunnelId) : null
+    if (record === null) return MISSING
+    const gate = record.access !== undefined ? new AccessGate(record.access, this.jwks, this.basicAuth, tunnelId) : null
     this.access.delete(tunnelId)
     if (this.access.size >= this.options.maxTrackedTunnels) this.access.delete(this.access.keys().next().value as string)
     this.access.set(tunnelId, { gate, until: now + this.options.accessCacheMs })

@@ -1,17 +1,60 @@
-import type { TunnelRecord } from '../../cluster/types.js'
+import { createHash, randomBytes } from 'node:crypto'
+import type { TunnelAccess, TunnelRecord } from '../../cluster/types.js'
 import type { Credentials } from '../credentials.js'
+
+/**
+ * What a tunnel's secret is bound to besides its id and generation: the
+ * record's random nonce (a name registered again after its record was lost
+ * gets a different secret from the owner's) and a digest of its name and
+ * access rules (a record that lost or weakened its rules no longer matches
+ * the secret its agent holds, so that agent is refused instead of served
+ * with weaker rules). Undefined for records made before nonces existed:
+ * their secrets are HMAC(id, generation) as before.
+ */
+export function secretBinding(record: Pick<TunnelRecord, 'nonce' | 'name' | 'access'>): string | undefined {
+  if (record.nonce === undefined) return undefined
+  return `${record.nonce}\0${termsDigest(record.name, record.access)}`
+}
+
+/** A fresh record nonce: 128 random bits. */
+export function newNonce(): string {
+  return randomBytes(16).toString('base64url')
+}
+
+/** SHA-256 of the canonical JSON of a tunnel's name and stored access rules. */
+export function termsDigest(name: string | undefined, access: TunnelAccess | undefined): string {
+  return createHash('sha256')
+    .update(canonicalJson({ name: name ?? null, access: access ?? null }))
+    .digest('base64url')
+}
+
+/** JSON with object keys sorted at every level: the same rules always give the same digest. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value)
+}
 
 /**
  * Checks a tunnel secret against its record: the current generation, or the
  * previous one while its grace period (`previousGenerationUntil`) lasts.
+ * No record, no tunnel: a server that cannot read a tunnel's record cannot
+ * know its rules, generation or revocation, so it never accepts its secret.
  * Every accepted signing key is tried inside `Credentials.verify` (constant time).
  */
 export function verifyTunnelSecret(credentials: Credentials, id: string, secret: string, record: TunnelRecord | null, now: number): boolean {
-  const generation = record?.secretGeneration ?? 0
-  let ok = credentials.verify(id, secret, generation)
-  if (generation > 0 && record?.previousGenerationUntil !== undefined && record.previousGenerationUntil > now) {
+  if (record === null) return false
+  const generation = record.secretGeneration
+  const binding = secretBinding(record)
+  let ok = credentials.verify(id, secret, generation, binding)
+  if (generation > 0 && record.previousGenerationUntil !== undefined && record.previousGenerationUntil > now) {
     // Evaluated whether or not the current one matched: no early exit to time.
-    if (credentials.verify(id, secret, generation - 1)) ok = true
+    if (credentials.verify(id, secret, generation - 1, binding)) ok = true
   }
   return ok
 }

@@ -7,7 +7,7 @@ import { request } from 'undici'
 import { createMemoryCluster } from '../../../../src/cluster/memory.js'
 import { Credentials } from '../../../../src/server/credentials.js'
 import { handleTunnelAdmin, routeTunnelAdmin } from '../../../../src/server/security/tunnel-admin.js'
-import { verifyTunnelSecret } from '../../../../src/server/security/tunnel-secret.js'
+import { secretBinding, verifyTunnelSecret } from '../../../../src/server/security/tunnel-secret.js'
 import { IdleSweeper } from '../../../../src/server/security/idle-sweeper.js'
 import { ErrorCode } from '../../../../src/errors.js'
 
@@ -26,8 +26,24 @@ test('verifyTunnelSecret: the previous generation only during its grace period',
   assert.equal(verifyTunnelSecret(credentials, id, s1, record, 0), true)
   assert.equal(verifyTunnelSecret(credentials, id, s0, record, 999), true)
   assert.equal(verifyTunnelSecret(credentials, id, s0, record, 1000), false)
-  assert.equal(verifyTunnelSecret(credentials, id, s0, null, 0), true)
+  assert.equal(verifyTunnelSecret(credentials, id, s0, null, 0), false, 'no record, no tunnel: its generation and revocation are unknown')
   assert.equal(verifyTunnelSecret(credentials, id, s1, null, 0), false)
+})
+
+test('a secret is bound to its record: nonce, name and access rules; a record that lost its rules refuses it', () => {
+  const credentials = new Credentials([randomBytes(32).toString('hex')])
+  const id = credentials.newTunnelId()
+  const record = { id, createdAt: 0, lastSeenAt: 0, secretGeneration: 0, nonce: 'n1', access: { allowIps: ['10.0.0.0/8'] } }
+  const secret = credentials.secretFor(id, 0, secretBinding(record))
+  assert.equal(verifyTunnelSecret(credentials, id, secret, record, 0), true)
+  assert.equal(verifyTunnelSecret(credentials, id, secret, { ...record, access: undefined }, 0), false, 'rules lost')
+  assert.equal(verifyTunnelSecret(credentials, id, secret, { ...record, access: { allowIps: ['0.0.0.0/0'] } }, 0), false, 'rules weakened')
+  assert.equal(verifyTunnelSecret(credentials, id, secret, { ...record, nonce: 'n2' }, 0), false, 'another registration of the same id')
+  assert.equal(verifyTunnelSecret(credentials, id, credentials.secretFor(id, 0), record, 0), false, 'the unbound secret of the same id')
+  // Key order does not change the digest.
+  const reordered = { ...record, access: JSON.parse('{"allowIps":["10.0.0.0/8"]}') as { allowIps: string[] } }
+  assert.equal(verifyTunnelSecret(credentials, id, secret, reordered, 0), true)
+  assert.equal(secretBinding({ nonce: undefined }), undefined, 'records from before bindings keep HMAC(id, generation)')
 })
 
 test('rotate and delete over HTTP: status codes and stable error codes', async (t) => {
@@ -83,6 +99,13 @@ test('rotate and delete over HTTP: status codes and stable error codes', async (
   assert.ok(!JSON.stringify(record).includes(String(rotated.body.secret)), 'the store never holds a secret')
 
   const other = credentials.newTunnelId()
+  const unrecorded = await call('DELETE', `/tunnels/${other}`, credentials.secretFor(other))
+  assert.deepEqual(
+    [unrecorded.status, unrecorded.body.error],
+    [404, ErrorCode.UNKNOWN_TUNNEL],
+    'a signed id without a record is no tunnel, whatever secret comes with it',
+  )
+  await cluster.store.put({ id: other, createdAt: 0, lastSeenAt: 0, secretGeneration: 0 })
   assert.equal((await call('DELETE', `/tunnels/${other}`, s0)).status, 401, "one tunnel's secret cannot delete another")
   assert.equal((await call('DELETE', `/tunnels/${id}`, String(rotated.body.secret))).status, 204)
   assert.deepEqual(revoked, [id])
