@@ -40,7 +40,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
 # The image's built-in unprivileged "node" user (uid 1000). Nothing in /app is
-# writable by it: the server keeps no files.
+# writable by it. The server's store (tunnels, names, rules, revocations) is a
+# SQLite file in ADIT_DATA_DIR (default ~/.local/state/adit; on Cloud Run a
+# fresh /tmp folder): mount a volume there and set ADIT_DATA_DIR to keep it.
+# better-sqlite3's install script is skipped here; Node 24's node:sqlite is used.
 USER node
 EXPOSE 8080
 # Docker/Compose/Kubernetes-style liveness probe. Cloud Run ignores
