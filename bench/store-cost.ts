@@ -6,7 +6,9 @@
  *
  *   node dist/bench/store-cost.js [count=2000] [concurrency=8]
  *
- * Prints one JSON line per store. Not part of `npm run bench`.
+ * Also the store alone, without HTTP (what each operation costs the event
+ * loop): `create` (a registration's write) and `isRevoked` + `get` (what a
+ * `/ws` connect reads). Prints one JSON line per store. Not part of `npm run bench`.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -14,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { WebSocket } from 'ws'
+import { createMemoryCluster } from '../src/cluster/memory.js'
 import { createSqliteCluster } from '../src/cluster/sqlite.js'
 import type { Cluster } from '../src/cluster/types.js'
 import { silentLogger } from '../src/observability/logger.js'
@@ -50,10 +53,28 @@ function connectOnce(url: string, id: string, secret: string): Promise<void> {
   })
 }
 
+/** Microseconds per operation of the store itself (median of the whole run: total time / count). */
+async function storeAlone(cluster: Cluster): Promise<{ createUs: number; connectReadsUs: number }> {
+  const n = Math.min(count, 2000)
+  let started = performance.now()
+  for (let i = 0; i < n; i++) await cluster.store.create({ id: `bench-${i}`, createdAt: i, lastSeenAt: i, secretGeneration: 0, nonce: 'x' })
+  const createUs = ((performance.now() - started) * 1000) / n
+  started = performance.now()
+  for (let i = 0; i < n * 5; i++) {
+    const id = `bench-${i % n}`
+    await cluster.store.isRevoked(id)
+    await cluster.store.get(id)
+  }
+  return { createUs: Math.round(createUs), connectReadsUs: Math.round(((performance.now() - started) * 1000) / (n * 5)) }
+}
+
 async function measure(kind: 'memory' | 'sqlite'): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'adit-store-cost-'))
   let cluster: (Cluster & { file?: { driver: string } }) | undefined
   if (kind === 'sqlite') cluster = createSqliteCluster({ instanceId: 'bench', dataDir: dir })
+  const alone = kind === 'sqlite' ? createSqliteCluster({ instanceId: 'alone', dataDir: join(dir, 'alone') }) : createMemoryCluster({ instanceId: 'alone' })
+  const perOp = await storeAlone(alone)
+  await alone.close()
   const server = await startServer({
     port: 0,
     host: '127.0.0.1',
@@ -82,6 +103,8 @@ async function measure(kind: 'memory' | 'sqlite'): Promise<Record<string, unknow
       wsConnectsPerSec: connects.perSec,
       wsConnects: connects.done,
       concurrency,
+      storeCreateUs: perOp.createUs,
+      storeConnectReadsUs: perOp.connectReadsUs,
     }
   } finally {
     await server.close()

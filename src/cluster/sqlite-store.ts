@@ -7,9 +7,13 @@
  *
  * Hot path: WAL, prepared statements, one statement per read (µs), and
  * last-seen touches batched into one transaction per `touchFlushMs` (an
- * agent connecting must not wait for an fsync). Writes that matter for
- * security (put, create, revoke) are committed before they resolve, with
- * `synchronous = FULL`: a revocation that was answered 204 is on disk.
+ * agent connecting must not wait for an fsync). Every write is committed
+ * before it resolves. Registrations commit with `synchronous = NORMAL`
+ * (WAL: safe from a process crash, the usual restart; an OS crash may lose
+ * the last second — the agent is then refused and registers again, fail
+ * closed); a revocation commits with `synchronous = FULL` (fsync'd before the
+ * 204: a revoked tunnel never comes back). An fsync blocks the event loop
+ * (~7 ms here), so only the rare revocation pays it.
  */
 import { ClusterError, ClusterErrorCode } from './errors.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -73,7 +77,7 @@ export class SqliteFile {
       this.#db.exec('PRAGMA busy_timeout = 0')
       this.#db.exec('PRAGMA locking_mode = EXCLUSIVE')
       this.#db.exec('PRAGMA journal_mode = WAL')
-      this.#db.exec('PRAGMA synchronous = FULL')
+      this.#db.exec('PRAGMA synchronous = NORMAL')
       // Takes the exclusive lock now: a second process on this file fails here, at start.
       this.#db.exec('BEGIN EXCLUSIVE')
       this.#db.exec(SCHEMA)
@@ -142,10 +146,15 @@ export class SqliteFile {
 
   revoke(id: string, at: number): void {
     this.#pending.delete(id)
-    this.#transaction(() => {
-      this.#s.remove.run(id)
-      this.#s.revoke.run(id, at)
-    })
+    this.#db.exec('PRAGMA synchronous = FULL')
+    try {
+      this.#transaction(() => {
+        this.#s.remove.run(id)
+        this.#s.revoke.run(id, at)
+      })
+    } finally {
+      this.#db.exec('PRAGMA synchronous = NORMAL')
+    }
   }
 
   isRevoked(id: string): boolean {
