@@ -1,11 +1,10 @@
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { ExchangeObserver } from './exchange-observer.js'
 import type { TunnelAccessRequest } from './access-flags.js'
 import { buildRouteTable, type RouteSpec, type RouteTable } from './routes.js'
 import { parseLocalTarget } from './local-target.js'
+import { defaultStateFile } from './config-dir.js'
 
 /** Which Host header the local service sees. */
 export type HostHeaderMode = 'rewrite' | 'preserve' | { value: string }
@@ -62,7 +61,7 @@ export const agentDefaults: AgentOptions = {
   server: 'http://127.0.0.1:8080',
   local: 'http://127.0.0.1:3000',
   routes: undefined,
-  stateFile: join(homedir(), '.config', 'adit', 'agent-state.json'),
+  stateFile: defaultStateFile(),
   apiKey: undefined,
   connections: 2,
   hostHeader: 'rewrite',

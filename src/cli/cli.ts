@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander'
 import type { DoctorFlags } from './doctor-command.js'
 import type { TunnelsFlags } from './tunnels-command.js'
+import type { LoginFlags } from './login-command.js'
 import { agentSettings } from '../config/agent-table.js'
 import { serverSettings } from '../config/server-table.js'
 import { flagSpec, type AnySetting } from '../config/setting.js'
@@ -43,6 +44,7 @@ const runServer = async (flags: Record<string, unknown>): Promise<void> => (awai
 const runAgent = async (flags: Record<string, unknown>): Promise<void> => (await import('./agent-command.js')).runAgent(flags)
 const runDoctor = async (flags: DoctorFlags): Promise<void> => (await import('./doctor-command.js')).runDoctor(flags)
 const tunnelsCommand = () => import('./tunnels-command.js')
+const runLogin = async (server: string, flags: LoginFlags): Promise<void> => (await import('./login-command.js')).runLogin(server, flags)
 
 /**
  * The command declarations, and nothing else: each command is a typed async
@@ -66,10 +68,31 @@ export function buildCli(): Command {
     .addOption(commandOption(printConfigOption))
     .action((_flags: unknown, command: Command) => runAgent(typedOnly(command, agentSettings)))
 
+  // `adit http 3000`: the agent with the local service as its argument (ngrok's `ngrok http 3000`).
+  const http = program
+    .command('http <target>')
+    .description(
+      'share a local HTTP service: `adit http 3000`, `adit http localhost:8080`, `adit http https://127.0.0.1:8443` (the server and key from `adit login`, or --server/--api-key)',
+    )
+  for (const row of agentSettings) if (row.key !== 'local') http.addOption(optionFor(row))
+  http
+    .addOption(commandOption(noInspectOption))
+    .addOption(commandOption(configOption))
+    .addOption(commandOption(printConfigOption))
+    .action((target: string, _flags: unknown, command: Command) => runAgent({ ...typedOnly(command, agentSettings), local: target }))
+
+  program
+    .command('login <server>')
+    .description(
+      `save the server (and its API key) for \`adit http\` and \`adit agent\`: $XDG_CONFIG_HOME/adit/login.json or ~/.config/adit/login.json, mode 0600; ADIT_SERVER / ADIT_API_KEY and flags still win`,
+    )
+    .addOption(new Option('--api-key <key>', 'the API key the server gave you').env('ADIT_API_KEY'))
+    .action((server: string, flags: LoginFlags) => runLogin(server, flags))
+
   program
     .command('doctor')
     .description('check, step by step, that this machine can run an agent: DNS, TLS, /healthz, /ws upgrade, credentials, clock, local service, round trip')
-    .addOption(new Option('--server <url>', 'the adit server').env('ADIT_SERVER').makeOptionMandatory())
+    .addOption(new Option('--server <url>', 'the adit server (default: the one `adit login` saved)').env('ADIT_SERVER'))
     .addOption(new Option('--local <url>', 'the local service to check (and to route the round trip to)').env('ADIT_LOCAL'))
     .addOption(new Option('--api-key <key>', 'API key for registration, when the server needs one').env('ADIT_API_KEY'))
     .addOption(new Option('--state-file <path>', "the agent's state file (its saved id and secret)").env('ADIT_STATE_FILE'))

@@ -1,11 +1,12 @@
-import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { defaultStateFile } from '../agent/config-dir.js'
+import { parseLocalTarget } from '../agent/local-target.js'
+import { loadLogin, withSavedLogin } from './saved-login.js'
 import { runDoctorChecks, type DoctorStep } from '../agent/doctor.js'
-import { AditError, ErrorCode } from '../errors.js'
+import { AditError, ConfigError, ErrorCode } from '../errors.js'
 import { parseDuration } from '../config/parse.js'
 
 export interface DoctorFlags {
-  server: string
+  server?: string
   local?: string
   apiKey?: string
   stateFile?: string
@@ -22,12 +23,16 @@ export function formatStep(step: DoctorStep): string {
 }
 
 /** `adit doctor`: prints each check as it finishes; fails (exit code 2) when any check failed. */
-export async function runDoctor(flags: DoctorFlags): Promise<void> {
-  const stateFile = flags.stateFile === 'none' ? null : (flags.stateFile ?? join(homedir(), '.config', 'adit', 'agent-state.json'))
+export async function runDoctor(flags: DoctorFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const stateFile = flags.stateFile === 'none' ? null : (flags.stateFile ?? defaultStateFile(env))
+  // What `adit login` saved fills in what was not given (the key only for its own server).
+  const saved = withSavedLogin({ server: flags.server }, { server: flags.server !== undefined, apiKey: flags.apiKey !== undefined }, loadLogin(env))
+  const server = flags.server ?? saved.server
+  if (server === undefined) throw new ConfigError('doctor needs a server: --server <url> (ADIT_SERVER), or save one with `adit login <server>`')
   const report = await runDoctorChecks({
-    server: flags.server,
-    local: flags.local,
-    apiKey: flags.apiKey,
+    server,
+    local: flags.local === undefined ? undefined : parseLocalTarget(flags.local, '--local'),
+    apiKey: flags.apiKey ?? saved.apiKey,
     stateFile,
     timeoutMs: flags.timeout === undefined ? 5000 : parseDuration('--timeout', flags.timeout),
     onStep: (step) => process.stdout.write(`${formatStep(step)}\n`),

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { configDir } from '../agent/config-dir.js'
 import { ConfigError } from '../errors.js'
+import type { ResolvedSettings } from '../config/resolve.js'
 
 export interface SavedLogin {
   server: string
@@ -81,6 +82,24 @@ export function withSavedLogin(
   return {
     ...(given.server ? {} : { server: login.server }),
     ...(!given.apiKey && sameServer && login.apiKey !== undefined ? { apiKey: login.apiKey } : {}),
+  }
+}
+
+/**
+ * Puts the saved login into resolved settings where nothing set them
+ * (source `login`): flag, env and config file win; the key only goes with
+ * its own server.
+ */
+export function applySavedLogin(resolved: ResolvedSettings, login: SavedLogin | undefined): void {
+  const given = { server: resolved.sources.server !== 'default', apiKey: resolved.sources.apiKey !== 'default' }
+  const saved = withSavedLogin({ server: resolved.values.server as string | undefined }, given, login)
+  if (saved.server !== undefined) {
+    resolved.values.server = saved.server
+    resolved.sources.server = 'login'
+  }
+  if (saved.apiKey !== undefined) {
+    resolved.values.apiKey = saved.apiKey
+    resolved.sources.apiKey = 'login'
   }
 }
 

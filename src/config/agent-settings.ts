@@ -5,6 +5,7 @@
  */
 import { accessFromFlags, type TunnelAccessRequest } from '../agent/access-flags.js'
 import { parseRateLimit, visitorLimitsFor, withVisitorLimits } from '../agent/visitor-limits.js'
+import { applySavedLogin, loadLogin } from '../cli/saved-login.js'
 import { resolveAgentOptions, type AgentOptions } from '../agent/config.js'
 import type { RouteSpec } from '../agent/routes.js'
 import { routesFromFlags, withCatchAll } from '../cli/route-config.js'
@@ -74,6 +75,7 @@ export function accessFor(values: SettingValues, routes: RouteSpec[] | undefined
 /** Flags typed on the command line, environment and config file → validated agent settings (flag > env > file > default). */
 export function agentConfig(cliFlags: Record<string, unknown>, env: NodeJS.ProcessEnv): AgentConfig {
   const resolved = loadSettings(agentSettings, 'agent', cliFlags, env)
+  applySavedLogin(resolved, loadLogin(env))
   const values = effectiveValues(agentSettings, resolved, env) as AgentValues
   return { resolved, values, options: resolveAgentOptions(agentOptionsFrom(values, resolved.values)) }
 }

@@ -9,6 +9,7 @@ import { parseAllowIpFlag, parseBasicAuthFlag, parseRequireJwtFlag } from '../ag
 import { ConfigError } from '../errors.js'
 import { parseListenAddress } from '../observability/metrics-http.js'
 import { parseLocalTarget } from '../agent/local-target.js'
+import { defaultStateFile } from '../agent/config-dir.js'
 import { routesFromFlags } from '../cli/route-config.js'
 import { parseRateLimit } from '../agent/visitor-limits.js'
 import { bytes, duration, flagSwitch, integer, repeated, setting, text, type AnySetting, type SettingType } from './setting.js'
@@ -80,8 +81,9 @@ export const agentSettings: readonly AnySetting[] = [
     env: ['ADIT_STATE_FILE'],
     type: stateFileType,
     default: agentDefaults.stateFile,
+    defaultFrom: (env) => defaultStateFile(env),
     defaultText: '`~/.config/adit/agent-state.json`',
-    doc: 'where id, secret and URL are kept (0600); `none` keeps nothing',
+    doc: 'where id, secret and URL are kept (0600; under `$XDG_CONFIG_HOME/adit/` when that is set); `none` keeps nothing',
     option: 'stateFile',
   }),
   setting({

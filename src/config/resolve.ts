@@ -8,7 +8,8 @@ import { ConfigError } from '../errors.js'
 import { settingLabel, type AnySetting } from './setting.js'
 
 /** Where a setting's effective value came from. */
-export type SettingSource = 'flag' | 'env' | 'file' | 'default'
+/** `login`: saved by `adit login` (below flag, env and file; the agent's server and API key only). */
+export type SettingSource = 'flag' | 'env' | 'file' | 'login' | 'default'
 
 /** Parsed values by key; a key is absent (undefined) when nothing set it. */
 export type SettingValues = Record<string, unknown>
