@@ -27,9 +27,6 @@ export class EventStream {
     private readonly log: RequestLog,
     private readonly options: EventStreamOptions,
   ) {
-    log.on('added', this.onAdded)
-    log.on('updated', this.onUpdated)
-    log.on('removed', this.onRemoved)
     this.heartbeat = setInterval(() => this.write(': heartbeat\n\n'), options.heartbeatMs)
     this.heartbeat.unref()
   }
@@ -47,15 +44,27 @@ export class EventStream {
     })
     // Tells the client how long to wait before reconnecting, and flushes the head at once.
     res.write('retry: 1000\n\n')
+    // The log's events are listened to only while someone watches: with no browser open, a
+    // request costs the inspector no summary and no JSON (RequestLog skips events nobody hears).
+    if (this.clients.size === 0) this.listen(true)
     this.clients.add(res)
-    res.on('close', () => this.clients.delete(res))
+    res.on('close', () => this.drop(res))
+  }
+
+  private listen(on: boolean): void {
+    const method = on ? 'on' : 'off'
+    this.log[method]('added', this.onAdded)
+    this.log[method]('updated', this.onUpdated)
+    this.log[method]('removed', this.onRemoved)
+  }
+
+  private drop(res: ServerResponse): void {
+    if (this.clients.delete(res) && this.clients.size === 0) this.listen(false)
   }
 
   close(): void {
     clearInterval(this.heartbeat)
-    this.log.off('added', this.onAdded)
-    this.log.off('updated', this.onUpdated)
-    this.log.off('removed', this.onRemoved)
+    this.listen(false)
     for (const res of this.clients) res.end()
     this.clients.clear()
   }
@@ -68,7 +77,7 @@ export class EventStream {
   private write(text: string): void {
     for (const res of this.clients) {
       if (res.writableLength > this.options.maxBufferedBytes) {
-        this.clients.delete(res)
+        this.drop(res)
         res.destroy()
         continue
       }

@@ -199,7 +199,7 @@ export class RequestLog extends EventEmitter<RequestLogEvents> implements Exchan
     this.records.set(record.id, record)
     // An id the agent reuses takes over; the older row simply stops updating.
     this.live.set(start.id, record)
-    this.emit('added', summarize(record))
+    if (this.listenerCount('added') > 0) this.emit('added', summarize(record))
   }
 
   onRequestBody(id: string, chunk: Buffer): void {
@@ -214,7 +214,7 @@ export class RequestLog extends EventEmitter<RequestLogEvents> implements Exchan
     record.status = status
     record.responseHeaders = headers.map(([name, value]): [string, string] => [name, value])
     record.state = 'responding'
-    this.emit('updated', summarize(record))
+    if (this.listenerCount('updated') > 0) this.emit('updated', summarize(record))
   }
 
   onResponseBody(id: string, chunk: Buffer): void {
@@ -240,7 +240,7 @@ export class RequestLog extends EventEmitter<RequestLogEvents> implements Exchan
     record.durationMs = end.durationMs
     record.error = end.error
     record.state = end.error === undefined ? 'complete' : 'failed'
-    this.emit('updated', summarize(record))
+    if (this.listenerCount('updated') > 0) this.emit('updated', summarize(record))
   }
 
   /**
@@ -282,7 +282,7 @@ export class RequestLog extends EventEmitter<RequestLogEvents> implements Exchan
     const record = this.records.get(id)
     if (record === undefined) return
     record.replayOf = replayOf
-    this.emit('updated', summarize(record))
+    if (this.listenerCount('updated') > 0) this.emit('updated', summarize(record))
   }
 
   get(id: string): ExchangeRecord | undefined {

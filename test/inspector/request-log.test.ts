@@ -223,3 +223,28 @@ test('memory stays bounded: 10,000 exchanges with 100 KiB bodies', async (t) => 
   // 500 rows of metadata; a leak of a row or a buffer per exchange would show as many MiB here.
   assert.ok(heapGrowth < 8 * 1024 * 1024, `heap grew ${heapGrowth} bytes`)
 })
+
+test('with no browser watching, the live list costs a request nothing: the event stream listens only while a client is attached', async () => {
+  const { EventStream } = await import('../../src/inspector/event-stream.js')
+  const { PassThrough } = await import('node:stream')
+  const log = new RequestLog()
+  const stream = new EventStream(log, { heartbeatMs: 60_000, maxBufferedBytes: 1 << 20 })
+  try {
+    // Before: the stream listened from construction, so every request was summarized and turned into JSON for nobody.
+    assert.equal(log.listenerCount('added') + log.listenerCount('updated') + log.listenerCount('removed'), 0)
+    // A stand-in for the /api/events response: writeHead, write, and 'close'.
+    const sink = new PassThrough()
+    let written = ''
+    const res = Object.assign(sink, { writeHead: () => res }) as unknown as import('node:http').ServerResponse
+    sink.on('data', (chunk: Buffer) => (written += chunk.toString()))
+    stream.attach(res)
+    assert.equal(log.listenerCount('added'), 1)
+    feedExchange(log, { id: 'w', path: '/watched' })
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.match(written, /event: added\ndata: .*\/watched/)
+    res.emit('close')
+    assert.equal(log.listenerCount('added') + log.listenerCount('updated') + log.listenerCount('removed'), 0)
+  } finally {
+    stream.close()
+  }
+})
