@@ -78,6 +78,10 @@ export interface ExchangeRecord {
   response: CapturedBody
   /** The log id of the exchange this one replays, when it is a replay. */
   replayOf: string | undefined
+  /** The agent route the request took, when the tunnel has routes. */
+  route: string | undefined
+  /** The agent rule that answered instead of the local service (a failed webhook check, a status route). */
+  answeredBy: string | undefined
 }
 
 /** What a list row and an SSE event carry: no headers, no bodies. */
@@ -94,6 +98,8 @@ export interface ExchangeSummary {
   responseContentType: string | undefined
   error: string | undefined
   replayOf: string | undefined
+  route: string | undefined
+  answeredBy: string | undefined
 }
 
 export interface ExchangeFilter {
@@ -147,6 +153,8 @@ export function summarize(record: ExchangeRecord): ExchangeSummary {
     responseContentType: headerValue(record.responseHeaders, 'content-type'),
     error: record.error,
     replayOf: record.replayOf,
+    route: record.route,
+    answeredBy: record.answeredBy,
   }
 }
 
@@ -195,6 +203,8 @@ export class RequestLog extends EventEmitter<RequestLogEvents> implements Exchan
       request: new CapturedBody(this.options.maxBodyBytes),
       response: new CapturedBody(this.options.maxBodyBytes),
       replayOf: undefined,
+      route: start.route,
+      answeredBy: undefined,
     }
     this.records.set(record.id, record)
     // An id the agent reuses takes over; the older row simply stops updating.
@@ -239,6 +249,7 @@ export class RequestLog extends EventEmitter<RequestLogEvents> implements Exchan
     for (const body of [record.request, record.response]) if (body.size > body.kept && !body.evicted) body.truncated = true
     record.durationMs = end.durationMs
     record.error = end.error
+    record.answeredBy = end.answeredBy
     record.state = end.error === undefined ? 'complete' : 'failed'
     if (this.listenerCount('updated') > 0) this.emit('updated', summarize(record))
   }

@@ -80,7 +80,7 @@ function applyFilter() {
 function fillRow(tr, row) {
   tr.replaceChildren(
     h('td', { class: 'method', text: row.method }),
-    h('td', { class: 'path', title: row.path }, [document.createTextNode(row.path), row.replayOf ? h('span', { class: 'replay-tag', text: 'replay of #' + row.replayOf }) : null]),
+    h('td', { class: 'path', title: row.path }, [document.createTextNode(row.path), row.replayOf ? h('span', { class: 'replay-tag', text: 'replay of #' + row.replayOf }) : null, row.answeredBy ? h('span', { class: 'replay-tag', title: row.answeredBy, text: row.answeredBy.split(':')[0] }) : null]),
     h('td', { class: 'num ' + statusClass(row), text: statusText(row) }),
     h('td', { class: 'num', text: formatDuration(row.durationMs) }),
     h('td', { class: 'num', text: formatBytes(row.responseBytes) }),
@@ -285,10 +285,12 @@ function renderDetail(d) {
   })
   const meta = [statusText(d), formatDuration(d.durationMs), new Date(d.startedAt).toLocaleTimeString(), '#' + d.id]
   if (d.replayOf) meta.push('replay of #' + d.replayOf)
+  if (d.route) meta.push('route ' + d.route)
   const children = [
     h('h2', { id: 'detail-title', text: d.method + ' ' + d.path }),
     h('p', { class: 'meta ' + statusClass(d), text: meta.join(' · ') }),
     d.error ? h('p', { class: 'notice error', text: 'Failed: ' + d.error }) : null,
+    d.answeredBy ? h('p', { class: 'notice answered', text: 'Answered by the agent: ' + d.answeredBy }) : null,
     h('div', { class: 'actions' }, [replayButton, editButton, curlButton]),
     state.info.replay ? null : h('p', { class: 'note', text: 'Replay is not available: the agent started this inspector without a replay function.' }),
     form, result, curlBox,
