@@ -149,13 +149,19 @@ describe('guessing is throttled: admin token and basic auth', () => {
     const passwordB = randomBytes(12).toString('base64url')
     const a = jobs.add(await startAgentProcess(server.url, service.url, { stateFile: dir.file('a.json'), args: ['--basic-auth', `alice:${passwordA}`] }))
     const b = jobs.add(await startAgentProcess(server.url, service.url, { stateFile: dir.file('b.json'), args: ['--basic-auth', `bob:${passwordB}`] }))
+    const c = jobs.add(await startAgentProcess(server.url, service.url, { stateFile: dir.file('c.json'), args: ['--basic-auth', 'carol:baseline-pw'] }))
     const attacker = jobs.add(clientFrom('127.0.0.1', 50))
     const visitor = jobs.add(clientFrom('127.0.0.2', 1))
     const newcomer = jobs.add(clientFrom('127.0.0.3', 1))
+    const baseliner = jobs.add(clientFrom('127.0.0.5', 1))
 
-    // The visitor signs in before the flood.
+    // The visitor signs in before the flood; a first visit to a third tunnel, without a flood, is the baseline.
     const signedIn = await timedGet(a.publicUrl, { authorization: basic('alice', passwordA) }, visitor)
     assert.equal(signedIn.status, 200)
+    const baselineMs: number[] = []
+    for (let i = 0; i < 5; i++) baselineMs.push((await timedGet(a.publicUrl, { authorization: basic('alice', passwordA) }, visitor)).ms)
+    const baseline = await timedGet(c.publicUrl, { authorization: basic('carol', 'baseline-pw') }, baseliner)
+    assert.equal(baseline.status, 200)
 
     const visitorMs: number[] = []
     let visitorFailures = 0
@@ -185,6 +191,9 @@ describe('guessing is throttled: admin token and basic auth', () => {
       `signed-in visitor during the flood: ${visitorMs.length} OK, ${visitorFailures} failed, p50 ${percentile(visitorMs, 0.5).toFixed(1)} ms, max ${Math.max(...visitorMs).toFixed(1)} ms`,
     )
     t.diagnostic(`other tunnel's first visit during the flood: ${firstVisit.status} in ${firstVisit.ms.toFixed(1)} ms`)
+    t.diagnostic(
+      `without a flood: signed-in visitor p50 ${percentile(baselineMs, 0.5).toFixed(1)} ms, a first visit ${baseline.ms.toFixed(1)} ms (the flood's client runs in this process too)`,
+    )
     assert.equal(
       [...counted.statuses.values()].reduce((x, y) => x + y, 0),
       400,

@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http'
 
 export const ADMIN_COOKIE = 'adit_admin'
 
-/** `denied.presented`: a token or cookie was shown and was wrong (a guess, for the failure throttle), not merely absent. */
+/** `denied.presented`: a token was shown and was wrong (a guess, for the failure throttle), not merely absent or a stale cookie. */
 export type AdminCheck = { kind: 'allowed' } | { kind: 'redirect'; location: string; cookie: string } | { kind: 'denied'; presented: boolean }
 
 function sameSecret(a: string, b: string): boolean {
@@ -50,5 +50,7 @@ export function checkAdmin(req: IncomingMessage, url: URL, token: string, secure
   }
   const cookie = cookieOf(req, ADMIN_COOKIE)
   if (cookie !== undefined && sameSecret(cookie, adminCookieValue(token))) return { kind: 'allowed' }
-  return { kind: 'denied', presented: bearer || cookie !== undefined }
+  // A stale cookie (the token was rotated) is not a guess: guessing the HMAC is harder than the
+  // token, and counting it would lock out the admin whose open page keeps polling with it.
+  return { kind: 'denied', presented: bearer }
 }

@@ -7,6 +7,7 @@ import { adminCookieValue } from '../../../src/server/dashboard/admin-auth.js'
 import { createDashboard, type Dashboard } from '../../../src/server/dashboard/dashboard.js'
 import { RequestRates } from '../../../src/server/dashboard/request-rate.js'
 import type { DashboardConnection, DashboardSnapshot } from '../../../src/server/dashboard/snapshot.js'
+import { FailureThrottle } from '../../../src/server/security/failure-throttle.js'
 
 const TOKEN = 'admin-token-0123456789'
 
@@ -129,4 +130,21 @@ test('dashboard API: tunnels, their connections and request rates', async (t) =>
   assert.deepEqual(snapshot.totals, { tunnels: 2, connections: 3, activeStreams: 2, ratePerSecond: 4 })
   assert.equal(snapshot.tunnels[0]?.connections[0]?.protocol, 'adit.v2')
   assert.equal(snapshot.tunnels[0]?.connections[0]?.connectedAt, new Date(1_700_000_000_001).toISOString())
+})
+
+test('wrong admin tokens back off per address (429 + Retry-After); a stale cookie or no token is not a guess', async (t) => {
+  const throttle = new FailureThrottle({ freeFailures: 2 })
+  const dashboard = createDashboard({ adminToken: TOKEN, registry: { connections: () => [] }, throttle, clientKey: () => 'client' })
+  const base = await serve(t, dashboard)
+  const get = async (headers: Record<string, string>) => {
+    const res = await request(`${base}/dashboard/api`, { headers })
+    await res.body.dump()
+    return { status: res.statusCode, retryAfter: res.headers['retry-after'], code: res.headers['x-adit-error'] }
+  }
+  for (let i = 0; i < 10; i++) assert.equal((await get({ cookie: 'adit_admin=stale-from-an-old-token' })).status, 401)
+  for (let i = 0; i < 10; i++) assert.equal((await get({})).status, 401)
+  assert.equal((await get({ authorization: 'Bearer wrong-1' })).status, 401)
+  assert.equal((await get({ authorization: 'Bearer wrong-2' })).status, 401)
+  const throttled = await get({ authorization: `Bearer ${TOKEN}` })
+  assert.deepEqual(throttled, { status: 429, retryAfter: '1', code: 'ADIT_ERR_AUTH_THROTTLED' })
 })
