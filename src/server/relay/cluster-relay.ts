@@ -184,6 +184,8 @@ export class ClusterRelay {
       const session = new Session(transport, {
         role: 'server',
         streamWindow: sessionDefaults.streamWindow,
+        // A peer instance carries many tunnels' streams and is trusted: each agent's frames were budgeted where it is connected.
+        maxHeldFrames: Number.POSITIVE_INFINITY,
         onProtocolError: (e) => this.protocolError(id, this.endpoints, e.message),
       })
       peer = new Peer(id, session, transport)
@@ -199,6 +201,7 @@ export class ClusterRelay {
       const session = new Session(transport, {
         role: 'agent',
         streamWindow: sessionDefaults.streamWindow,
+        maxHeldFrames: Number.POSITIVE_INFINITY,
         onStream: this.onRelayedStream,
         onProtocolError: (e) => this.protocolError(id, this.origins, e.message),
       })
