@@ -27,7 +27,8 @@ cd "$root"
 out_dir=${SEA_OUT_DIR:-dist/sea}
 name=${SEA_NAME:-adit-agent}
 entry=${SEA_ENTRY:-}
-node_bin=$(command -v node)
+# The binary is a copy of this node: SEA_NODE=/path/to/node (Node 24 LTS is the target).
+node_bin=${SEA_NODE:-$(command -v node)}
 
 die() {
   printf 'build-sea: %s\n' "$*" >&2
@@ -52,11 +53,13 @@ exe="$out_dir/$name"
 
 # 1. One CommonJS file. import.meta.url does not exist in CommonJS: it is
 #    replaced by the file URL of the script (inside a SEA, the executable).
-#    Native ws accelerators stay external; inside a SEA require() loads only
-#    built-ins, so ws uses its JavaScript fallback.
+#    Inside a SEA require() loads only built-ins and prints a warning for any
+#    other name, so ws's optional native accelerators are replaced by a stub
+#    that throws (scripts/sea-no-native.cjs): ws uses its JavaScript fallback
+#    and a normal run prints no warning. Node 24 is the target.
 node_modules/.bin/esbuild "$entry" \
-  --bundle --platform=node --format=cjs --target=node20 \
-  --external:bufferutil --external:utf-8-validate \
+  --bundle --platform=node --format=cjs --target=node24 \
+  --alias:bufferutil=./scripts/sea-no-native.cjs --alias:utf-8-validate=./scripts/sea-no-native.cjs \
   --define:import.meta.url=__adit_import_meta_url \
   "--banner:js=var __adit_import_meta_url = require('node:url').pathToFileURL(__filename).href;" \
   --legal-comments=eof --log-level=warning \

@@ -56,7 +56,7 @@ const result = await build({
   bundle: true,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  target: 'node24',
   external: optionalNative,
   banner: { js: banner },
   // Licences of bundled dependencies go to the end of the file.

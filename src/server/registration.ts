@@ -27,7 +27,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
  * must survive a restart (creation time, options).
  */
 /** Names nobody gets: they would look like the server's own endpoints or infrastructure. */
-const RESERVED_NAMES = new Set([
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'www',
   'api',
   'app',

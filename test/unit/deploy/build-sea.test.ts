@@ -3,7 +3,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { builtinModules } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cliMissingReason, repoPath, repoRoot } from './repo.js'
@@ -35,6 +36,10 @@ test('build-sea.sh: CommonJS bundle and SEA blob; the bundle runs alone', async 
   assert.ok(existsSync(cjs) && existsSync(blob))
   assert.ok(statSync(blob).size > statSync(cjs).size / 2, 'the blob carries the script')
   assert.equal(existsSync(join(out, 'adit-agent')), false, 'no executable without injection')
+  // Inside a SEA, require() of anything but a built-in prints a warning on every run.
+  const required = [...readFileSync(cjs, 'utf8').matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]!)
+  const outside = [...new Set(required.filter((name) => !name.startsWith('node:') && !builtinModules.includes(name)))]
+  assert.deepEqual(outside, [], 'the SEA script requires only built-ins')
 
   const dir = mkdtempSync(join(tmpdir(), 'adit-sea-run-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
