@@ -4,7 +4,17 @@
  * otherwise as one line per change. Fed by the CLI from each Tunnel's
  * `status`, `request`, `error` and `reregistered` events.
  */
-import { formatStatusChange, redrawPrefix, renderStatusTable, type StatusChange, type TunnelState, type TunnelStatusRow } from './status-render.js'
+import {
+  formatStatusChange,
+  redrawPrefix,
+  renderRecentRequests,
+  renderStatusTable,
+  useColour,
+  type RecentRequest,
+  type StatusChange,
+  type TunnelState,
+  type TunnelStatusRow,
+} from './status-render.js'
 
 export interface StatusOutput {
   write(text: string): unknown
@@ -19,12 +29,18 @@ export interface StatusBoardOptions {
   minRedrawMs: number
   /** Lines drawn above the table on a TTY (inspector URL …). */
   header: () => string[]
+  /** How many finished requests the TTY view lists under the table. */
+  recentRequests: number
+  /** Colour on a TTY; default: on unless NO_COLOR (see useColour). */
+  colour: boolean | undefined
 }
 
 export const statusBoardDefaults: StatusBoardOptions = {
   several: false,
   minRedrawMs: 250,
   header: () => [],
+  recentRequests: 5,
+  colour: undefined,
 }
 
 /** One tunnel's row, as the CLI updates it. */
@@ -69,6 +85,7 @@ export class TunnelStatus {
   request(change: Omit<Extract<StatusChange, { kind: 'request' }>, 'kind'>): void {
     this.row.requests++
     if (change.error !== undefined) this.row.lastError = change.error
+    this.board.recordRequest({ label: this.row.label, method: change.method, path: change.path, status: change.status, durationMs: change.durationMs })
     this.board.changed(this, { kind: 'request', ...change })
   }
 }
@@ -82,6 +99,8 @@ export class StatusBoard {
   private lastDraw = 0
   private timer: NodeJS.Timeout | undefined
   private closed = false
+  private readonly colour: boolean
+  private readonly recent: RecentRequest[] = []
 
   constructor(output: StatusOutput, input: Partial<StatusBoardOptions> = {}) {
     this.output = output
@@ -90,6 +109,14 @@ export class StatusBoard {
       throw new RangeError(`status board option minRedrawMs must be a non-negative number, got ${String(this.options.minRedrawMs)}`)
     }
     this.tty = output.isTTY === true
+    this.colour = this.tty && (this.options.colour ?? useColour(output))
+  }
+
+  /** A finished request, for the TTY view's last few (oldest dropped). */
+  recordRequest(request: RecentRequest): void {
+    if (!this.tty || this.options.recentRequests <= 0) return
+    this.recent.push(request)
+    if (this.recent.length > this.options.recentRequests) this.recent.shift()
   }
 
   /** True when the board redraws a table in place. */
@@ -127,7 +154,9 @@ export class StatusBoard {
       ...renderStatusTable(
         this.rows.map((r) => r.row),
         width,
+        this.colour,
       ),
+      ...renderRecentRequests(this.recent, width, this.options.several, this.colour),
     ]
   }
 

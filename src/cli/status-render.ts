@@ -45,7 +45,7 @@ function oneLine(text: string): string {
  * are as wide as their widest cell; when the terminal is narrower, the last
  * error gives way first, then the public URL.
  */
-export function renderStatusTable(rows: readonly TunnelStatusRow[], width = 100): string[] {
+export function renderStatusTable(rows: readonly TunnelStatusRow[], width = 100, colour = false): string[] {
   const cells = rows.map((row) => cell(row).map(oneLine))
   const widths = headings.map((heading, i) => Math.max([...heading].length, ...cells.map((c) => [...(c[i] ?? '')].length)))
   const gap = 2
@@ -68,7 +68,57 @@ export function renderStatusTable(rows: readonly TunnelStatusRow[], width = 100)
         .trimEnd(),
       width,
     )
-  return [line(headings), ...cells.map(line)]
+  // Colour goes on after the widths are settled: escape codes take no columns.
+  const painted = (row: TunnelStatusRow, text: string): string => {
+    if (!colour) return text
+    const at = (columnWidths[0] ?? 0) + gap + urlWidth + gap
+    const state = text.slice(at, at + row.state.length)
+    return state === row.state ? `${text.slice(0, at)}${paint(row.state, stateColour[row.state])}${text.slice(at + row.state.length)}` : text
+  }
+  return [line(headings), ...cells.map((c, i) => painted(rows[i]!, line(c)))]
+}
+
+const stateColour: Record<TunnelState, number> = { connecting: 36, waiting: 33, online: 32, reconnecting: 33, error: 31 }
+
+/** SGR colour around `text` (32 green, 33 yellow, 31 red, 36 cyan). */
+function paint(text: string, sgr: number): string {
+  return `\x1b[${sgr}m${text}\x1b[39m`
+}
+
+/**
+ * Colour only for a person at a terminal: off when the output is not a
+ * TTY, when NO_COLOR is set (no-color.org) or TERM is dumb; FORCE_COLOR
+ * turns it on anyway.
+ */
+export function useColour(output: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
+  return output.isTTY === true && env.TERM !== 'dumb'
+}
+
+/** One finished request, as the status view lists it. */
+export interface RecentRequest {
+  label: string
+  method: string
+  path: string
+  status: number
+  durationMs: number
+}
+
+/** The last few requests under the table: method, path, status, ms (newest last), each line at most `width`. */
+export function renderRecentRequests(requests: readonly RecentRequest[], width = 100, several = false, colour = false): string[] {
+  if (requests.length === 0) return []
+  const lines = ['', 'RECENT REQUESTS']
+  for (const r of requests) {
+    const status = r.status === 0 ? 'error' : String(r.status)
+    const ms = `${r.durationMs} ms`
+    const prefix = `${several ? `[${r.label}] ` : ''}${r.method.padEnd(7)}`
+    const room = Math.max(8, width - [...prefix].length - Math.max(5, status.length) - ms.length - 4)
+    const text = `${prefix}${fit(oneLine(r.path), room).padEnd(room)}  ${status.padStart(5)}  ${ms}`
+    const tone = r.status === 0 || r.status >= 500 ? 31 : r.status >= 400 ? 33 : 32
+    lines.push(colour ? text.replace(` ${status.padStart(5)} `, ` ${paint(status.padStart(5), tone)} `) : fit(text, width))
+  }
+  return lines
 }
 
 /**

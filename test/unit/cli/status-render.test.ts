@@ -98,7 +98,10 @@ test('board, piped: one line per change, none for repeats', () => {
 
 test('board, TTY: redraws in place, at most once per interval however many changes', async (t) => {
   const out: string[] = []
-  const board = new StatusBoard({ write: (text: string) => out.push(text), isTTY: true, columns: 100 }, { minRedrawMs: 40, header: () => ['adit agent'] })
+  const board = new StatusBoard(
+    { write: (text: string) => out.push(text), isTTY: true, columns: 100 },
+    { minRedrawMs: 40, header: () => ['adit agent'], recentRequests: 0, colour: false },
+  )
   t.after(() => board.close())
   const row = board.add({ label: 'web', local: 'http://127.0.0.1:3000', state: 'connecting' })
   for (let i = 0; i < 1000; i++) row.request({ method: 'GET', path: '/', status: 200, responseBytes: 1, durationMs: 1 })
@@ -110,4 +113,41 @@ test('board, TTY: redraws in place, at most once per interval however many chang
   assert.equal(out.length, 2)
   assert.ok(out[1]!.startsWith('\x1b[3F\x1b[J'), 'the second drawing replaces the three lines of the first')
   assert.match(out[1]!, /online +1000/)
+})
+
+test('colour: only on a TTY, never with NO_COLOR or TERM=dumb; FORCE_COLOR wins', async () => {
+  const { useColour } = await import('../../../src/cli/status-render.js')
+  assert.equal(useColour({ isTTY: true }, {}), true)
+  assert.equal(useColour({ isTTY: false }, {}), false)
+  assert.equal(useColour({ isTTY: true }, { NO_COLOR: '1' }), false)
+  assert.equal(useColour({ isTTY: true }, { TERM: 'dumb' }), false)
+  assert.equal(useColour({ isTTY: false }, { FORCE_COLOR: '1' }), true)
+})
+
+test('the coloured table has the same text and widths once the escape codes are taken out', () => {
+  const plain = renderStatusTable([web, api], 120)
+  const coloured = renderStatusTable([web, api], 120, true)
+  assert.notDeepEqual(coloured, plain)
+  assert.ok(coloured[1]!.includes('\x1b[32monline\x1b[39m'))
+  assert.deepEqual(
+    coloured.map((l) => l.replace(/\x1b\[\d+m/g, '')),
+    plain,
+  )
+})
+
+test('the TTY view lists the last few requests (method, path, status, ms) under the table; piped output does not', async () => {
+  const { renderRecentRequests } = await import('../../../src/cli/status-render.js')
+  assert.deepEqual(renderRecentRequests([], 80), [])
+  const lines = renderRecentRequests([{ label: 'web', method: 'GET', path: '/a?x=1', status: 200, durationMs: 12 }], 40)
+  assert.equal(lines[1], 'RECENT REQUESTS')
+  assert.match(lines[2]!, /^GET {4}\/a\?x=1 +200 {2}12 ms$/)
+  assert.ok(lines.every((l) => [...l].length <= 40))
+  const written: string[] = []
+  const board = new StatusBoard({ write: (t: string) => written.push(t), isTTY: true, columns: 80 }, { minRedrawMs: 0, colour: false, recentRequests: 2 })
+  const row = board.add({ label: 'web', local: 'http://127.0.0.1:3000', state: 'online' })
+  for (const [i, path] of ['/one', '/two', '/three'].entries()) row.request({ method: 'GET', path, status: 200 + i, responseBytes: 1, durationMs: i })
+  const view = board.lines().join('\n')
+  assert.match(view, /RECENT REQUESTS\nGET +\/two +201 {2}1 ms\nGET +\/three +202 {2}2 ms$/)
+  assert.ok(!view.includes('/one'), 'only the last two')
+  board.close()
 })
