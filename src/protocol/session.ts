@@ -176,7 +176,8 @@ export class Session implements StreamOwner, StreamOpener {
     const stream = new Stream(id, this, handler, this.streamWindow)
     this.streams.set(id, stream)
     // A bodiless request's END rides on its OPEN: one frame, one write, one wake-up of the agent.
-    const end = this.endFlag && head.bodyless === true
+    // Never an upgrade's: after the 101 its request side carries the public client's byte stream.
+    const end = this.endFlag && head.bodyless === true && head.upgrade !== true
     this.send(encodeOpen(id, head, end))
     if (end) stream.localEnded = true
     return stream

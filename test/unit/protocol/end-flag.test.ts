@@ -53,6 +53,20 @@ describe('end-flag', () => {
     assert.equal(p.agent.activeStreams, 0)
   })
 
+  it('an upgrade is never ended by its OPEN: after the 101 its request side carries the byte stream', () => {
+    const p = pair(true, true)
+    const stream = p.server.openStream({ ...GET, upgrade: true }, new RecordingHandler())!
+    assert.deepEqual(frames(p.serverTransport.log), ['OPEN'])
+    p.pump()
+    const agent = p.agentStreams[0]!
+    assert.equal(agent.stream.remoteEnded, false)
+    agent.stream.sendHead({ status: 101, headers: [] })
+    p.pump()
+    stream.write(Buffer.from('ping'))
+    p.pump()
+    assert.deepEqual(agent.handler.kinds(), ['data'])
+  })
+
   it('without end-flag (an older agent) the server sends OPEN, then END', () => {
     const p = pair(false, false)
     const stream = p.server.openStream(GET, new RecordingHandler())!
