@@ -135,7 +135,8 @@ describe('tunnel credentials: rotate, delete, idle expiry, signing-key rotation;
     stateOf(dir.file('s.json'))
     assert.equal((await get(`${idle.public_url}x`)).status, 502)
     await until(async () => (await get(`${idle.public_url}x`)).status === 410, 6000, 'the idle tunnel to expire')
-    assert.ok(server.lines.some((l) => l.includes('tunnel expired') && l.includes(idle.id)))
+    // Log lines leave in batches (flushed within 100 ms): wait for the line rather than race it.
+    await until(async () => server.lines.some((l) => l.includes('tunnel expired') && l.includes(idle.id)), 2000, 'the expiry to be logged')
     assert.equal((await get(`${agent.publicUrl}echo`)).status, 200, 'a tunnel with its agent connected is never expired')
   })
 
