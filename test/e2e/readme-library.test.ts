@@ -1,6 +1,6 @@
 /**
  * The README's library example is a program a user copies: this test takes
- * it from README.md exactly as written, runs it with `import ... from 'adit'`
+ * it from README.md exactly as written, runs it with `import ... from 'adit-tunnel'`
  * resolving to this package (a file inside the package can import the
  * package by name), and checks what it prints.
  */
@@ -23,8 +23,8 @@ export function libraryExample(readme: string): string {
 
 test("README's library example runs as written against a real local service", async (t) => {
   const code = libraryExample(readFileSync(`${repo}README.md`, 'utf8'))
-  assert.match(code, /from 'adit'/)
-  // Inside the package (dist/ is), so 'adit' resolves through package.json "exports".
+  assert.match(code, /from 'adit-tunnel'/)
+  // Inside the package (dist/ is), so 'adit-tunnel' resolves through package.json "exports".
   const file = `${repo}dist/readme-example-${process.pid}.mjs`
   writeFileSync(file, code)
   t.after(() => rmSync(file, { force: true }))
