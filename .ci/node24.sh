@@ -43,6 +43,8 @@ restore() {
 trap restore EXIT
 
 echo "node24.sh: rebuilding native addons for $version"
-rebuild_for "$home/bin" --nodedir="$home"
+# A failed rebuild is not the end of the run: on Node 24 the store falls back to node:sqlite, and
+# the suite's sqlite tests say which driver they ran with.
+rebuild_for "$home/bin" --nodedir="$home" || echo "node24.sh: native rebuild failed; better-sqlite3 will not load on $version, the store uses node:sqlite" >&2
 echo "node24.sh: ${NODE24_CMD:-npm test} on $version"
 PATH="$home/bin:$PATH" ${NODE24_CMD:-npm test}
