@@ -11,6 +11,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import { cookieOf } from '../ui/cookies.js'
 
 export const TOKEN_HEADER = 'x-adit-inspector-token'
 
@@ -20,16 +21,6 @@ function same(a: string, b: string): boolean {
   const x = createHmac('sha256', 'adit inspector compare').update(a).digest()
   const y = createHmac('sha256', 'adit inspector compare').update(b).digest()
   return timingSafeEqual(x, y)
-}
-
-function cookieOf(req: IncomingMessage, name: string): string | undefined {
-  const header = req.headers.cookie
-  if (header === undefined) return undefined
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
-  }
-  return undefined
 }
 
 export class InspectorToken {

@@ -8,6 +8,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import { cookieOf } from '../../ui/cookies.js'
 
 export const ADMIN_COOKIE = 'adit_admin'
 
@@ -23,16 +24,6 @@ function sameSecret(a: string, b: string): boolean {
 /** The cookie value for `token`: an HMAC, so a leaked cookie is not the token. */
 export function adminCookieValue(token: string): string {
   return createHmac('sha256', token).update('adit dashboard cookie v1').digest('base64url')
-}
-
-function cookieOf(req: IncomingMessage, name: string): string | undefined {
-  const header = req.headers.cookie
-  if (header === undefined) return undefined
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
-  }
-  return undefined
 }
 
 /** Decides what to do with a dashboard request; `url` is the parsed request URL, `secure` whether the client used https. */
