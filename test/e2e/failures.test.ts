@@ -111,7 +111,8 @@ describe('failures end with a clear status, and the server lives on', () => {
       15_000,
       'the agent to reconnect to the restarted server',
     )
-    assert.ok(second.lines.some((l) => l.includes('"message":"agent connected"') && l.includes(agent.id)))
+    // Logs leave in batches (within 100 ms): wait for the line rather than read the lines so far.
+    await second.waitForLine((l) => l.includes('"message":"agent connected"') && l.includes(agent.id), 2000)
     assert.ok(ms >= 0)
   })
 
