@@ -91,6 +91,9 @@ export class ProxyExchange implements StreamHandler {
   private bodyLength: number | null = null
   private bodyBytes = 0
   private interimHeads = 0
+  /** A relayed stream's body waits for the endpoint's interim 100 (see attach). */
+  private awaitingContinue = false
+  private continueTimer: NodeJS.Timeout | undefined
 
   constructor(
     req: IncomingMessage,
@@ -111,17 +114,38 @@ export class ProxyExchange implements StreamHandler {
     res.on('close', this.onResponseClose)
   }
 
-  /** Starts (or, after a retry, resumes) streaming the public request into `stream`. */
-  attach(stream: OpenedStream): void {
+  /**
+   * Starts (or, after a retry, resumes) streaming the public request into
+   * `stream`. With `continueTimeoutMs` (a relayed stream) a body not yet
+   * started waits for the other instance's interim 100, at most that long:
+   * refused before it, the request is retried with its body untouched.
+   */
+  attach(stream: OpenedStream, continueTimeoutMs?: number): void {
     this.stream = stream
     this.bytesSentOnStream = 0
     this.timer ??= setTimeout(this.onTimeout, this.responseTimeoutMs)
+    if (continueTimeoutMs !== undefined && !this.listening && this.head.bodyless !== true) {
+      this.awaitingContinue = true
+      this.continueTimer = setTimeout(this.startBody, continueTimeoutMs)
+      return
+    }
+    this.startBody()
+  }
+
+  private readonly startBody = (): void => {
+    this.awaitingContinue = false
+    if (this.continueTimer) clearTimeout(this.continueTimer)
+    this.continueTimer = undefined
+    const stream = this.stream
+    if (stream === null || this.finished) return
     if (!this.listening) {
       this.listening = true
       const req = this.req
       req.on('data', this.onRequestData)
       req.on('end', this.onRequestEnd)
       req.on('error', this.onRequestError)
+      // A retry paused it (onReset) before the body ever started.
+      req.resume()
     } else {
       this.req.resume()
     }
@@ -164,6 +188,7 @@ export class ProxyExchange implements StreamHandler {
   onHead(head: ResponseHead): void {
     if (this.finished) return
     if (head.status < 200) return this.onInterimHead(head)
+    if (this.awaitingContinue) this.startBody()
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
     // The server owns the public framing: a bad status or length never reaches the client.
@@ -189,6 +214,7 @@ export class ProxyExchange implements StreamHandler {
   /** 1xx before the final head: 103 goes out as early hints, 100/102 are dropped, 101 answers only an upgrade. */
   private onInterimHead(head: ResponseHead): void {
     if (head.status === 101) return this.badResponse('status 101 answers only an upgrade request')
+    if (head.status === 100 && this.awaitingContinue) return this.startBody()
     if (++this.interimHeads > MAX_INTERIM_HEADS) return this.badResponse(`more than ${MAX_INTERIM_HEADS} interim 1xx heads`)
     if (head.status !== 103 || typeof this.res.writeEarlyHints !== 'function') return
     const hints: Record<string, string | string[]> = {}
@@ -265,6 +291,9 @@ export class ProxyExchange implements StreamHandler {
     if (this.finished) return
     if (!this.headSent && this.canRetry(code)) {
       this.stream = null
+      this.awaitingContinue = false
+      if (this.continueTimer) clearTimeout(this.continueTimer)
+      this.continueTimer = undefined
       this.summary.retries++
       this.req.pause()
       this.redispatch(this)
@@ -291,6 +320,8 @@ export class ProxyExchange implements StreamHandler {
   private canRetry(code: number): boolean {
     if (this.summary.retries >= MAX_RETRIES || this.bytesSentOnStream > 0 || this.summary.requestBytes > 0) return false
     if (code === ResetCode.REFUSED) return true
+    // The other instance never said it opened the stream, and none of the body left: sending it elsewhere cannot repeat it.
+    if (code === CONNECTION_LOST && this.awaitingContinue) return true
     return code === CONNECTION_LOST && idempotent.has(this.summary.method) && this.head.bodyless === true
   }
 
@@ -333,6 +364,7 @@ export class ProxyExchange implements StreamHandler {
     this.finished = true
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
+    if (this.continueTimer) clearTimeout(this.continueTimer)
     this.req.off('data', this.onRequestData)
     // Keep reading (and dropping) any unread request body so the connection stays usable.
     if (!this.req.complete) this.req.resume()

@@ -214,7 +214,7 @@ export class PublicProxy {
           // The connection started going away between pick and open: look again.
           return exchange.summary.retries++ < 3 ? this.dispatch(exchange) : exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
         }
-        exchange.attach(stream)
+        exchange.attach(stream, (resolution.opener as { continueTimeoutMs?: number }).continueTimeoutMs)
       },
       (error: unknown) => {
         this.options.logger.error({ err: (error as Error).message, tunnel: exchange.summary.tunnelId }, 'tunnel lookup failed')

@@ -6,6 +6,7 @@ import {
   Session,
   sessionDefaults,
   type RequestHead,
+  type ResponseHead,
   type Stream,
   type StreamHandler,
   type StreamOpener,
@@ -19,6 +20,8 @@ import { PresenceKeeper } from './presence-keeper.js'
 import { RelayBridge } from './relay-bridge.js'
 import { Peer, RelayOpener } from './relay-peer.js'
 import { resolveRelayOptions, type RelayOptions } from './relay-options.js'
+
+const CONTINUE: ResponseHead = { status: 100, headers: [] }
 
 const refusedHandler: StreamHandler = { onData() {}, onEnd() {}, onReset() {}, onDrain() {} }
 
@@ -302,6 +305,9 @@ export class ClusterRelay {
       return refusedHandler
     }
     bridge.attach(agent)
+    // "Send the body": the origin holds a request body until this interim
+    // head, so a refusal above never costs a body it cannot send again.
+    if (head.bodyless !== true && head.upgrade !== true) relay.sendHead(CONTINUE)
     return bridge.fromOrigin
   }
 

@@ -18,12 +18,21 @@ export class Peer {
   }
 }
 
+/** See RelayOpener.continueTimeoutMs. */
+export const RELAY_CONTINUE_TIMEOUT_MS = 1_000
+
 /**
  * The StreamOpener a PublicProxy gets for a tunnel whose agent is on another
  * instance: streams open on the virtual connection to that instance, with
  * the tunnel id riding on the OPEN's envelope.
  */
 export class RelayOpener implements StreamOpener {
+  /**
+   * A request body waits this long for the endpoint's interim 100 (it opened
+   * the stream on an agent) before it is sent anyway — an endpoint of an
+   * older version never sends one.
+   */
+  readonly continueTimeoutMs = RELAY_CONTINUE_TIMEOUT_MS
   private readonly peer: Peer
   private readonly tunnel: Buffer
   constructor(peer: Peer, tunnel: Buffer) {
