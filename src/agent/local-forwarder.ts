@@ -1,6 +1,6 @@
 import { Readable, type Duplex } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
-import { ResetCode, type RequestHead, type Stream, type StreamHandler } from '../protocol/index.js'
+import { Pipe, ResetCode, type RequestHead, type Stream, type StreamHandler } from '../protocol/index.js'
 import { stripHopByHop } from '../http/hop-by-hop.js'
 import type { HostHeaderMode } from './config.js'
 import type { ExchangeObserver } from './exchange-observer.js'
@@ -153,18 +153,15 @@ export class LocalForwarder {
   }
 }
 
-/** The request body, fed by DATA frames; credit goes back as undici pulls. */
+/** The request body, fed by DATA frames through `intake`; credit goes back (the pipe is told) as undici pulls. */
 class StreamBody extends Readable {
-  owed = 0
-  constructor(private readonly stream: Stream) {
+  /** The pipe's destination: a push that says whether the body wants more. */
+  readonly intake = { write: (chunk: Buffer): boolean => this.push(chunk) }
+  constructor(private readonly toLocal: Pipe) {
     super({ highWaterMark: 64 * 1024 })
   }
   override _read(): void {
-    if (this.owed > 0) {
-      const n = this.owed
-      this.owed = 0
-      this.stream.consumed(n)
-    }
+    this.toLocal.drained()
   }
 }
 
@@ -213,7 +210,8 @@ class ForwardedExchange implements StreamHandler {
   done = false
   /** After a 101: the local service's socket, piped to and from the stream. */
   private upgraded: Duplex | null = null
-  private owed = 0
+  /** Request bytes → the body undici reads, or after a 101 the local socket; credit back once it took them (none: dropped, credited). */
+  private readonly toLocal: Pipe
 
   constructor(forwarder: LocalForwarder, stream: Stream, head: RequestHead, id: string, route: Route, buffered?: Buffer) {
     this.id = id
@@ -221,7 +219,9 @@ class ForwardedExchange implements StreamHandler {
     this.head = head
     this.stream = stream
     this.forwarder = forwarder
-    this.body = head.bodyless || buffered !== undefined ? null : new StreamBody(stream)
+    this.toLocal = new Pipe({ source: stream })
+    this.body = head.bodyless || buffered !== undefined ? null : new StreamBody(this.toLocal)
+    this.toLocal.destination = this.body?.intake ?? null
     this.response = new LocalResponse(this)
     forwarder.observer?.onRequest({
       id,
@@ -253,15 +253,8 @@ class ForwardedExchange implements StreamHandler {
 
   onData(chunk: Buffer): void {
     this.requestBytes += chunk.length
-    if (this.upgraded !== null) {
-      if (this.upgraded.write(chunk)) this.stream.consumed(chunk.length)
-      else this.owed += chunk.length
-      return
-    }
-    if (this.body === null) return this.stream.consumed(chunk.length)
-    this.forwarder.observer?.onRequestBody?.(this.id, chunk)
-    if (this.body.push(chunk)) this.stream.consumed(chunk.length)
-    else this.body.owed += chunk.length
+    if (this.upgraded === null && this.body !== null) this.forwarder.observer?.onRequestBody?.(this.id, chunk)
+    this.toLocal.push(chunk)
   }
 
   onEnd(): void {
@@ -287,6 +280,7 @@ class ForwardedExchange implements StreamHandler {
   /** The local service switched protocols: from now on the stream is a raw pipe to its socket. */
   upgrade(socket: Duplex): void {
     this.upgraded = socket
+    this.toLocal.destination = socket
     socket.on('data', this.onSocketData)
     socket.on('end', this.onSocketEnd)
     socket.on('drain', this.onSocketDrain)
@@ -304,11 +298,7 @@ class ForwardedExchange implements StreamHandler {
   }
 
   private readonly onSocketDrain = (): void => {
-    if (this.owed > 0) {
-      const n = this.owed
-      this.owed = 0
-      this.stream.consumed(n)
-    }
+    this.toLocal.drained()
   }
 
   private readonly onSocketClose = (): void => {

@@ -19,6 +19,8 @@ export class ByteQueue {
   /** Bytes held. */
   length = 0
   private parts: Buffer[] = []
+  /** The array `writeTo` swaps in while it writes (a write may push again), so a flush allocates none. */
+  private spare: Buffer[] = []
   private block: Buffer | null = null
   private blockUsed = 0
 
@@ -49,6 +51,31 @@ export class ByteQueue {
     this.parts = []
     this.length = 0
     return parts
+  }
+
+  /**
+   * Writes everything held, oldest first, and empties the queue without
+   * allocating; returns what the last `write` returned (false: the
+   * destination is full).
+   */
+  writeTo(destination: { write(chunk: Buffer): boolean }): boolean {
+    this.seal()
+    const parts = this.parts
+    // The spare is busy only if a write re-entered writeTo: then a fresh array.
+    this.parts = this.spare.length === 0 ? this.spare : []
+    this.spare = parts
+    this.length = 0
+    let ok = true
+    for (let i = 0; i < parts.length; i++) ok = destination.write(parts[i]!)
+    parts.length = 0
+    return ok
+  }
+
+  /** Drops everything held. */
+  clear(): void {
+    this.block = null
+    this.parts.length = 0
+    this.length = 0
   }
 
   /** Memory the queue's buffers pin (for tests and the stated bound): whole backing stores, the open block whole. */

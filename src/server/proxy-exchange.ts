@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { ByteQueue, CONNECTION_LOST, ResetCode, type OpenedStream, type RequestHead, type ResponseHead, type StreamHandler } from '../protocol/index.js'
+import { CONNECTION_LOST, Pipe, ResetCode, type OpenedStream, type RequestHead, type ResponseHead, type StreamHandler } from '../protocol/index.js'
 import { ErrorCode, type PublicErrorCode } from '../errors.js'
 import { rawFromPairs } from '../http/hop-by-hop.js'
 import { responseHeadersFor } from './forwarded-headers.js'
@@ -75,14 +75,12 @@ export class ProxyExchange implements StreamHandler {
   private readonly redispatch: (exchange: ProxyExchange) => void
   private readonly origin: object | undefined
   private timer: NodeJS.Timeout | undefined
-  private owed = 0
   /**
-   * Response bytes not yet handed to `res`: DATA frames that arrive together
-   * (one socket read, or while the public client is not reading) become one
-   * write, and tiny frames cost bytes, not a buffer and a write each.
+   * Response body → `res`, credit back once `res` took the bytes: DATA frames
+   * that arrive together (one socket read, or while the public client is not
+   * reading) become one write, and tiny frames cost bytes, not a buffer and a write each.
    */
-  private readonly pending = new ByteQueue()
-  private flushQueued = false
+  private readonly response: Pipe
   private headSent = false
   private listening = false
   private requestEnded = false
@@ -110,6 +108,7 @@ export class ProxyExchange implements StreamHandler {
     this.redispatch = callbacks.redispatch
     this.origin = info.origin
     this.summary = newExchangeSummary(info, req.method ?? 'GET')
+    this.response = new Pipe({ destination: res, schedule: queueMicrotask })
     res.on('drain', this.onResponseDrain)
     res.on('close', this.onResponseClose)
   }
@@ -122,6 +121,7 @@ export class ProxyExchange implements StreamHandler {
    */
   attach(stream: OpenedStream, continueTimeoutMs?: number): void {
     this.stream = stream
+    this.response.source = stream
     this.bytesSentOnStream = 0
     this.timer ??= setTimeout(this.onTimeout, this.responseTimeoutMs)
     if (continueTimeoutMs !== undefined && !this.listening && this.head.bodyless !== true) {
@@ -251,27 +251,7 @@ export class ProxyExchange implements StreamHandler {
     }
     this.bodyBytes += chunk.length
     this.summary.responseBytes += chunk.length
-    this.pending.push(chunk)
-    // While the client reads: one write per batch of frames (after this read's frames). While it does not: held until 'drain'.
-    if (this.owed === 0 && !this.flushQueued) {
-      this.flushQueued = true
-      queueMicrotask(this.flushPending)
-    }
-  }
-
-  private readonly flushPending = (): void => {
-    this.flushQueued = false
-    if (!this.finished && this.owed === 0) this.writePending()
-  }
-
-  /** Writes what is pending as one batch; credit goes back at once, or on 'drain' when `res` is full. */
-  private writePending(): void {
-    const n = this.pending.length
-    if (n === 0) return
-    let ok = true
-    for (const part of this.pending.take()) ok = this.res.write(part)
-    if (ok) this.stream?.consumed(n)
-    else this.owed += n
+    this.response.push(chunk)
   }
 
   onEnd(): void {
@@ -282,7 +262,7 @@ export class ProxyExchange implements StreamHandler {
       abortResponse(this.res)
       return this.finish()
     }
-    this.writePending()
+    this.response.flush()
     this.res.end()
     this.finish()
   }
@@ -294,6 +274,7 @@ export class ProxyExchange implements StreamHandler {
       this.awaitingContinue = false
       if (this.continueTimer) clearTimeout(this.continueTimer)
       this.continueTimer = undefined
+      this.response.source = null
       this.summary.retries++
       this.req.pause()
       this.redispatch(this)
@@ -338,12 +319,7 @@ export class ProxyExchange implements StreamHandler {
   }
 
   private readonly onResponseDrain = (): void => {
-    if (this.owed > 0 && this.stream !== null) {
-      const n = this.owed
-      this.owed = 0
-      this.stream.consumed(n)
-    }
-    if (!this.finished) this.writePending()
+    this.response.drained()
   }
 
   private readonly onResponseClose = (): void => {
@@ -362,6 +338,7 @@ export class ProxyExchange implements StreamHandler {
   private finish(): void {
     if (this.finished) return
     this.finished = true
+    this.response.close()
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
     if (this.continueTimer) clearTimeout(this.continueTimer)

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream'
-import { ByteQueue, ResetCode, type OpenedStream, type ResponseHead, type StreamHandler } from '../protocol/index.js'
+import { Pipe, ResetCode, type OpenedStream, type ResponseHead, type StreamHandler } from '../protocol/index.js'
 import { ErrorCode } from '../errors.js'
 import { responseHeadersFor } from './forwarded-headers.js'
 import { newExchangeSummary, type ExchangeSummary } from './proxy-exchange.js'
@@ -26,10 +26,8 @@ export class UpgradeExchange implements StreamHandler {
   private timer: NodeJS.Timeout | undefined
   private upgraded = false
   private headWritten = false
-  private owed = 0
-  /** Bytes for the public socket not yet written: batched, and costing bytes not frames (see ByteQueue). */
-  private readonly pending = new ByteQueue()
-  private flushQueued = false
+  /** Stream → public socket, credit back once the socket took the bytes: batched, and costing bytes not frames (see ByteQueue). */
+  private readonly toClient: Pipe
 
   constructor(
     socket: Duplex,
@@ -43,12 +41,14 @@ export class UpgradeExchange implements StreamHandler {
     this.responseTimeoutMs = info.responseTimeoutMs
     this.onDone = onDone
     this.summary = newExchangeSummary(info, 'GET')
+    this.toClient = new Pipe({ destination: socket, schedule: queueMicrotask })
     socket.on('close', this.onSocketClose)
     socket.on('error', this.onSocketClose)
   }
 
   attach(stream: OpenedStream): void {
     this.stream = stream
+    this.toClient.source = stream
     this.timer = setTimeout(this.onTimeout, this.responseTimeoutMs)
   }
 
@@ -91,30 +91,12 @@ export class UpgradeExchange implements StreamHandler {
   onData(chunk: Buffer): void {
     if (this.finished) return
     this.summary.responseBytes += chunk.length
-    this.pending.push(chunk)
-    if (this.owed === 0 && !this.flushQueued) {
-      this.flushQueued = true
-      queueMicrotask(this.flushPending)
-    }
-  }
-
-  private readonly flushPending = (): void => {
-    this.flushQueued = false
-    if (!this.finished && this.owed === 0) this.writePending()
-  }
-
-  private writePending(): void {
-    const n = this.pending.length
-    if (n === 0 || this.socket.destroyed) return
-    let ok = true
-    for (const part of this.pending.take()) ok = this.socket.write(part)
-    if (ok) this.stream?.consumed(n)
-    else this.owed += n
+    this.toClient.push(chunk)
   }
 
   onEnd(): void {
     if (this.finished) return
-    this.writePending()
+    this.toClient.flush()
     this.socket.end()
     if (!this.upgraded) this.finish()
     else this.maybeFinish()
@@ -150,12 +132,7 @@ export class UpgradeExchange implements StreamHandler {
   }
 
   private readonly onSocketDrain = (): void => {
-    if (this.owed > 0 && this.stream !== null) {
-      const n = this.owed
-      this.owed = 0
-      this.stream.consumed(n)
-    }
-    if (!this.finished) this.writePending()
+    this.toClient.drained()
   }
 
   private readonly onSocketClose = (): void => {
@@ -179,6 +156,7 @@ export class UpgradeExchange implements StreamHandler {
   private finish(): void {
     if (this.finished) return
     this.finished = true
+    this.toClient.close()
     if (this.timer) clearTimeout(this.timer)
     this.summary.durationMs = Number(process.hrtime.bigint() - this.started) / 1e6
     this.onDone(this.summary)

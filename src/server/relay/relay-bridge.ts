@@ -1,4 +1,4 @@
-import { CONNECTION_LOST, ResetCode, type OpenedStream, type ResponseHead, type Stream, type StreamHandler } from '../../protocol/index.js'
+import { CONNECTION_LOST, Pipe, ResetCode, type OpenedStream, type ResponseHead, type Stream, type StreamHandler } from '../../protocol/index.js'
 
 /**
  * On the endpoint instance (the one holding the agent): joins the relay
@@ -15,28 +15,29 @@ export class RelayBridge {
   readonly relay: Stream
   /** The stream on the local agent's connection; null until opened. */
   agent: OpenedStream | null = null
-  /** Request bytes received from the origin, not yet acknowledged (the agent stream was full). */
-  private owedToOrigin = 0
-  /** Response bytes received from the agent, not yet acknowledged (the origin's credit ran out). */
-  private owedToAgent = 0
+  /** Request bytes from the origin → the agent stream, acknowledged to the origin once the agent stream took them. */
+  private readonly toAgent: Pipe
+  /** Response bytes from the agent → the relay stream, acknowledged to the agent once the origin's credit let them go. */
+  private readonly toOrigin: Pipe
   private done = false
 
   constructor(relay: Stream) {
     this.relay = relay
+    this.toAgent = new Pipe({ source: relay })
+    this.toOrigin = new Pipe({ destination: relay })
   }
 
   /** The local agent stream is open: start passing frames. */
   attach(agent: OpenedStream): void {
     this.agent = agent
+    this.toAgent.destination = agent
+    this.toOrigin.source = agent
   }
 
   /** Handler of the relay stream: what the origin sends. */
   readonly fromOrigin: StreamHandler = {
     onData: (chunk: Buffer): void => {
-      const agent = this.agent
-      if (agent === null) return
-      if (agent.write(chunk)) this.relay.consumed(chunk.length)
-      else this.owedToOrigin += chunk.length
+      if (this.agent !== null) this.toAgent.push(chunk)
     },
     onEnd: (): void => {
       this.agent?.end()
@@ -49,9 +50,7 @@ export class RelayBridge {
     },
     onDrain: (): void => {
       // The origin granted credit again: release the agent's bytes that waited for it.
-      const n = this.owedToAgent
-      this.owedToAgent = 0
-      if (n > 0) this.agent?.consumed(n)
+      this.toOrigin.drained()
     },
   }
 
@@ -61,8 +60,7 @@ export class RelayBridge {
       this.relay.sendHead(head)
     },
     onData: (chunk: Buffer): void => {
-      if (this.relay.write(chunk)) this.agent!.consumed(chunk.length)
-      else this.owedToAgent += chunk.length
+      this.toOrigin.push(chunk)
     },
     onEnd: (): void => {
       this.relay.end()
@@ -76,9 +74,7 @@ export class RelayBridge {
       this.relay.reset(code, reason)
     },
     onDrain: (): void => {
-      const n = this.owedToOrigin
-      this.owedToOrigin = 0
-      if (n > 0) this.relay.consumed(n)
+      this.toAgent.drained()
     },
   }
 }
