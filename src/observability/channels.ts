@@ -1,6 +1,6 @@
 import diagnostics_channel from 'node:diagnostics_channel'
 import type { ExchangeEnd, ExchangeStart } from '../agent/exchange-observer.js'
-import type { ExchangeSummary } from '../server/proxy-exchange.js'
+import type { ExchangeSummary } from '../exchange/summary.js'
 
 /**
  * The `node:diagnostics_channel` names adit publishes on. The proxy and the

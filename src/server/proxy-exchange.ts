@@ -6,36 +6,9 @@ import { responseHeadersFor } from './forwarded-headers.js'
 import { sendPublicError } from './public-errors.js'
 import { abortResponse, frameResponseHead, isFramingError } from './response-framing.js'
 import { channels } from '../observability/channels.js'
+import { newExchangeSummary, type ExchangeSummary } from '../exchange/summary.js'
 
-/** What the proxy reports when an exchange finishes (access log, metrics). */
-export interface ExchangeSummary {
-  requestId: string
-  tunnelId: string
-  method: string
-  path: string
-  status: number
-  requestBytes: number
-  responseBytes: number
-  durationMs: number
-  /** Times the request was moved to another connection before any of it was sent. */
-  retries: number
-  error?: string
-}
-
-/** The summary of an exchange that has not started yet. */
-export function newExchangeSummary(info: { requestId: string; tunnelId: string; path: string }, method: string): ExchangeSummary {
-  return {
-    requestId: info.requestId,
-    tunnelId: info.tunnelId,
-    method,
-    path: info.path,
-    status: 0,
-    requestBytes: 0,
-    responseBytes: 0,
-    durationMs: 0,
-    retries: 0,
-  }
-}
+export { newExchangeSummary, type ExchangeSummary } from '../exchange/summary.js'
 
 const resetToError: Record<number, PublicErrorCode> = {
   [ResetCode.LOCAL_UNREACHABLE]: ErrorCode.LOCAL_UNREACHABLE,
