@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import type { ExchangeSummary } from '../server/proxy-exchange.js'
+import type { ExchangeSummary } from '../exchange/summary.js'
 import { channels, type ServerExchangeMessage } from './channels.js'
 import { childContext, endHttpSpan, formatTraceparent, setTraceparent, SpanKind, startSpan, traceContextFrom } from './tracing.js'
 

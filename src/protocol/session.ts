@@ -29,6 +29,8 @@ export interface StreamOpener {
   readonly peerGoingAway?: boolean
   /** Bulk transfers in flight (see Session.heavyStreams); 0 where not tracked. */
   readonly heavyStreams?: number
+  /** Where set (a relay to another instance), a request body waits this long for the far end's interim 100 before it is sent anyway. */
+  readonly continueTimeoutMs?: number
   receive(message: Buffer): void
   close(reason?: string): void
 }

@@ -8,8 +8,6 @@ import { abortResponse, frameResponseHead, isFramingError } from './response-fra
 import { channels } from '../observability/channels.js'
 import { newExchangeSummary, type ExchangeSummary } from '../exchange/summary.js'
 
-export { newExchangeSummary, type ExchangeSummary } from '../exchange/summary.js'
-
 const resetToError: Record<number, PublicErrorCode> = {
   [ResetCode.LOCAL_UNREACHABLE]: ErrorCode.LOCAL_UNREACHABLE,
   [ResetCode.TIMEOUT]: ErrorCode.AGENT_TIMEOUT,
@@ -62,8 +60,7 @@ export class ProxyExchange implements StreamHandler {
   private bodyLength: number | null = null
   private bodyBytes = 0
   private interimHeads = 0
-  /** A relayed stream's body waits for the endpoint's interim 100 (see attach). */
-  private awaitingContinue = false
+  /** Set while a relayed stream's body waits for the endpoint's interim 100 (see attach): the wait's deadline. */
   private continueTimer: NodeJS.Timeout | undefined
 
   constructor(
@@ -98,17 +95,23 @@ export class ProxyExchange implements StreamHandler {
     this.bytesSentOnStream = 0
     this.timer ??= setTimeout(this.onTimeout, this.responseTimeoutMs)
     if (continueTimeoutMs !== undefined && !this.listening && this.head.bodyless !== true) {
-      this.awaitingContinue = true
       this.continueTimer = setTimeout(this.startBody, continueTimeoutMs)
       return
     }
     this.startBody()
   }
 
-  private readonly startBody = (): void => {
-    this.awaitingContinue = false
-    if (this.continueTimer) clearTimeout(this.continueTimer)
+  private get awaitingContinue(): boolean {
+    return this.continueTimer !== undefined
+  }
+
+  private stopWaitingForContinue(): void {
+    clearTimeout(this.continueTimer)
     this.continueTimer = undefined
+  }
+
+  private readonly startBody = (): void => {
+    this.stopWaitingForContinue()
     const stream = this.stream
     if (stream === null || this.finished) return
     if (!this.listening) {
@@ -244,9 +247,7 @@ export class ProxyExchange implements StreamHandler {
     if (this.finished) return
     if (!this.headSent && this.canRetry(code)) {
       this.stream = null
-      this.awaitingContinue = false
-      if (this.continueTimer) clearTimeout(this.continueTimer)
-      this.continueTimer = undefined
+      this.stopWaitingForContinue()
       this.response.source = null
       this.summary.retries++
       this.req.pause()
@@ -314,7 +315,7 @@ export class ProxyExchange implements StreamHandler {
     this.response.close()
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
-    if (this.continueTimer) clearTimeout(this.continueTimer)
+    this.stopWaitingForContinue()
     this.req.off('data', this.onRequestData)
     // Keep reading (and dropping) any unread request body so the connection stays usable.
     if (!this.req.complete) this.req.resume()

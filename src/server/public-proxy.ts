@@ -7,7 +7,8 @@ import { ErrorCode, type PublicErrorCode } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { Credentials } from './credentials.js'
 import { requestHeadersFor, type ForwardingContext } from './forwarded-headers.js'
-import { ProxyExchange, type ExchangeSummary } from './proxy-exchange.js'
+import type { ExchangeSummary } from '../exchange/summary.js'
+import { ProxyExchange } from './proxy-exchange.js'
 import type { TunnelRegistry } from './tunnel-registry.js'
 import { UpgradeExchange } from './upgrade-exchange.js'
 import { observeExchange } from '../observability/exchange-trace.js'
@@ -214,7 +215,7 @@ export class PublicProxy {
           // The connection started going away between pick and open: look again.
           return exchange.summary.retries++ < 3 ? this.dispatch(exchange) : exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
         }
-        exchange.attach(stream, (resolution.opener as { continueTimeoutMs?: number }).continueTimeoutMs)
+        exchange.attach(stream, resolution.opener.continueTimeoutMs)
       },
       (error: unknown) => {
         this.options.logger.error({ err: (error as Error).message, tunnel: exchange.summary.tunnelId }, 'tunnel lookup failed')

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import { Pipe, ResetCode, type OpenedStream, type ResponseHead, type StreamHandler } from '../protocol/index.js'
 import { ErrorCode } from '../errors.js'
 import { responseHeadersFor } from './forwarded-headers.js'
-import { newExchangeSummary, type ExchangeSummary } from './proxy-exchange.js'
+import { newExchangeSummary, type ExchangeSummary } from '../exchange/summary.js'
 import { sendPublicErrorOnSocket } from './public-errors.js'
 import { abortSocket, frameResponseHead, isFramingError } from './response-framing.js'
 
