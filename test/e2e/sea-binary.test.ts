@@ -19,6 +19,7 @@ import { request } from 'undici'
 import { cleanupList } from '../harness/cleanup.js'
 import { startLocalService } from '../harness/local-service.js'
 import { startServerProcess } from '../harness/processes.js'
+import { runCommand } from '../harness/run-command.js'
 import { tempDir } from '../harness/temp.js'
 
 const wanted = process.env.ADIT_SEA_TEST === '1'
@@ -27,18 +28,6 @@ const seaNode = process.env.SEA_NODE ?? process.execPath
 
 if (!wanted)
   process.stderr.write('\n!!! SKIPPING the SEA binary test (test/e2e/sea-binary.test.ts): set ADIT_SEA_TEST=1 (.ci/sea.sh does) to build and run it.\n\n')
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: root, env })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.once('error', reject)
-    child.once('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
 
 describe('the single executable (SEA), built and run', { skip: !wanted }, () => {
   const jobs = cleanupList()
@@ -50,14 +39,14 @@ describe('the single executable (SEA), built and run', { skip: !wanted }, () => 
   })
 
   before(async () => {
-    const built = await run('bash', ['scripts/build-sea.sh'], { ...process.env, SEA_NODE: seaNode, SEA_OUT_DIR: out.path })
+    const built = await runCommand('bash', ['scripts/build-sea.sh'], { cwd: root, env: { ...process.env, SEA_NODE: seaNode, SEA_OUT_DIR: out.path } })
     assert.equal(built.code, 0, `${built.stdout}\n${built.stderr}`)
     assert.ok(existsSync(exe), 'the executable was written')
   })
 
   it('--version prints the version and nothing on stderr: no SEA warning', async () => {
     const { version } = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string }
-    const res = await run(exe, ['--version'], { PATH: process.env.PATH })
+    const res = await runCommand(exe, ['--version'], { env: { PATH: process.env.PATH } })
     assert.equal(res.code, 0, res.stderr)
     assert.equal(res.stdout.trim(), version)
     assert.equal(res.stderr, '')

@@ -2,24 +2,12 @@
 // injection step needs postject, which is not a dependency of this project.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { builtinModules } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cliMissingReason, repoPath, repoRoot } from './repo.js'
-
-function run(command: string, argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { cwd, env })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.once('error', reject)
-    child.once('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+import { runCommand } from '../../harness/run-command.js'
 
 test('build-sea.sh: CommonJS bundle and SEA blob; the bundle runs alone', async (t) => {
   const reason = cliMissingReason()
@@ -29,7 +17,10 @@ test('build-sea.sh: CommonJS bundle and SEA blob; the bundle runs alone', async 
   }
   const out = mkdtempSync(join(tmpdir(), 'adit-sea-'))
   t.after(() => rmSync(out, { recursive: true, force: true }))
-  const built = await run('bash', [repoPath('scripts', 'build-sea.sh')], repoRoot, { PATH: process.env.PATH, SEA_SKIP_INJECT: '1', SEA_OUT_DIR: out })
+  const built = await runCommand('bash', [repoPath('scripts', 'build-sea.sh')], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH, SEA_SKIP_INJECT: '1', SEA_OUT_DIR: out },
+  })
   assert.equal(built.code, 0, built.stderr)
   const cjs = join(out, 'adit-agent.cjs')
   const blob = join(out, 'adit-agent.blob')
@@ -44,7 +35,7 @@ test('build-sea.sh: CommonJS bundle and SEA blob; the bundle runs alone', async 
   const dir = mkdtempSync(join(tmpdir(), 'adit-sea-run-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   copyFileSync(cjs, join(dir, 'adit-agent.cjs'))
-  const help = await run(process.execPath, ['adit-agent.cjs', 'agent', '--help'], dir, { PATH: process.env.PATH })
+  const help = await runCommand(process.execPath, ['adit-agent.cjs', 'agent', '--help'], { cwd: dir, env: { PATH: process.env.PATH } })
   assert.equal(help.code, 0, help.stderr)
   assert.match(help.stdout, /--server <url>/)
 })

@@ -2,24 +2,12 @@
 // directory with no node_modules anywhere above it, and really tunnels.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { cloudRunEnv, forwardingUrl, listeningPort, localService, start, waitForLine } from './processes.js'
 import { cliMissingReason, repoPath, repoRoot } from './repo.js'
-
-function run(argv: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { cwd, env: { PATH: process.env.PATH } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.once('error', reject)
-    child.once('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+import { runCommand } from '../../harness/run-command.js'
 
 /** True when a node_modules folder exists in dir or any parent. */
 function nodeModulesAbove(dir: string): boolean {
@@ -33,7 +21,7 @@ let bundled: string | undefined
 
 async function bundle(): Promise<string> {
   if (bundled !== undefined) return bundled
-  const result = await run([repoPath('scripts', 'bundle-agent.mjs')], repoRoot)
+  const result = await runCommand(process.execPath, [repoPath('scripts', 'bundle-agent.mjs')], { cwd: repoRoot, env: { PATH: process.env.PATH } })
   assert.equal(result.code, 0, result.stderr)
   const out = repoPath('dist', 'adit-agent.mjs')
   assert.ok(existsSync(out), 'dist/adit-agent.mjs written')
@@ -60,7 +48,7 @@ test('bundle: `node adit-agent.mjs agent --help` works alone in an empty directo
   // The createRequire banner, and the optional natives left external.
   assert.match(text.slice(0, 300), /createRequire/)
   const dir = isolatedCopy(t, file)
-  const help = await run(['adit-agent.mjs', 'agent', '--help'], dir)
+  const help = await runCommand(process.execPath, ['adit-agent.mjs', 'agent', '--help'], { cwd: dir, env: { PATH: process.env.PATH } })
   assert.equal(help.code, 0, help.stderr)
   assert.match(help.stdout, /--server <url>/)
   assert.match(help.stdout, /--local <target>/)
