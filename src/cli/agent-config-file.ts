@@ -30,7 +30,7 @@ import { parseHostHeader, type HostHeaderMode } from '../agent/config.js'
 import { camel } from '../config/config-file.js'
 import { parseLocalTarget } from '../agent/local-target.js'
 import type { RouteSpec } from '../agent/routes.js'
-import { routesFromConfig, withCatchAll } from './route-config.js'
+import { routesFromConfig, withCatchAll } from '../config/route-config.js'
 
 /** Access rules for a tunnel's public side, in the names POST /register uses. */
 export interface TunnelAccess {

@@ -1,6 +1,6 @@
 import { defaultStateFile } from '../agent/config-dir.js'
 import { parseLocalTarget } from '../agent/local-target.js'
-import { loadLogin, withSavedLogin } from './saved-login.js'
+import { loadLogin, withSavedLogin } from '../config/saved-login.js'
 import { runDoctorChecks, type DoctorStep } from '../agent/doctor.js'
 import { AditError, ConfigError, ErrorCode } from '../errors.js'
 import { parseDuration } from '../config/parse.js'

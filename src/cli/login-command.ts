@@ -1,5 +1,5 @@
 import { request } from 'undici'
-import { saveLogin, serverOrigin } from './saved-login.js'
+import { saveLogin, serverOrigin } from '../config/saved-login.js'
 
 export interface LoginFlags {
   apiKey?: string

@@ -5,10 +5,10 @@
  */
 import { accessFromFlags, type TunnelAccessRequest } from '../agent/access-flags.js'
 import { parseRateLimit, visitorLimitsFor, withVisitorLimits } from '../agent/visitor-limits.js'
-import { applySavedLogin, loadLogin } from '../cli/saved-login.js'
+import { applySavedLogin, loadLogin } from './saved-login.js'
 import { resolveAgentOptions, type AgentOptions } from '../agent/config.js'
 import type { RouteSpec } from '../agent/routes.js'
-import { routesFromFlags, withCatchAll } from '../cli/route-config.js'
+import { routesFromFlags, withCatchAll } from './route-config.js'
 import { agentSettings } from './agent-table.js'
 import { loadSettings } from './config-file.js'
 import { describeSettings, effectiveValues, optionsFrom, type ResolvedSettings, type SettingValues } from './resolve.js'

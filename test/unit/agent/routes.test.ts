@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildRouteTable, parseRouteFlag, stripRoutePrefix } from '../../../src/agent/routes.js'
-import { routesFromConfig, routesFromFlags } from '../../../src/cli/route-config.js'
+import { routesFromConfig, routesFromFlags } from '../../../src/config/route-config.js'
 import { ErrorCode } from '../../../src/errors.js'
 
 const isConfig = (e: { code?: string }) => e.code === ErrorCode.CONFIG

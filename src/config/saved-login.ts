@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { configDir } from '../agent/config-dir.js'
 import { ConfigError } from '../errors.js'
-import type { ResolvedSettings } from '../config/resolve.js'
+import type { ResolvedSettings } from './resolve.js'
 
 export interface SavedLogin {
   server: string

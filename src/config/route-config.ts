@@ -28,7 +28,7 @@ import { parseRouteFlag, type RouteSpec } from '../agent/routes.js'
 import { parseRateLimit } from '../agent/visitor-limits.js'
 import type { WebhookSpec } from '../agent/webhooks.js'
 import { ConfigError } from '../errors.js'
-import { parseBytes, parseDuration } from '../config/parse.js'
+import { parseBytes, parseDuration } from './parse.js'
 
 const routeKeys = new Set([
   'host',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { serverOrigin, withSavedLogin } from '../../../src/cli/saved-login.js'
+import { serverOrigin, withSavedLogin } from '../../../src/config/saved-login.js'
 
 test('a server as typed becomes an origin; loopback is plain http, other hosts https', () => {
   assert.equal(serverOrigin('adit.example.com'), 'https://adit.example.com')
