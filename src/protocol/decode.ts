@@ -88,6 +88,7 @@ export function decodeOpen(payload: Buffer): RequestHead {
   }
   const head: RequestHead = { method, path, headers: checkHeaders(value.headers, 'OPEN') }
   if (value.upgrade === true) head.upgrade = true
+  if (value.tcp === true && head.upgrade === true) head.tcp = true
   if (typeof value.requestId === 'string') head.requestId = value.requestId
   if (value.bodyless === true) head.bodyless = true
   return head

@@ -116,6 +116,12 @@ export interface RequestHead {
   headers: Array<[string, string]>
   /** Set when the public client asked for a protocol upgrade (WebSocket). */
   upgrade?: boolean
+  /**
+   * A TCP visitor's connection (`adit connect`): set only by the server, after
+   * it checked the visitor's credential; always with `upgrade`. After the
+   * agent's 101 the stream carries the TCP bytes both ways, END is a FIN.
+   */
+  tcp?: boolean
   /** The server's request id, so both sides log the same id. */
   requestId?: string
   /** The request has no body: END follows at once and the agent sends none to its service. */

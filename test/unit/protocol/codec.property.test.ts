@@ -48,12 +48,14 @@ const requestHead: fc.Arbitrary<RequestHead> = fc
     path: text.map((s) => `/${s}`),
     headers,
     upgrade: fc.boolean(),
+    tcp: fc.boolean(),
     bodyless: fc.boolean(),
     requestId: fc.option(text, { nil: undefined }),
   })
-  .map(({ upgrade, bodyless, requestId, ...head }) => {
+  .map(({ upgrade, tcp, bodyless, requestId, ...head }) => {
     const out: RequestHead = head
     if (upgrade) out.upgrade = true
+    if (upgrade && tcp) out.tcp = true
     if (bodyless) out.bodyless = true
     if (requestId !== undefined) out.requestId = requestId
     return out

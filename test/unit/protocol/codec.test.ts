@@ -46,6 +46,7 @@ describe('codec round-trips', () => {
         ['cookie', 'é😀'],
       ],
       upgrade: true,
+      tcp: true,
       requestId: 'req-42',
       bodyless: true,
     }
@@ -58,6 +59,13 @@ describe('codec round-trips', () => {
   it('OPEN drops unknown fields, a non-true upgrade or bodyless, and a non-string requestId', () => {
     const frame = decodeFrame(json(FrameType.OPEN, 3, { method: 'GET', path: '/', headers: [], upgrade: 'yes', bodyless: 1, extra: 1, requestId: 5 }))
     assert.deepEqual(decodeOpen(frame.payload), { method: 'GET', path: '/', headers: [] })
+  })
+
+  it('OPEN keeps tcp only with upgrade (a TCP stream is always an upgraded one)', () => {
+    const alone = decodeFrame(json(FrameType.OPEN, 3, { method: 'GET', path: '/', headers: [], tcp: true }))
+    assert.deepEqual(decodeOpen(alone.payload), { method: 'GET', path: '/', headers: [] })
+    const notTrue = decodeFrame(json(FrameType.OPEN, 3, { method: 'GET', path: '/', headers: [], upgrade: true, tcp: 1 }))
+    assert.deepEqual(decodeOpen(notTrue.payload), { method: 'GET', path: '/', headers: [], upgrade: true })
   })
 
   it('HEAD keeps status, headers and statusText', () => {
