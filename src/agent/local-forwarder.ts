@@ -7,7 +7,8 @@ import type { ExchangeObserver } from './exchange-observer.js'
 import { applyToFlat, applyToPairs, variablesFor, type HeaderVariables } from './header-rules.js'
 import { LocalAnswer } from './local-answer.js'
 import { WebhookGate } from './webhook-gate.js'
-import { originKey, stripRoutePrefix, type Route, type RouteTable } from './routes.js'
+import { putUnderPrefix } from '../http/under-prefix.js'
+import { originKey, strippedPrefix, stripRoutePrefix, type Route, type RouteTable } from './routes.js'
 
 export interface LocalForwarderOptions {
   /** Where each request goes; a plain `--local` tunnel has one catch-all route. */
@@ -114,7 +115,8 @@ export class LocalForwarder {
   requestHeaders(head: Pick<RequestHead, 'headers' | 'requestId'>, route: Route = this.routes.routes[0]!): string[] {
     const out: string[] = []
     const mode = route.hostHeader ?? this.options.hostHeader
-    const prefix = route.stripPrefix && route.path !== '/' ? route.path : undefined
+    const stripped = strippedPrefix(route)
+    const prefix = stripped === '' ? undefined : stripped
     let sawPrefix = false
     for (const [name, value] of head.headers) {
       const lower = name.toLowerCase()
@@ -133,6 +135,19 @@ export class LocalForwarder {
     const rules = route.requestRules
     if (rules === undefined) return out
     return applyToFlat(out, rules, rules.usesVariables ? this.variables(head) : undefined)
+  }
+
+  /**
+   * The response head the visitor sees from a route's service (hop-by-hop
+   * already gone): Location and cookie paths put back under a stripped
+   * prefix, then the route's response rules — for a forwarded request and a
+   * replay alike.
+   */
+  responseHeaders(head: Pick<RequestHead, 'headers' | 'requestId'>, route: Route, pairs: Array<[string, string]>): Array<[string, string]> {
+    putUnderPrefix(pairs, strippedPrefix(route))
+    const rules = route.responseRules
+    if (rules === undefined) return pairs
+    return applyToPairs(pairs, rules, rules.usesVariables ? this.variables(head) : undefined)
   }
 
   /** `${client_ip}`, `${request_id}`, `${tunnel}` for a request's header rules. */
@@ -307,11 +322,9 @@ class ForwardedExchange implements StreamHandler {
     this.finish()
   }
 
-  /** The response head after the route's response rules. */
+  /** The response head the visitor sees (LocalForwarder.responseHeaders). */
   responseHeaders(pairs: Array<[string, string]>): Array<[string, string]> {
-    const rules = this.route.responseRules
-    if (rules === undefined) return pairs
-    return applyToPairs(pairs, rules, rules.usesVariables ? this.forwarder.variables(this.head) : undefined)
+    return this.forwarder.responseHeaders(this.head, this.route, pairs)
   }
 
   finish(error?: string): void {

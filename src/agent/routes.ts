@@ -235,9 +235,14 @@ function prefixMatches(prefix: string, path: string): boolean {
   return next === 0x2f /* / */ || next === 0x3f /* ? */
 }
 
+/** The prefix a `stripPrefix` route removes on the way in (and puts back on Location and cookie paths on the way out); '' for none. */
+export function strippedPrefix(route: Route): string {
+  return route.stripPrefix && route.path !== '/' ? route.path : ''
+}
+
 /** The path the service sees under a `stripPrefix` route: `/api/users?x` → `/users?x`, `/api` → `/`. */
 export function stripRoutePrefix(route: Route, path: string): string {
-  if (!route.stripPrefix || route.path === '/') return path
+  if (strippedPrefix(route) === '') return path
   const rest = path.slice(route.path.length)
   return rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest
 }

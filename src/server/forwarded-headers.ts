@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { stripHopByHop } from '../http/hop-by-hop.js'
+import { putUnderPrefix } from '../http/under-prefix.js'
 
 export interface ForwardingContext {
   /** Client address as the server sees it (the socket's peer). */
@@ -54,40 +55,15 @@ function quoteIfNeeded(value: string): string {
 
 /**
  * Response headers the public client sees: hop-by-hop removed and, because
- * the prefix was stripped on the way in, absolute-path Location /
- * Content-Location and cookie Paths put back under it (what Apache's
- * ProxyPassReverse and ProxyPassReverseCookiePath do). Values with CR or LF
- * are dropped (response splitting).
+ * the prefix was stripped on the way in, put back under it (under-prefix.ts).
+ * Values with CR or LF are dropped (response splitting).
  */
 export function responseHeadersFor(pairs: Array<[string, string]>, prefix: string, keepUpgrade: boolean): Array<[string, string]> {
   const out = stripHopByHop(pairs, keepUpgrade)
   for (let i = out.length - 1; i >= 0; i--) {
-    const pair = out[i]!
-    const value = pair[1]
-    if (value.includes('\r') || value.includes('\n') || value.includes('\0')) {
-      out.splice(i, 1)
-      continue
-    }
-    if (prefix === '') continue
-    const lower = pair[0].toLowerCase()
-    if ((lower === 'location' || lower === 'content-location') && value.startsWith('/') && !value.startsWith('//')) {
-      out[i] = [pair[0], prefix + value]
-    } else if (lower === 'set-cookie') {
-      out[i] = [pair[0], rewriteCookiePath(value, prefix)]
-    }
+    const value = out[i]![1]
+    if (value.includes('\r') || value.includes('\n') || value.includes('\0')) out.splice(i, 1)
   }
+  putUnderPrefix(out, prefix)
   return out
-}
-
-function rewriteCookiePath(cookie: string, prefix: string): string {
-  let sawPath = false
-  // Every Path attribute, not only the first: browsers use the last one.
-  const rewritten = cookie.replace(/(;\s*path=)([^;]*)/gi, (_m, attr: string, path: string) => {
-    sawPath = true
-    const p = path.trim()
-    return p.startsWith('/') ? `${attr}${prefix}${p === '/' ? '/' : p}` : `${attr}${path}`
-  })
-  // A cookie without Path defaults to the request's directory, which already
-  // lies under the prefix; leave it.
-  return sawPath ? rewritten : cookie
 }

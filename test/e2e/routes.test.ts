@@ -8,9 +8,15 @@ import { tempDir } from '../harness/temp.js'
 
 /** A test service that says which one it is in `x-service`. */
 function taggedService(tag: string): Promise<LocalService> {
-  return startLocalService((_req, res) => {
+  return startLocalService((req, res) => {
     res.setHeader('x-service', tag)
     res.setHeader('x-powered-by', 'test')
+    if (req.url === '/login-first') {
+      // What a service that knows nothing of its mount point sends: paths from its own root.
+      res.writeHead(302, { location: '/login?next=%2F', 'content-location': '/login-first', 'set-cookie': 'sid=1; Path=/; HttpOnly', 'content-length': 0 })
+      res.end()
+      return true
+    }
     return false
   })
 }
@@ -117,6 +123,17 @@ describe('routes: several local services behind one agent', () => {
     assert.equal(res.headers['x-service'], `web via ${byHost.id}`, 'set replaced the service’s header')
     assert.equal(res.headers['x-answered'], requestId)
     assert.equal(res.headers['x-powered-by'], undefined)
+  })
+
+  it('strip_prefix: a redirect and cookie path from the service are put back under the route prefix (and /pub/{id})', async () => {
+    const res = await httpGet(`${server.url}/pub/${byHost.id}/web/login-first`)
+    assert.equal(res.status, 302)
+    assert.equal(res.headers.location, `/pub/${byHost.id}/web/login?next=%2F`)
+    assert.equal(res.headers['content-location'], `/pub/${byHost.id}/web/login-first`)
+    assert.deepEqual(res.headers['set-cookie'], [`sid=1; Path=/pub/${byHost.id}/web/; HttpOnly`])
+    // Without strip_prefix the service sees the whole path, so its redirects are already right.
+    const whole = await httpGet(`${server.url}/pub/${byPath.id}/login-first`)
+    assert.equal(whole.headers.location, `/pub/${byPath.id}/login?next=%2F`)
   })
 
   it('by host: the tunnel host goes to its route; /pub on another host takes the path routes; no catch-all is a one-line 404', async () => {
