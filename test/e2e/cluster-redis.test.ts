@@ -10,7 +10,7 @@
  * except under CI, where it fails.
  */
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { after, describe, it } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 import { request } from 'undici'
@@ -22,6 +22,7 @@ import { adminClient, clusterEnv, deleteKeys, redisOrSkip, REDIS_URL, runPrefix,
 import { startLoad } from '../harness/load-loop.js'
 import { patternHash, startLocalService } from '../harness/local-service.js'
 import { memoryOf, sampleRss, startAgentProcess, type ServerProcess } from '../harness/processes.js'
+import { readWithStall } from '../harness/stalled-read.js'
 import { startTcpBalancer } from '../harness/tcp-balancer.js'
 import { tempDir } from '../harness/temp.js'
 
@@ -121,7 +122,7 @@ if (available) {
       assert.equal(await upgradeStatus(a.url, state.id, state.secret), 401)
     })
 
-    it("a 100 MiB download on A, served by the agent on B: intact, both instances' RSS growth bounded", async (t) => {
+    it('a 100 MiB download on A, served by the agent on B: intact; with the reader stalled neither instance takes in more than its windows', async (t) => {
       const [a, b] = members as [ServerProcess, ServerProcess]
       const id = (JSON.parse(b.lines.find((l) => l.includes('"message":"agent connected"'))!) as { tunnel: string }).tunnel
       const size = 100 * 1024 * 1024
@@ -133,25 +134,22 @@ if (available) {
       const peakB = sampleRss(b.pid)
       const started = process.hrtime.bigint()
       const res = await request(`${a.url}/pub/${id}/bytes/${size}`)
-      const hash = createHash('sha256')
-      let length = 0
-      for await (const chunk of res.body) {
-        hash.update(chunk as Buffer)
-        length += (chunk as Buffer).length
-      }
+      // Stall a quarter of the way in: the other 75 MiB are what a relay without flow control would pull into A (or B).
+      const read = await readWithStall(res.body, [a.pid, b.pid], size / 4)
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       const growthA = peakA.stop() - baseA
       const growthB = peakB.stop() - baseB
+      const [stallA, stallB] = read.stallGrowth as [number, number]
       const mib = (n: number): string => (n / 1024 / 1024).toFixed(1)
       t.diagnostic(
-        `100 MiB across instances in ${seconds.toFixed(2)} s (${(100 / seconds).toFixed(0)} MiB/s); RSS growth: A (public side) ${mib(growthA)} MiB, B (agent side) ${mib(growthB)} MiB`,
+        `100 MiB across instances in ${seconds.toFixed(2)} s with a 1.5 s stall; RSS growth over the stall: A (public side) ${mib(stallA)} MiB, B (agent side) ${mib(stallB)} MiB; over the whole transfer (garbage included): A ${mib(growthA)} MiB, B ${mib(growthB)} MiB`,
       )
       assert.equal(res.statusCode, 200)
-      assert.equal(length, size)
-      assert.equal(hash.digest('hex'), patternHash(size))
-      // A tunnel that buffered the body would grow by ~100 MiB; flow control keeps each side to windows.
-      assert.ok(growthA < 64 * 1024 * 1024, `A grew by ${mib(growthA)} MiB`)
-      assert.ok(growthB < 64 * 1024 * 1024, `B grew by ${mib(growthB)} MiB`)
+      assert.equal(read.length, size)
+      assert.equal(read.sha256, patternHash(size))
+      // Windows and socket buffers are a few MiB; a relay that buffered would grow by the 75 MiB left.
+      assert.ok(stallA < 16 * 1024 * 1024, `A grew by ${mib(stallA)} MiB while the reader was stalled`)
+      assert.ok(stallB < 16 * 1024 * 1024, `B grew by ${mib(stallB)} MiB while the reader was stalled`)
     })
   })
 

@@ -184,8 +184,9 @@ describe('hostile input against a real server process: status codes, nothing rea
       `slowloris: ${COUNT} sockets, ${closedByServer} closed by the server after headersTimeout 2s; other tunnel answered in ${latencyMs.toFixed(0)} ms; server RSS before ${(rssBefore / MiB).toFixed(1)} MiB, during ${(rssDuring / MiB).toFixed(1)} MiB, after ${(rssAfter / MiB).toFixed(1)} MiB`,
     )
     assert.equal(closedByServer, COUNT, 'every slow connection was closed by the server')
-    // Bounded by the connection count (Node keeps ~7 KiB per open socket and parser), not by the bytes dribbled.
-    assert.ok(rssAfter - rssBefore < COUNT * 12 * 1024, `memory stays bounded: grew ${((rssAfter - rssBefore) / MiB).toFixed(1)} MiB for ${COUNT} sockets`)
+    // Bounded by the connection count, not by the bytes dribbled: Node itself keeps a socket, a parser and
+    // their buffers per connection (measured here for 10,000: 8.7 KiB each on Node 20, 13.7 KiB on Node 24).
+    assert.ok(rssAfter - rssBefore < COUNT * 20 * 1024, `memory stays bounded: grew ${((rssAfter - rssBefore) / MiB).toFixed(1)} MiB for ${COUNT} sockets`)
     assert.equal(serviceA.requests.filter((r) => r.headers['x-slow-0'] !== undefined).length, 0, 'no slow head reached the agent')
     assert.equal((await get(`${agentA.publicUrl}echo`)).status, 200)
   })
