@@ -1,7 +1,7 @@
 /**
  * Sends a request to the local service again through the agent's own
- * forwarder pool (same origin, same Host policy, same keep-alive
- * connections) and reports it to the tunnel's observer like any forwarded
+ * forwarder pool (same route, origin, Host policy, header rules both ways
+ * and keep-alive connections) and reports it to the tunnel's observer like any forwarded
  * request — so the inspector, the --json printer and `request` events all see
  * a replay as one more exchange. The inspector uses it with
  * `replayIsObserved: true`.
@@ -11,11 +11,14 @@
  */
 import type { Dispatcher } from 'undici'
 import { AditError, ErrorCode } from '../errors.js'
+import { stripHopByHop } from '../http/hop-by-hop.js'
 import type { LocalForwarder } from './local-forwarder.js'
 import { stripRoutePrefix } from './routes.js'
 
 export interface AgentReplayRequest {
   method: string
+  /** The recorded request's id, for `${request_id}` in header rules (else its X-Adit-Request-Id). */
+  requestId?: string
   /** Path and query, as the local service sees them. */
   path: string
   headers: Array<[string, string]>
@@ -72,6 +75,15 @@ export async function replayThroughForwarder(
   const route = forwarder.routeFor(request)
   if (route.local === undefined)
     throw new AditError(ErrorCode.BAD_REQUEST, 400, `route ${route.label} answers by itself; a replay needs a route to a local service`)
+  // A replay may carry an edited body: a webhook route checks it again, so the service never gets an unverified delivery.
+  const webhook = route.webhook
+  if (webhook !== undefined) {
+    const result =
+      request.body.length > webhook.maxBodyBytes
+        ? { ok: false as const, reason: `webhook body over ${webhook.maxBodyBytes} bytes` }
+        : webhook.verify(request.headers, request.body, Date.now())
+    if (!result.ok) throw new AditError(ErrorCode.UNAUTHORIZED, 401, `webhook ${webhook.provider}: ${result.reason}; the replay was not sent to the service`)
+  }
   const id = `replay-${nextReplay++}`
   const observer = forwarder.observer
   const startedAt = Date.now()
@@ -102,7 +114,8 @@ export async function replayThroughForwarder(
       bodyTimeout: options.timeoutMs,
     })
     status = response.statusCode
-    headers = headerPairs(response.headers)
+    // What a visitor would get: hop-by-hop gone, the route's prefix and response rules applied.
+    headers = forwarder.responseHeaders(request, route, stripHopByHop(headerPairs(response.headers)))
     observer?.onResponse?.(id, status, headers)
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       bodyBytes += chunk.length
