@@ -8,6 +8,7 @@ import { applyToFlat, applyToPairs, variablesFor, type HeaderVariables } from '.
 import { LocalAnswer } from './local-answer.js'
 import { WebhookGate } from './webhook-gate.js'
 import { putUnderPrefix } from '../http/under-prefix.js'
+import { resetAwareConnector } from './reset-aware-connector.js'
 import { originKey, strippedPrefix, stripRoutePrefix, type Route, type RouteTable } from './routes.js'
 
 export interface LocalForwarderOptions {
@@ -60,7 +61,7 @@ export class LocalForwarder {
           // agent never cuts a slow download on its own (a route's responseTimeout is per request).
           headersTimeout: 0,
           bodyTimeout: 0,
-          connect: origin.url.protocol === 'https:' ? { rejectUnauthorized: !origin.insecure } : {},
+          connect: resetAwareConnector(origin.url.protocol === 'https:' ? { rejectUnauthorized: !origin.insecure } : {}),
         }),
       )
     }

@@ -72,6 +72,12 @@ describe('truncation is signalled: a response cut mid-body never ends with a cle
       await startLocalService((req, res) => {
         const url = req.url ?? ''
         const socket = req.socket
+        if (url.startsWith('/close-delimited-resets')) {
+          // No length, no chunking, then an abortive close (RST): the body was cut, not ended.
+          socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${PART}`)
+          setTimeout(() => socket.resetAndDestroy(), 200)
+          return true
+        }
         if (url.startsWith('/close-delimited')) {
           // No length, no chunking: the body ends when the connection does.
           socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${PART}`)
@@ -108,13 +114,24 @@ describe('truncation is signalled: a response cut mid-body never ends with a cle
     assert.equal(res.statusCode, 200, 'another tunnel still answers')
   }
 
-  it('the local service dies mid-body: close-delimited and content-length answers end in a TCP reset, chunked without its last chunk', async (t) => {
+  it('the local service dies mid-body (its connection cut, or reset after a close-delimited answer): close-delimited and content-length answers end in a TCP reset, chunked without its last chunk', async (t) => {
     const base = new URL(steady.publicUrl).pathname
     const cases = {
       // HTTP/1.0 client: the server's answer is close-delimited.
       'close-delimited (HTTP/1.0 client)': publicRequest(server.port, `GET ${base}chunked-dies HTTP/1.0\r\nHost: x\r\n\r\n`, 1000),
       'chunked (HTTP/1.1 client)': publicRequest(server.port, `GET ${base}chunked-dies HTTP/1.1\r\nHost: x\r\n\r\n`, 1000),
       'content-length': publicRequest(server.port, `GET ${base}with-length-dies HTTP/1.1\r\nHost: x\r\n\r\n`, 1000),
+      // The service's own answer is close-delimited and its connection is reset: undici alone would call that a complete body.
+      'chunked, service close-delimited then reset (HTTP/1.1 client)': publicRequest(
+        server.port,
+        `GET ${base}close-delimited-resets HTTP/1.1\r\nHost: x\r\n\r\n`,
+        1000,
+      ),
+      'close-delimited, service close-delimited then reset (HTTP/1.0 client)': publicRequest(
+        server.port,
+        `GET ${base}close-delimited-resets HTTP/1.0\r\nHost: x\r\n\r\n`,
+        1000,
+      ),
     }
     for (const [name, { ending }] of Object.entries(cases)) {
       const end = await ending
