@@ -10,6 +10,7 @@
  *   {p}presence:{id}       sorted set: instanceId scored by expiry (epoch ms)
  *   {p}bus:{instanceId}    pub/sub channel: binary messages to one instance
  *   {p}rate:{key}          hash: tokens, at — one token bucket (per-visitor limits), expires when full
+ *   {p}epoch               string: random, set when the first instance found it missing (store epoch)
  */
 export class RedisKeys {
   readonly prefix: string
@@ -17,12 +18,15 @@ export class RedisKeys {
   readonly revoked: string
   /** Scripts append the owner hash themselves (the old owner is only known inside Redis). */
   readonly ownerPrefix: string
+  /** Names the store's contents: a Redis that restarted empty has a new one (TunnelStore.epoch). */
+  readonly epoch: string
 
   constructor(prefix: string) {
     this.prefix = prefix
     this.idle = `${prefix}idle`
     this.revoked = `${prefix}revoked`
     this.ownerPrefix = `${prefix}owner:`
+    this.epoch = `${prefix}epoch`
   }
 
   tunnel(id: string): string {

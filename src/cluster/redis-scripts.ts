@@ -63,6 +63,14 @@ redis.call('SADD', KEYS[3], ARGV[1])
 return 1
 `)
 
+/** KEYS: epoch. ARGV: a fresh random value. Returns the stored epoch, setting ARGV[1] first when there is none. */
+export const EPOCH = new LuaScript(`
+local epoch = redis.call('GET', KEYS[1])
+if epoch then return epoch end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`)
+
 /**
  * KEYS: presence. ARGV: instanceId, expiresAt, ttlMs, now.
  * Drops expired holders, records this one, and keeps the key itself alive at

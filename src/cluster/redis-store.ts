@@ -3,11 +3,12 @@
  * beside three indexes — idle sorted set, owner sets, revoked set — that the
  * Lua scripts in redis-scripts.ts keep in step atomically.
  */
+import { randomBytes } from 'node:crypto'
 import type { RedisClientType } from 'redis'
 import type { Lifecycle } from './lifecycle.js'
 import { checkId, checkRecord, decodeRecord, encodeRecord } from './record.js'
 import type { RedisKeys } from './redis-keys.js'
-import { REVOKE, TOUCH, WRITE_RECORD, runScript } from './redis-scripts.js'
+import { EPOCH, REVOKE, TOUCH, WRITE_RECORD, runScript } from './redis-scripts.js'
 import type { TunnelRecord, TunnelStore } from './types.js'
 
 export class RedisTunnelStore implements TunnelStore {
@@ -87,6 +88,15 @@ export class RedisTunnelStore implements TunnelStore {
     this.#life.check()
     try {
       return await this.#client.sCard(this.#keys.owner(ownerKeyHash))
+    } catch (error) {
+      throw this.#life.fail(error)
+    }
+  }
+
+  async epoch(): Promise<string> {
+    this.#life.check()
+    try {
+      return String(await runScript(this.#client, EPOCH, [this.#keys.epoch], [randomBytes(12).toString('base64url')]))
     } catch (error) {
       throw this.#life.fail(error)
     }

@@ -86,6 +86,14 @@ export interface TunnelStore {
   /** Ids whose lastSeenAt is older than `before` (for idle expiry), at most `limit`. */
   idleSince(before: number, limit: number): Promise<string[]>
   countByOwner(ownerKeyHash: string): Promise<number>
+  /**
+   * A name for the store's current contents, made when it found itself
+   * empty: it changes when the store lost everything under running instances
+   * (a Redis restarted without persistence, a flush), and never otherwise.
+   * Absent on stores whose contents live exactly as long as the process
+   * that uses them (memory) or that one process owns (SQLite).
+   */
+  epoch?(): Promise<string>
 }
 
 /** Which instances hold a live agent connection for a tunnel. Entries expire unless refreshed. */

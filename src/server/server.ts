@@ -70,7 +70,14 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   // (presence, relay). The private default, and a SQLite store (one process
   // holds its file), have nobody to share with.
   const shared = !ownCluster && cluster.kind !== 'sqlite'
-  const relay = shared ? new ClusterRelay(cluster, registry, logger, options.relay) : undefined
+  // GOAWAY(REVOKED) and close to a tunnel's agents here: it was revoked, or its record now belongs to someone else.
+  const disconnect = (id: string, reason: string): void => {
+    for (const connection of registry.get(id)?.connections ?? []) {
+      connection.goAway(GoAwayCode.REVOKED)
+      connection.close(CloseCode.POLICY, reason)
+    }
+  }
+  const relay = shared ? new ClusterRelay(cluster, registry, logger, options.relay, { disconnect }) : undefined
   // Reads on the request and connect paths are bounded: a silent store means 503, never a hang.
   const store = relay === undefined ? cluster.store : boundedStore(cluster.store, relay.options.callTimeoutMs)
   let draining = false
@@ -84,12 +91,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       logger,
       trustProxy: options.trustProxy,
       liveTunnelIds: () => [...registry.connections()].map((c) => c.tunnelId),
-      disconnect: (id) => {
-        for (const connection of registry.get(id)?.connections ?? []) {
-          connection.goAway(GoAwayCode.REVOKED)
-          connection.close(CloseCode.POLICY, 'tunnel revoked')
-        }
-      },
+      disconnect: (id) => disconnect(id, 'tunnel revoked'),
     },
   )
 
@@ -227,7 +229,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     maxFrameBytes: options.maxFrameBytes,
     serviceTimeoutMs: options.serviceTimeoutMs,
     accepting: () => !draining,
-    onAgent: (ws: WebSocket, tunnelId: string, req: IncomingMessage) => {
+    onAgent: (ws: WebSocket, tunnelId: string, req: IncomingMessage, record) => {
       const connection = new AgentConnection(ws, tunnelId, {
         logger,
         endFlag: agreesEndFlag(req),
@@ -241,7 +243,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         },
       })
       registry.add(connection)
-      relay?.agentConnected(tunnelId)
+      relay?.agentConnected(tunnelId, record)
       if (channels.serverAgent.hasSubscribers) channels.serverAgent.publish({ origin, event: 'connect', tunnelId, connection: connection.number })
       store.touch(tunnelId, Date.now()).catch(() => {})
       // Security: read the tunnel's access rules now, so a store outage later finds them cached.

@@ -16,8 +16,8 @@ export interface AgentEndpointOptions {
   maxFrameBytes: number
   /** The front end's request timeout (ms), told to every agent on its upgrade; undefined: none known. */
   serviceTimeoutMs?: number | undefined
-  /** Called with an authenticated agent WebSocket. */
-  onAgent(ws: WebSocket, tunnelId: string, req: IncomingMessage): void
+  /** Called with an authenticated agent WebSocket and the record its secret was verified against (null without a store). */
+  onAgent(ws: WebSocket, tunnelId: string, req: IncomingMessage, record: TunnelRecord | null): void
   /** False while draining: new agents are sent elsewhere. */
   accepting(): boolean
 }
@@ -92,7 +92,7 @@ export class AgentEndpoint {
       return reject(socket, 401, 'wrong secret for this tunnel id')
     }
     if (socket.destroyed) return
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.options.onAgent(ws, id, req))
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.options.onAgent(ws, id, req, record))
   }
 
   close(): void {

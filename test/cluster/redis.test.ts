@@ -199,5 +199,20 @@ if (await redisOrSkip('the Redis cluster suite')) {
         ['idle', 'owner:k1', 'presence:t1', 'revoked', 'tunnel:t1'].map((k) => keyPrefix + k),
       )
     })
+
+    test('the store epoch is one per contents: the same for every instance, new once the keys are gone', { timeout: 10_000 }, async (t) => {
+      const keyPrefix = `${RUN_PREFIX}epoch:`
+      const a = await open(t, { instanceId: 'epoch-a' }, keyPrefix)
+      const b = await open(t, { instanceId: 'epoch-b' }, keyPrefix)
+      const first = await a.store.epoch!()
+      assert.match(first, /^[\w-]{16}$/)
+      assert.equal(await b.store.epoch!(), first, 'every instance reads the epoch the first one set')
+      assert.equal(await a.store.epoch!(), first, 'stable while the contents last')
+      assert.equal(await admin.get(`${keyPrefix}epoch`), first)
+      await deleteKeys(admin, keyPrefix)
+      const second = await b.store.epoch!()
+      assert.notEqual(second, first, 'a Redis that lost its keys has a new epoch')
+      assert.equal(await a.store.epoch!(), second)
+    })
   })
 }

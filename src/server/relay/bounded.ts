@@ -36,5 +36,6 @@ export function boundedStore(store: TunnelStore, ms: number): TunnelStore {
     revoke: (id) => store.revoke(id),
     idleSince: (before, limit) => store.idleSince(before, limit),
     countByOwner: (owner) => store.countByOwner(owner),
+    ...(store.epoch !== undefined ? { epoch: () => withTimeout(store.epoch!(), ms, 'store epoch') } : {}),
   }
 }

@@ -1,4 +1,4 @@
-import type { Cluster } from '../../cluster/types.js'
+import type { Cluster, TunnelRecord } from '../../cluster/types.js'
 import {
   encodeReset,
   FrameType,
@@ -17,6 +17,7 @@ import { withTimeout } from './bounded.js'
 import { BusTransport, type BusTransportEvents } from './bus-transport.js'
 import { decodeEnvelope, encodeEnvelope, Envelope, EnvelopeKind, envelopeId } from './envelope.js'
 import { PresenceKeeper } from './presence-keeper.js'
+import { RecordKeeper, type RecordKeeperHooks } from './record-keeper.js'
 import { RelayBridge } from './relay-bridge.js'
 import { Peer, RelayOpener } from './relay-peer.js'
 import { resolveRelayOptions, type RelayOptions } from './relay-options.js'
@@ -32,7 +33,9 @@ const refusedHandler: StreamHandler = { onData() {}, onEnd() {}, onReset() {}, o
  * (endpoint side) — all over the cluster bus, as adit.v2 frames in relay
  * envelopes (docs/cluster.md). One timer per instance does housekeeping:
  * presence refresh, health (an outage ends every relay stream, a recovery
- * re-announces every tunnel), and probes of silent peers.
+ * re-announces every tunnel), the records of the tunnels connected here
+ * (written back when the store lost them, record-keeper.ts), and probes of
+ * silent peers.
  */
 export class ClusterRelay {
   readonly instanceId: string
@@ -43,6 +46,8 @@ export class ClusterRelay {
   private readonly registry: TunnelRegistry
   private readonly logger: Logger
   private readonly keeper: PresenceKeeper
+  /** The records of the tunnels connected here, restored when the store lost them. */
+  readonly records: RecordKeeper
   private readonly origins = new Map<string, Peer>() // endpoint side: keyed by origin instance
   private readonly endpoints = new Map<string, Peer>() // origin side: keyed by endpoint instance
   private readonly gone = new Map<string, number>() // instance → skip until (epoch ms)
@@ -58,7 +63,7 @@ export class ClusterRelay {
   private nextRefreshAt = 0
   private closed = false
 
-  constructor(cluster: Cluster, registry: TunnelRegistry, logger: Logger, options: Partial<RelayOptions> = {}) {
+  constructor(cluster: Cluster, registry: TunnelRegistry, logger: Logger, options: Partial<RelayOptions> = {}, hooks: RecordKeeperHooks = { disconnect() {} }) {
     this.cluster = cluster
     this.registry = registry
     this.logger = logger
@@ -66,6 +71,7 @@ export class ClusterRelay {
     this.instanceId = cluster.bus.instanceId
     this.sender = envelopeId(this.instanceId)
     this.keeper = new PresenceKeeper(cluster.presence, registry, this.instanceId, this.options.presenceTtlMs, this.onPresenceError)
+    this.records = new RecordKeeper(cluster.store, registry, logger, this.options.callTimeoutMs, hooks)
     this.transportEvents = {
       onPeerGone: (peer) => this.peerGone(peer),
       onBusError: (peer, error) => {
@@ -78,6 +84,7 @@ export class ClusterRelay {
   /** Subscribes to this instance's bus channel and starts the housekeeping timer. */
   async start(): Promise<void> {
     await this.cluster.bus.subscribe(this.onMessage)
+    await this.records.start()
     this.wasHealthy = this.cluster.healthy()
     this.nextRefreshAt = Date.now() + this.options.presenceRefreshMs
     this.timer = setInterval(this.tick, this.options.tickMs)
@@ -97,8 +104,11 @@ export class ClusterRelay {
     return n
   }
 
-  agentConnected(tunnelId: string): void {
-    if (!this.closed) this.keeper.connected(tunnelId)
+  /** An agent connected here; `record` is what its secret was verified against. */
+  agentConnected(tunnelId: string, record?: TunnelRecord | null): void {
+    if (this.closed) return
+    this.keeper.connected(tunnelId)
+    if (record != null) this.records.connected(tunnelId, record)
   }
 
   agentDisconnected(tunnelId: string): void {
@@ -331,6 +341,8 @@ export class ClusterRelay {
     } else {
       this.logger.info({ tunnels: this.announcedTunnels }, 'cluster available again: re-announcing local tunnels')
       this.keeper.announceAll()
+      // A Redis that restarted may have come back empty: put back the records of the tunnels connected here.
+      void this.records.check()
       this.nextRefreshAt = now + this.options.presenceRefreshMs
     }
   }
@@ -342,6 +354,7 @@ export class ClusterRelay {
     if (healthy && now >= this.nextRefreshAt) {
       this.nextRefreshAt = now + this.options.presenceRefreshMs
       this.keeper.announceAll()
+      void this.records.check()
     }
     for (const [id, until] of this.gone) if (until <= now) this.gone.delete(id)
     if (healthy) {
