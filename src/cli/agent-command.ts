@@ -188,6 +188,7 @@ export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.Pr
     const observer: ExchangeObserver | undefined = combineObservers(
       json ? jsonPrinter(write, several ? (plan.name ?? plan.options.local) : undefined) : undefined,
       logObserver,
+      board?.transferObserver(plan.name ?? plan.options.local, redactUrl),
     )
     runners.push(
       new TunnelRunner(plan, {

@@ -4,17 +4,20 @@
  * otherwise as one line per change. Fed by the CLI from each Tunnel's
  * `status`, `request`, `error` and `reregistered` events.
  */
+import type { ExchangeObserver } from '../agent/exchange-observer.js'
 import {
   formatStatusChange,
   redrawPrefix,
   renderRecentRequests,
   renderStatusTable,
+  renderTransfers,
   useColour,
   type RecentRequest,
   type StatusChange,
   type TunnelState,
   type TunnelStatusRow,
 } from './status-render.js'
+import { TransferWatch } from './transfer-watch.js'
 
 export interface StatusOutput {
   write(text: string): unknown
@@ -33,6 +36,10 @@ export interface StatusBoardOptions {
   recentRequests: number
   /** Colour on a TTY; default: on unless NO_COLOR (see useColour). */
   colour: boolean | undefined
+  /** A request in flight this long (ms) shows its progress on a TTY. */
+  progressAfterMs: number
+  /** At most this many transfers in progress are listed. */
+  transfers: number
 }
 
 export const statusBoardDefaults: StatusBoardOptions = {
@@ -41,7 +48,12 @@ export const statusBoardDefaults: StatusBoardOptions = {
   header: () => [],
   recentRequests: 5,
   colour: undefined,
+  progressAfterMs: 1000,
+  transfers: 3,
 }
+
+/** How often a TTY view is redrawn while requests are in flight, so progress moves. */
+const PROGRESS_REDRAW_MS = 500
 
 /** One tunnel's row, as the CLI updates it. */
 export class TunnelStatus {
@@ -98,9 +110,11 @@ export class StatusBoard {
   private drawnLines = 0
   private lastDraw = 0
   private timer: NodeJS.Timeout | undefined
+  private timerDue = 0
   private closed = false
   private readonly colour: boolean
   private readonly recent: RecentRequest[] = []
+  private readonly watch: TransferWatch | undefined
 
   constructor(output: StatusOutput, input: Partial<StatusBoardOptions> = {}) {
     this.output = output
@@ -110,6 +124,19 @@ export class StatusBoard {
     }
     this.tty = output.isTTY === true
     this.colour = this.tty && (this.options.colour ?? useColour(output))
+    this.watch = this.tty && this.options.transfers > 0 ? new TransferWatch() : undefined
+  }
+
+  /**
+   * What the forwarder tells about one tunnel's requests, for the progress of
+   * long transfers; undefined when piped (no one watches a redraw there).
+   */
+  transferObserver(label: string, redactPath: (path: string) => string): ExchangeObserver | undefined {
+    const watch = this.watch
+    if (watch === undefined) return undefined
+    const inner = watch.observerFor(label, redactPath)
+    // The first request starts the redraws that move its progress (draw keeps them going while any is in flight).
+    return { ...inner, onRequest: (start) => (inner.onRequest(start), this.schedule()) }
   }
 
   /** A finished request, for the TTY view's last few (oldest dropped). */
@@ -138,12 +165,26 @@ export class StatusBoard {
       if (change !== undefined) this.output.write(`${formatStatusChange(status.row, change, this.options.several)}\n`)
       return
     }
-    if (this.timer !== undefined) return
-    const wait = Math.max(0, this.lastDraw + this.options.minRedrawMs - Date.now())
+    this.schedule()
+  }
+
+  /** A redraw at most every minRedrawMs (TTY), `atLeastMs` from now at the earliest. */
+  private schedule(atLeastMs = 0): void {
+    if (this.closed || !this.tty) return
+    const now = Date.now()
+    const wait = Math.max(atLeastMs, this.lastDraw + this.options.minRedrawMs - now)
+    if (this.timer !== undefined) {
+      // A change does not wait for a progress redraw due later.
+      if (this.timerDue <= now + wait) return
+      clearTimeout(this.timer)
+    }
+    this.timerDue = now + wait
     this.timer = setTimeout(() => {
       this.timer = undefined
       this.draw()
     }, wait)
+    // Progress redraws never keep the process alive.
+    if (atLeastMs > 0) this.timer.unref()
   }
 
   /** The lines a redraw writes now (header and table). */
@@ -157,6 +198,7 @@ export class StatusBoard {
         this.colour,
       ),
       ...renderRecentRequests(this.recent, width, this.options.several, this.colour),
+      ...renderTransfers(this.watch?.running(this.options.progressAfterMs, this.options.transfers) ?? [], width, this.options.several),
     ]
   }
 
@@ -165,6 +207,7 @@ export class StatusBoard {
     this.output.write(`${redrawPrefix(this.drawnLines)}${lines.join('\n')}\n`)
     this.drawnLines = lines.length
     this.lastDraw = Date.now()
+    if (this.watch !== undefined && this.watch.size > 0) this.schedule(PROGRESS_REDRAW_MS)
   }
 
   /** Draws a last time (TTY) and stops. */

@@ -158,3 +158,56 @@ export function formatStatusChange(row: TunnelStatusRow, change: StatusChange, s
 export function redrawPrefix(previousLines: number): string {
   return previousLines > 0 ? `\x1b[${previousLines}F\x1b[J` : ''
 }
+
+/** A request still in flight, as the status view shows its progress. */
+export interface TransferInProgress {
+  label: string
+  method: string
+  path: string
+  elapsedMs: number
+  requestBytes: number
+  responseBytes: number
+  /** The response's content-length, when it has one: the view shows a percentage. */
+  responseLength?: number
+}
+
+/** 1536 → "1.5 KiB"; binary units, one decimal from KiB up. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let value = n / 1024
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${value.toFixed(1)} ${units[unit]}`
+}
+
+/**
+ * Long transfers under the table: method, path, then bytes so far each way
+ * that moved (↑ to the service, ↓ to the client, with a percentage when the
+ * length is known), the average rate and the time so far.
+ */
+export function renderTransfers(transfers: readonly TransferInProgress[], width = 100, several = false): string[] {
+  if (transfers.length === 0) return []
+  const lines = ['', 'IN PROGRESS']
+  for (const t of transfers) {
+    const seconds = t.elapsedMs / 1000
+    const parts: string[] = []
+    if (t.requestBytes > 0) parts.push(`↑ ${formatBytes(t.requestBytes)}`)
+    if (t.responseBytes > 0 || t.requestBytes === 0) {
+      const of =
+        t.responseLength !== undefined && t.responseLength > 0
+          ? ` of ${formatBytes(t.responseLength)} (${Math.floor((100 * t.responseBytes) / t.responseLength)} %)`
+          : ''
+      parts.push(`↓ ${formatBytes(t.responseBytes)}${of}`)
+    }
+    const rate = seconds > 0 ? `${formatBytes(Math.round((t.requestBytes + t.responseBytes) / seconds))}/s` : ''
+    const stats = `${parts.join('  ')}  ${rate}  ${seconds.toFixed(1)} s`
+    const prefix = `${several ? `[${t.label}] ` : ''}${t.method.padEnd(7)}`
+    const room = Math.max(8, width - [...prefix].length - [...stats].length - 2)
+    lines.push(fit(`${prefix}${fit(oneLine(t.path), room).padEnd(room)}  ${stats}`, width))
+  }
+  return lines
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { StatusBoard } from '../../../src/cli/status-board.js'
-import { fit, formatStatusChange, redrawPrefix, renderStatusTable, type TunnelStatusRow } from '../../../src/cli/status-render.js'
+import { fit, formatBytes, formatStatusChange, redrawPrefix, renderStatusTable, renderTransfers, type TunnelStatusRow } from '../../../src/cli/status-render.js'
 
 const web: TunnelStatusRow = {
   label: 'web',
@@ -150,4 +150,58 @@ test('the TTY view lists the last few requests (method, path, status, ms) under 
   assert.match(view, /RECENT REQUESTS\nGET +\/two +201 {2}1 ms\nGET +\/three +202 {2}2 ms$/)
   assert.ok(!view.includes('/one'), 'only the last two')
   board.close()
+})
+
+test('a transfer in progress: bytes each way that moved, the percentage when the length is known, rate and time; never wider than the terminal', () => {
+  const MiB = 1024 * 1024
+  const lines = renderTransfers(
+    [
+      { label: 'web', method: 'GET', path: '/big.iso', elapsedMs: 2000, requestBytes: 0, responseBytes: 25 * MiB, responseLength: 100 * MiB },
+      { label: 'web', method: 'PUT', path: '/upload', elapsedMs: 4000, requestBytes: 8 * MiB, responseBytes: 0 },
+    ],
+    100,
+  )
+  assert.deepEqual(lines, [
+    '',
+    'IN PROGRESS',
+    `GET    /big.iso${' '.repeat(34)}  ↓ 25.0 MiB of 100.0 MiB (25 %)  12.5 MiB/s  2.0 s`,
+    `PUT    /upload${' '.repeat(57)}  ↑ 8.0 MiB  2.0 MiB/s  4.0 s`,
+  ])
+  for (const width of [40, 60])
+    for (const line of renderTransfers([{ label: 'web', method: 'GET', path: '/x'.repeat(50), elapsedMs: 1500, requestBytes: 1, responseBytes: 1 }], width))
+      assert.ok([...line].length <= width, `${line} fits ${width}`)
+  assert.deepEqual(renderTransfers([]), [])
+  assert.equal(formatBytes(1023), '1023 B')
+  assert.equal(formatBytes(1536), '1.5 KiB')
+})
+
+test('board, TTY: a request in flight past progressAfterMs shows its progress and is redrawn while it runs; gone once it ends; piped: no observer', async (t) => {
+  const written: string[] = []
+  const board = new StatusBoard(
+    { write: (text: string) => written.push(text), isTTY: true, columns: 120 },
+    { minRedrawMs: 0, colour: false, recentRequests: 0, progressAfterMs: 50 },
+  )
+  t.after(() => board.close())
+  board.add({ label: 'web', local: 'http://127.0.0.1:3000', state: 'online' })
+  const observer = board.transferObserver('web', (p) => p.replace(/token=[^&]*/, 'token=…'))!
+  observer.onRequest({ id: 'a', requestId: undefined, tunnelId: 't', method: 'GET', path: '/file?token=s3cret', headers: [], startedAt: Date.now() })
+  observer.onResponse?.('a', 200, [['Content-Length', String(4096)]])
+  observer.onResponseBody?.('a', Buffer.alloc(1024))
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.doesNotMatch(written.at(-1)!, /IN PROGRESS/, 'not before progressAfterMs')
+  // No further change: the progress redraw (every 500 ms while requests are in flight) shows it.
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  const shown = written.at(-1)!
+  assert.match(shown, /IN PROGRESS\nGET +\/file\?token=… +↓ 1\.0 KiB of 4\.0 KiB \(25 %\)/)
+  assert.doesNotMatch(shown, /s3cret/)
+  observer.onEnd({ id: 'a', status: 200, responseHeaders: [], requestBytes: 0, responseBytes: 4096, durationMs: 600 })
+  board.rows[0]!.setState('online', { error: 'x' })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.doesNotMatch(written.at(-1)!, /IN PROGRESS/)
+  const piped = new StatusBoard({ write: () => {}, isTTY: false })
+  assert.equal(
+    piped.transferObserver('web', (p) => p),
+    undefined,
+  )
+  piped.close()
 })
