@@ -2,6 +2,7 @@ import { Readable, type Duplex } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 import { Pipe, ResetCode, type RequestHead, type Stream, type StreamHandler } from '../protocol/index.js'
 import { stripHopByHop } from '../http/hop-by-hop.js'
+import { trailerFields } from '../http/trailer-fields.js'
 import type { HostHeaderMode } from './config.js'
 import type { ExchangeObserver } from './exchange-observer.js'
 import { applyToFlat, applyToPairs, variablesFor, type HeaderVariables } from './header-rules.js'
@@ -420,8 +421,11 @@ class LocalResponse implements Dispatcher.DispatchHandler {
     return this.exchange.stream.write(chunk)
   }
 
-  onComplete(): void {
-    this.exchange.stream.end()
+  /** The body is complete; a chunked response's trailer section (undici hands it here) ends the stream as TRAILERS. */
+  onComplete(trailers: Buffer[] | string[] | null): void {
+    const fields = trailers === null || trailers.length === 0 ? [] : trailerFields(trailers.map((t) => t.toString('latin1')))
+    if (fields.length > 0) this.exchange.stream.endWithTrailers(fields)
+    else this.exchange.stream.end()
     this.exchange.finish()
   }
 

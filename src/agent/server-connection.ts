@@ -6,6 +6,7 @@ import {
   parseFeatures,
   Session,
   sessionDefaults,
+  SPOKEN_FEATURES,
   Subprotocol,
   type ProtocolError,
   type Transport,
@@ -72,7 +73,7 @@ export class ServerConnection {
   constructor(options: ServerConnectionOptions) {
     const ws = new WebSocket(options.url, [Subprotocol.V2], {
       // Optional protocol features this agent speaks; the server's 101 names those it will use.
-      headers: { authorization: `Bearer ${options.secret}`, [FEATURES_HEADER]: Feature.END_FLAG },
+      headers: { authorization: `Bearer ${options.secret}`, [FEATURES_HEADER]: SPOKEN_FEATURES.join(', ') },
       perMessageDeflate: false,
       maxPayload: options.maxFrameBytes,
       handshakeTimeout: 15_000,
@@ -97,7 +98,9 @@ export class ServerConnection {
     ws.on('upgrade', (res) => {
       const told = Number(res.headers[SERVICE_TIMEOUT_HEADER])
       if (Number.isInteger(told) && told >= 1000) this.serviceTimeoutMs = told
-      if (parseFeatures(res.headers[FEATURES_HEADER]).has(Feature.END_FLAG)) this.session.enableEndFlag()
+      const granted = parseFeatures(res.headers[FEATURES_HEADER])
+      if (granted.has(Feature.END_FLAG)) this.session.enableEndFlag()
+      if (granted.has(Feature.TRAILERS)) this.session.enableTrailers()
     })
     ws.on('open', () => {
       this.opened = true

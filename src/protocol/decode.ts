@@ -1,5 +1,5 @@
 import { ProtocolError, ProtocolErrorCode } from './errors.js'
-import { FLAG_END, FrameType, HEADER_LENGTH, type Frame, type RequestHead, type ResponseHead } from './frame.js'
+import { FLAG_END, FrameType, HEADER_LENGTH, type Frame, type RequestHead, type ResponseHead, type TrailerFields } from './frame.js'
 
 /**
  * Frame decoders. A WebSocket message is exactly one frame, so decoding is a
@@ -103,4 +103,9 @@ export function decodeHead(payload: Buffer): ResponseHead {
   const head: ResponseHead = { status, headers: checkHeaders(value.headers, 'HEAD') }
   if (typeof value.statusText === 'string') head.statusText = value.statusText
   return head
+}
+
+/** TRAILERS: `{"headers":[[name, value], ...]}`; the frame itself ends the body. */
+export function decodeTrailers(payload: Buffer): TrailerFields {
+  return checkHeaders(parseJson(payload, 'TRAILERS').headers, 'TRAILERS')
 }

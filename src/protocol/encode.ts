@@ -1,4 +1,4 @@
-import { FLAG_END, FrameType, HEADER_LENGTH, type RequestHead, type ResponseHead } from './frame.js'
+import { FLAG_END, FrameType, HEADER_LENGTH, type RequestHead, type ResponseHead, type TrailerFields } from './frame.js'
 
 /**
  * Frame encoders. Each returns one Buffer: ws sends one WebSocket message per
@@ -61,4 +61,9 @@ export function encodeOpen(streamId: number, head: RequestHead, end = false): Bu
 /** `end`: the response has no body; this HEAD is also its END (FLAG_END). */
 export function encodeHead(streamId: number, head: ResponseHead, end = false): Buffer {
   return encodeJson(end ? FrameType.HEAD | FLAG_END : FrameType.HEAD, streamId, head)
+}
+
+/** Trailer fields, and the end of this side's body (only to a peer that negotiated `trailers`). Once per stream: JSON is fine here. */
+export function encodeTrailers(streamId: number, trailers: TrailerFields): Buffer {
+  return encodeJson(FrameType.TRAILERS, streamId, { headers: trailers })
 }

@@ -28,6 +28,12 @@ export const FrameType = {
   WINDOW: 0x06,
   /** server→agent, stream 0: take no new streams here; payload is u32 last stream id + u32 code. */
   GOAWAY: 0x07,
+  /**
+   * both ways: trailer fields (JSON), and this side's body is complete (as
+   * HTTP/2's HEADERS with END_STREAM after DATA). Sent only to a peer that
+   * named `trailers` in `Adit-Features`.
+   */
+  TRAILERS: 0x08,
 } as const
 export type FrameType = (typeof FrameType)[keyof typeof FrameType]
 
@@ -48,7 +54,19 @@ export const FEATURES_HEADER = 'adit-features'
 export const Feature = {
   /** END folded into OPEN/HEAD/DATA as FLAG_END. */
   END_FLAG: 'end-flag',
+  /** TRAILERS frames: HTTP trailer fields carried both ways (gRPC's grpc-status rides in them). */
+  TRAILERS: 'trailers',
 } as const
+
+/** Every optional feature this implementation speaks, as the agent offers them and the server grants them. */
+export const SPOKEN_FEATURES: readonly string[] = [Feature.END_FLAG, Feature.TRAILERS]
+
+/** The features both sides speak: those in `offered` (an `Adit-Features` value) that this side speaks too. */
+export function agreedFeatures(offered: string | string[] | undefined): Set<string> {
+  const out = new Set<string>()
+  for (const name of parseFeatures(offered)) if (SPOKEN_FEATURES.includes(name)) out.add(name)
+  return out
+}
 
 /** The feature names in an `Adit-Features` header value. */
 export function parseFeatures(value: string | string[] | undefined): Set<string> {
@@ -134,6 +152,9 @@ export interface ResponseHead {
   headers: Array<[string, string]>
   statusText?: string
 }
+
+/** Trailer fields carried by TRAILERS, `[name, value]` pairs in arrival order (as in heads). */
+export type TrailerFields = Array<[string, string]>
 
 /** A decoded frame. `payload` is a view into the received message, never a copy. */
 export interface Frame {

@@ -1,4 +1,4 @@
-import { decodeFrame, decodeGoAway, decodeHead, decodeOpen, decodeReset, decodeU32 } from './decode.js'
+import { decodeFrame, decodeGoAway, decodeHead, decodeOpen, decodeReset, decodeTrailers, decodeU32 } from './decode.js'
 import { encodeGoAway, encodeOpen } from './encode.js'
 import { ProtocolError, ProtocolErrorCode } from './errors.js'
 import { FrameType, INITIAL_WINDOW, MAX_STREAM_ID, ResetCode, type RequestHead } from './frame.js'
@@ -70,6 +70,8 @@ export interface SessionOptions {
   smallFrameBurst?: number
   /** The peer negotiated `end-flag` (FLAG_END on OPEN/HEAD/DATA); see also `enableEndFlag`. Frames with the flag are accepted either way. */
   endFlag?: boolean
+  /** The peer negotiated `trailers` (TRAILERS frames may be sent to it); see also `enableTrailers`. TRAILERS received are accepted either way. */
+  trailers?: boolean
 }
 
 export const sessionDefaults = {
@@ -135,6 +137,7 @@ export class Session implements StreamOwner, StreamOpener {
   private lastRemoteStreamId = 0
   private isCongested = false
   private endFlag: boolean
+  private trailers: boolean
   private readonly onSent = (): void => this.checkDrained()
 
   constructor(transport: Transport, options: SessionOptions) {
@@ -152,6 +155,7 @@ export class Session implements StreamOwner, StreamOpener {
     this.smallFrameTokens = this.smallFrameBurst
     if (this.now !== undefined) this.smallFrameRefilledAt = this.now()
     this.endFlag = options.endFlag === true
+    this.trailers = options.trailers === true
   }
 
   /** The peer turned out to speak `end-flag` (the agent learns it from the server's 101, after the session exists). */
@@ -161,6 +165,15 @@ export class Session implements StreamOwner, StreamOpener {
 
   get foldEnd(): boolean {
     return this.endFlag
+  }
+
+  /** The peer turned out to speak `trailers` (learnt from the server's 101, as enableEndFlag). */
+  enableTrailers(): void {
+    this.trailers = true
+  }
+
+  get carriesTrailers(): boolean {
+    return this.trailers
   }
 
   get activeStreams(): number {
@@ -366,6 +379,14 @@ export class Session implements StreamOwner, StreamOpener {
       case FrameType.END: {
         if (this.role === 'server' && !stream.headReceived) return this.streamError(stream, 'END before HEAD')
         return this.remoteEnd(stream)
+      }
+      case FrameType.TRAILERS: {
+        if (this.role === 'server' && !stream.headReceived) return this.streamError(stream, 'TRAILERS before HEAD')
+        if (stream.remoteEnded) return this.streamError(stream, 'TRAILERS after END')
+        const trailers = decodeTrailers(payload)
+        stream.handler.onTrailers?.(trailers)
+        if (!stream.closed) this.remoteEnd(stream)
+        return
       }
       case FrameType.RESET: {
         const { code, reason } = decodeReset(payload)

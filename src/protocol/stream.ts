@@ -1,5 +1,5 @@
-import { encodeData, encodeEnd, encodeHead, encodeReset, encodeWindow } from './encode.js'
-import { INITIAL_WINDOW, MAX_DATA_PAYLOAD, type ResponseHead } from './frame.js'
+import { encodeData, encodeEnd, encodeHead, encodeReset, encodeTrailers, encodeWindow } from './encode.js'
+import { INITIAL_WINDOW, MAX_DATA_PAYLOAD, type ResponseHead, type TrailerFields } from './frame.js'
 
 /**
  * What a stream's owner is told. One object per stream (not one closure per
@@ -10,6 +10,8 @@ export interface StreamHandler {
   onHead?(head: ResponseHead): void
   /** Body bytes: a view into the received message. Call `stream.consumed(n)` once they left for their destination. */
   onData(chunk: Buffer): void
+  /** Trailer fields that end the peer's body (a TRAILERS frame); `onEnd` follows at once. */
+  onTrailers?(trailers: TrailerFields): void
   /** The peer's body is complete. */
   onEnd(): void
   /** The stream was aborted (by the peer, by the connection closing, or by a protocol error). */
@@ -23,6 +25,8 @@ export interface OpenedStream {
   readonly id: number
   write(chunk: Buffer): boolean
   end(): void
+  /** Ends the body with trailer fields; where they cannot be carried (a peer without `trailers`, adit.json.v1) a plain end. */
+  endWithTrailers?(trailers: TrailerFields): void
   reset(code: number, reason?: string): void
   consumed(n: number): void
 }
@@ -34,6 +38,8 @@ export interface StreamOwner {
   readonly congested: boolean
   /** The peer negotiated `end-flag`: END may ride on HEAD and on the last DATA frame. */
   readonly foldEnd: boolean
+  /** The peer negotiated `trailers`: a body may end with a TRAILERS frame. */
+  readonly carriesTrailers: boolean
   /** The stream is waiting for credit or for the transport. */
   block(stream: Stream): void
   /** Both directions are finished or the stream was reset: forget it. */
@@ -78,6 +84,8 @@ export class Stream implements OpenedStream {
   private unacked = 0
   private pending: Buffer[] = []
   private endPending = false
+  /** Trailers to send as the END once the bytes waiting for credit are out. */
+  private trailersPending: TrailerFields | null = null
   private wantsDrain = false
 
   constructor(id: number, owner: StreamOwner, handler: StreamHandler, windowSize = INITIAL_WINDOW) {
@@ -156,8 +164,21 @@ export class Stream implements OpenedStream {
       return
     }
     this.localEnded = true
-    this.owner.send(encodeEnd(this.id))
+    const trailers = this.trailersPending
+    this.trailersPending = null
+    this.owner.send(trailers === null ? encodeEnd(this.id) : encodeTrailers(this.id, trailers))
     this.maybeRelease()
+  }
+
+  /**
+   * Ends the body with trailer fields: one TRAILERS frame (which is also the
+   * END), after any bytes still waiting for credit. Without `trailers`
+   * negotiated, or with no fields, a plain END: the peer could not decode the frame.
+   */
+  endWithTrailers(trailers: TrailerFields): void {
+    if (this.localEnded || this.closed) return
+    if (trailers.length > 0 && this.owner.carriesTrailers) this.trailersPending = trailers
+    this.end()
   }
 
   /** Aborts the stream on both sides. The handler is not called: the caller knows. */
@@ -235,6 +256,7 @@ export class Stream implements OpenedStream {
     if (this.closed) return
     this.closed = true
     this.pending.length = 0
+    this.trailersPending = null
     this.owner.release(this)
   }
 

@@ -1,5 +1,15 @@
 import type { WebSocket } from 'ws'
-import { GoAwayCode, JsonV1Session, Session, sessionDefaults, Subprotocol, type ProtocolError, type StreamOpener, type Transport } from '../protocol/index.js'
+import {
+  Feature,
+  GoAwayCode,
+  JsonV1Session,
+  Session,
+  sessionDefaults,
+  Subprotocol,
+  type ProtocolError,
+  type StreamOpener,
+  type Transport,
+} from '../protocol/index.js'
 import type { Logger } from '../observability/logger.js'
 import { wsTransport } from '../http/ws-transport.js'
 
@@ -39,8 +49,8 @@ export class AgentConnection {
       logger: Logger
       heartbeatMs: number
       maxJsonBodyBytes: number
-      /** The agent negotiated `end-flag` at the upgrade (ws-endpoint's agreesEndFlag). */
-      endFlag?: boolean
+      /** The optional features negotiated at the upgrade (ws-endpoint's agentFeatures). */
+      features?: ReadonlySet<string>
       onClose: (c: AgentConnection) => void
     },
   ) {
@@ -57,7 +67,8 @@ export class AgentConnection {
             onProtocolError,
             streamWindow: sessionDefaults.streamWindow,
             now: Date.now,
-            endFlag: options.endFlag === true,
+            endFlag: options.features?.has(Feature.END_FLAG) === true,
+            trailers: options.features?.has(Feature.TRAILERS) === true,
           })
         : new JsonV1Session(transport, { maxBodyBytes: options.maxJsonBodyBytes, onProtocolError })
 

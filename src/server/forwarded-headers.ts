@@ -27,9 +27,11 @@ export function requestHeadersFor(req: IncomingMessage, ctx: ForwardingContext, 
   const pairs: Array<[string, string]> = []
   let priorFor: string | undefined
   let priorForwarded: string | undefined
+  let acceptsTrailers = false
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!
     const lower = name.toLowerCase()
+    if (lower === 'te' && /(^|,)\s*trailers\s*(;|,|$)/i.test(raw[i + 1]!)) acceptsTrailers = true
     if (lower.startsWith('x-forwarded-') || lower === 'forwarded' || lower === 'x-adit-request-id') {
       if (ctx.trustProxy && lower === 'x-forwarded-for') priorFor = priorFor === undefined ? raw[i + 1] : `${priorFor}, ${raw[i + 1]}`
       if (ctx.trustProxy && lower === 'forwarded') priorForwarded = priorForwarded === undefined ? raw[i + 1] : `${priorForwarded}, ${raw[i + 1]}`
@@ -38,6 +40,9 @@ export function requestHeadersFor(req: IncomingMessage, ctx: ForwardingContext, 
     pairs.push([name, raw[i + 1]!])
   }
   const out = stripHopByHop(pairs, keepUpgrade)
+  // TE is hop-by-hop, but `trailers` in it says "this client takes trailers", and adit carries them:
+  // gRPC services require it (HTTP/2 allows no other TE value).
+  if (acceptsTrailers) out.push(['te', 'trailers'])
   const forNode = ctx.clientIp.includes(':') ? `"[${ctx.clientIp}]"` : ctx.clientIp
   out.push(['X-Forwarded-For', priorFor === undefined ? ctx.clientIp : `${priorFor}, ${ctx.clientIp}`])
   out.push(['X-Forwarded-Proto', ctx.proto])

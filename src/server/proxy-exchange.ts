@@ -1,7 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { CONNECTION_LOST, Pipe, ResetCode, type OpenedStream, type RequestHead, type ResponseHead, type StreamHandler } from '../protocol/index.js'
+import {
+  CONNECTION_LOST,
+  Pipe,
+  ResetCode,
+  type OpenedStream,
+  type RequestHead,
+  type ResponseHead,
+  type StreamHandler,
+  type TrailerFields,
+} from '../protocol/index.js'
 import { ErrorCode, type PublicErrorCode } from '../errors.js'
 import { rawFromPairs } from '../http/hop-by-hop.js'
+import { trailerFields, trailerObject, trailerPairs } from '../http/trailer-fields.js'
 import { responseHeadersFor } from './forwarded-headers.js'
 import { sendPublicError } from './public-errors.js'
 import { abortResponse, frameResponseHead, isFramingError } from './response-framing.js'
@@ -60,6 +70,8 @@ export class ProxyExchange implements StreamHandler {
   private bodyLength: number | null = null
   private bodyBytes = 0
   private interimHeads = 0
+  /** The service's response trailers (TRAILERS), written after the body. */
+  private responseTrailers: TrailerFields | null = null
   /** Set while a relayed stream's body waits for the endpoint's interim 100 (see attach): the wait's deadline. */
   private continueTimer: NodeJS.Timeout | undefined
 
@@ -125,7 +137,14 @@ export class ProxyExchange implements StreamHandler {
     } else {
       this.req.resume()
     }
-    if (this.requestEnded) stream.end()
+    if (this.requestEnded) this.endRequest(stream)
+  }
+
+  /** The request body is complete: END, or TRAILERS with the public request's trailer fields (HTTP/1.1 chunked or HTTP/2). */
+  private endRequest(stream: OpenedStream): void {
+    const trailers = trailerFields(this.req.rawTrailers)
+    if (trailers.length > 0 && stream.endWithTrailers !== undefined) stream.endWithTrailers(trailers)
+    else stream.end()
   }
 
   /** Fails before a stream exists (no agent, bad request …). */
@@ -152,7 +171,7 @@ export class ProxyExchange implements StreamHandler {
 
   private readonly onRequestEnd = (): void => {
     this.requestEnded = true
-    this.stream?.end()
+    if (this.stream !== null) this.endRequest(this.stream)
   }
 
   private readonly onRequestError = (): void => {
@@ -230,6 +249,13 @@ export class ProxyExchange implements StreamHandler {
     this.response.push(chunk)
   }
 
+  onTrailers(trailers: TrailerFields): void {
+    if (this.finished || !this.headSent) return
+    // The server owns the public wire: no framing or routing field passes as a trailer.
+    const allowed = trailerPairs(trailers)
+    if (allowed.length > 0) this.responseTrailers = allowed
+  }
+
   onEnd(): void {
     if (this.finished) return
     if (this.bodyLength !== null && this.bodyBytes < this.bodyLength) {
@@ -239,8 +265,22 @@ export class ProxyExchange implements StreamHandler {
       return this.finish()
     }
     this.response.flush()
+    if (this.responseTrailers !== null) this.writeTrailers(this.responseTrailers)
     this.res.end()
     this.finish()
+  }
+
+  /**
+   * Trailers go out after the body: over HTTP/2 as a trailing HEADERS frame,
+   * over HTTP/1.1 in the last chunk (a response framed by content-length, or
+   * to an HTTP/1.0 client, has no place for them: node drops them).
+   */
+  private writeTrailers(trailers: TrailerFields): void {
+    try {
+      this.res.addTrailers(trailerObject(trailers))
+    } catch {
+      // A field node refuses (an invalid character): trailers are dropped, the body still ends cleanly.
+    }
   }
 
   onReset(code: number, reason: string): void {

@@ -17,7 +17,7 @@ import { newRequestId, PublicProxy } from './public-proxy.js'
 import { handleRegister } from './registration.js'
 import { routeHost, routePub, type PubRoute } from './tunnel-routes.js'
 import { TunnelRegistry } from './tunnel-registry.js'
-import { AgentEndpoint, agreesEndFlag, reject } from './ws-endpoint.js'
+import { AgentEndpoint, agentFeatures, reject } from './ws-endpoint.js'
 import { boundedStore } from './relay/bounded.js'
 import { ClusterRelay } from './relay/cluster-relay.js'
 import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
@@ -232,7 +232,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     onAgent: (ws: WebSocket, tunnelId: string, req: IncomingMessage, record) => {
       const connection = new AgentConnection(ws, tunnelId, {
         logger,
-        endFlag: agreesEndFlag(req),
+        features: agentFeatures(req),
         heartbeatMs: options.heartbeatMs,
         maxJsonBodyBytes: options.maxJsonBodyBytes,
         onClose: (c) => {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { Feature, FEATURES_HEADER, parseFeatures, Subprotocol } from '../protocol/index.js'
+import { agreedFeatures, FEATURES_HEADER, Subprotocol } from '../protocol/index.js'
 import type { TunnelStore } from '../cluster/types.js'
 import type { Logger } from '../observability/logger.js'
 import type { Credentials } from './credentials.js'
@@ -55,7 +55,8 @@ export class AgentEndpoint {
     if (timeout !== undefined) this.wss.on('headers', (headers) => headers.push(`${SERVICE_TIMEOUT_HEADER}: ${timeout}`))
     // The 101 names the optional features this server will use with this agent (none for an agent that offered none).
     this.wss.on('headers', (headers: string[], req: IncomingMessage) => {
-      if (agreesEndFlag(req)) headers.push(`Adit-Features: ${Feature.END_FLAG}`)
+      const agreed = agentFeatures(req)
+      if (agreed.size > 0) headers.push(`Adit-Features: ${[...agreed].join(', ')}`)
     })
   }
 
@@ -100,9 +101,13 @@ export class AgentEndpoint {
   }
 }
 
-/** The agent named `end-flag` in its upgrade's `Adit-Features` (and speaks adit.v2): END may ride on OPEN/HEAD/DATA both ways. */
-export function agreesEndFlag(req: IncomingMessage): boolean {
-  return parseFeatures(req.headers[FEATURES_HEADER]).has(Feature.END_FLAG)
+/**
+ * The optional features in force with this agent: those it named in its
+ * upgrade's `Adit-Features` that this server speaks too (`end-flag`,
+ * `trailers`); the 101 names the same set.
+ */
+export function agentFeatures(req: IncomingMessage): Set<string> {
+  return agreedFeatures(req.headers[FEATURES_HEADER])
 }
 
 /** Answers an upgrade with a plain HTTP error and closes the socket. */

@@ -16,6 +16,7 @@ import {
   decodeJsonResponse,
   decodeOpen,
   decodeReset,
+  decodeTrailers,
   decodeU32,
   encodeData,
   encodeEnd,
@@ -23,6 +24,7 @@ import {
   encodeHead,
   encodeOpen,
   encodeReset,
+  encodeTrailers,
   encodeWindow,
   type RequestHead,
   type ResponseHead,
@@ -74,6 +76,7 @@ type FrameSpec =
   | { type: 'RESET'; streamId: number; code: number; reason: string }
   | { type: 'WINDOW'; streamId: number; increment: number }
   | { type: 'GOAWAY'; lastStreamId: number; code: number }
+  | { type: 'TRAILERS'; streamId: number; trailers: Array<[string, string]> }
 
 const frameSpec: fc.Arbitrary<FrameSpec> = fc.oneof(
   fc.record({ type: fc.constant('OPEN' as const), streamId: u32, head: requestHead, end: fc.boolean() }),
@@ -83,6 +86,7 @@ const frameSpec: fc.Arbitrary<FrameSpec> = fc.oneof(
   fc.record({ type: fc.constant('RESET' as const), streamId: u32, code: u32, reason: fc.string({ unit: 'binary', maxLength: 40 }) }),
   fc.record({ type: fc.constant('WINDOW' as const), streamId: u32, increment: u32 }),
   fc.record({ type: fc.constant('GOAWAY' as const), lastStreamId: u32, code: u32 }),
+  fc.record({ type: fc.constant('TRAILERS' as const), streamId: u32, trailers: headers }),
 )
 
 function encode(spec: FrameSpec): Buffer {
@@ -101,6 +105,8 @@ function encode(spec: FrameSpec): Buffer {
       return encodeWindow(spec.streamId, spec.increment)
     case 'GOAWAY':
       return encodeGoAway(spec.lastStreamId, spec.code)
+    case 'TRAILERS':
+      return encodeTrailers(spec.streamId, spec.trailers)
   }
 }
 
@@ -158,6 +164,9 @@ describe('codec properties', () => {
           case 'GOAWAY':
             assert.deepEqual(decodeGoAway(frame.payload), { lastStreamId: spec.lastStreamId, code: spec.code })
             break
+          case 'TRAILERS':
+            assert.deepEqual(decodeTrailers(frame.payload), spec.trailers)
+            break
         }
         assert.equal(frame.streamId, spec.type === 'GOAWAY' ? 0 : spec.streamId)
       }),
@@ -169,7 +178,7 @@ describe('codec properties', () => {
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 40 }),
       // A plausible header in front of garbage reaches the payload checks.
-      fc.tuple(fc.integer({ min: 0, max: 9 }), u32, fc.uint8Array({ maxLength: 40 })).map(([type, id, rest]) => {
+      fc.tuple(fc.integer({ min: 0, max: 10 }), u32, fc.uint8Array({ maxLength: 40 })).map(([type, id, rest]) => {
         const b = Buffer.alloc(HEADER_LENGTH + rest.length)
         b[0] = type
         b.writeUInt32BE(id, 1)
@@ -195,6 +204,7 @@ describe('codec properties', () => {
         onlyProtocolErrors(() => decodeHead(buf))
         onlyProtocolErrors(() => decodeReset(buf))
         onlyProtocolErrors(() => decodeGoAway(buf))
+        onlyProtocolErrors(() => decodeTrailers(buf))
         onlyProtocolErrors(() => decodeU32(buf, 'WINDOW'))
         onlyProtocolErrors(() => decodeJsonResponse(buf))
       }),
@@ -231,6 +241,7 @@ describe('codec properties', () => {
         const buf = Buffer.from(json ?? 'undefined')
         onlyProtocolErrors(() => decodeOpen(buf))
         onlyProtocolErrors(() => decodeHead(buf))
+        onlyProtocolErrors(() => decodeTrailers(buf))
         onlyProtocolErrors(() => decodeJsonResponse(buf))
       }),
       { numRuns: RUNS.jsonShapedHeads },

@@ -137,13 +137,13 @@ describe('decode errors', () => {
   })
 
   it('an unknown type byte is UNKNOWN_FRAME_TYPE', () => {
-    for (const type of [0x00, 0x08, 0x7f, 0xff]) {
+    for (const type of [0x00, 0x09, 0x7f, 0xff]) {
       expectProtocolError(() => decodeFrame(Buffer.from([type, 0, 0, 0, 1])), ProtocolErrorCode.UNKNOWN_FRAME_TYPE)
     }
   })
 
   it('FLAG_END on END, RESET, WINDOW or GOAWAY is UNKNOWN_FRAME_TYPE; on OPEN, HEAD, DATA it is END', () => {
-    for (const type of [FrameType.END, FrameType.RESET, FrameType.WINDOW, FrameType.GOAWAY]) {
+    for (const type of [FrameType.END, FrameType.RESET, FrameType.WINDOW, FrameType.GOAWAY, FrameType.TRAILERS]) {
       expectProtocolError(() => decodeFrame(Buffer.from([type | FLAG_END, 0, 0, 0, 1, 0, 0, 0, 0])), ProtocolErrorCode.UNKNOWN_FRAME_TYPE)
     }
     for (const type of [FrameType.OPEN, FrameType.HEAD, FrameType.DATA]) {

@@ -15,6 +15,7 @@ import {
   decodeJsonResponse,
   decodeOpen,
   decodeReset,
+  decodeTrailers,
   decodeU32,
   encodeData,
   encodeEnd,
@@ -23,6 +24,7 @@ import {
   encodeJsonRequest,
   encodeOpen,
   encodeReset,
+  encodeTrailers,
   encodeWindow,
 } from '../../../src/protocol/index.js'
 import * as ex from './examples.js'
@@ -98,6 +100,16 @@ describe('docs/protocol.md byte-level examples', () => {
     assert.deepEqual(decodeGoAway(frame.payload), { lastStreamId, code })
   })
 
+  it('TRAILERS (trailers negotiated)', () => {
+    const { streamId, trailers, json, hex } = ex.trailersExample
+    const bytes = encodeTrailers(streamId, trailers)
+    assert.equal(ex.toHex(bytes), hex)
+    assert.equal(bytes.subarray(5).toString(), json)
+    const frame = decodeFrame(ex.fromHex(hex))
+    assert.deepEqual([frame.type, frame.streamId, frame.end], [FrameType.TRAILERS, 1, false])
+    assert.deepEqual(decodeTrailers(frame.payload), trailers)
+  })
+
   it('JSON v1 request and response', () => {
     const req = ex.jsonRequestExample
     assert.equal(encodeJsonRequest(req.reqId, req.head, Buffer.from(req.body)), req.text)
@@ -124,6 +136,8 @@ describe('docs/protocol.md byte-level examples', () => {
       ex.resetExample.hex,
       ex.windowExample.hex,
       ex.goAwayExample.hex,
+      ex.trailersExample.hex,
+      ex.trailersExample.json,
       ex.jsonRequestExample.text,
       ex.jsonResponseExample.text,
     ]

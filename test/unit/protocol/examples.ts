@@ -52,6 +52,14 @@ export const openEndExample = {
 /** With `end-flag` negotiated: the body's last bytes, `hello`, and its END in one frame (0x03 | FLAG_END). */
 export const dataEndExample = { streamId: 1, data: 'hello', hex: '83 00 00 00 01 68 65 6c 6c 6f' } as const
 
+/** With `trailers` negotiated: a response body ends with `grpc-status: 0` (TRAILERS 0x08 is also the END). */
+export const trailersExample = {
+  streamId: 1,
+  trailers: [['grpc-status', '0']] as Array<[string, string]>,
+  json: '{"headers":[["grpc-status","0"]]}',
+  hex: '08 00 00 00 01 7b 22 68 65 61 64 65 72 73 22 3a 5b 5b 22 67 72 70 63 2d 73 74 61 74 75 73 22 2c 22 30 22 5d 5d 7d',
+} as const
+
 /** RESET CANCEL (1) with reason "gone". */
 export const resetExample = { streamId: 1, code: 1, reason: 'gone', hex: '05 00 00 00 01 00 00 00 01 67 6f 6e 65' } as const
 

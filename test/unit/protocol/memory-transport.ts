@@ -118,6 +118,7 @@ export function sessionPair(
 export type StreamEvent =
   | { kind: 'head'; status: number; headers: Array<[string, string]> }
   | { kind: 'data'; length: number }
+  | { kind: 'trailers'; trailers: Array<[string, string]> }
   | { kind: 'end' }
   | { kind: 'reset'; code: number; reason: string }
   | { kind: 'drain' }
@@ -130,6 +131,7 @@ export class RecordingHandler implements StreamHandler {
   drains = 0
   ended = false
   resetCode: number | undefined
+  trailers: Array<[string, string]> | undefined
 
   onHead(head: { status: number; headers: Array<[string, string]> }): void {
     this.events.push({ kind: 'head', status: head.status, headers: head.headers })
@@ -138,6 +140,10 @@ export class RecordingHandler implements StreamHandler {
     this.events.push({ kind: 'data', length: chunk.length })
     this.chunks.push(Buffer.from(chunk))
     this.received += chunk.length
+  }
+  onTrailers(trailers: Array<[string, string]>): void {
+    this.trailers = trailers
+    this.events.push({ kind: 'trailers', trailers })
   }
   onEnd(): void {
     this.ended = true

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Subprotocol, parseSubprotocolHeader, selectSubprotocol } from '../../../src/protocol/index.js'
+import { Subprotocol, agreedFeatures, parseSubprotocolHeader, selectSubprotocol } from '../../../src/protocol/index.js'
 
 describe('subprotocol negotiation', () => {
   it('adit.v2 wins whenever it is offered', () => {
@@ -27,5 +27,12 @@ describe('subprotocol negotiation', () => {
     assert.deepEqual(parseSubprotocolHeader(''), [])
     assert.deepEqual(parseSubprotocolHeader('adit.v2, adit.json.v1 ,,x'), ['adit.v2', 'adit.json.v1', 'x'])
     assert.equal(selectSubprotocol(parseSubprotocolHeader('adit.json.v1, adit.v2')), Subprotocol.V2)
+  })
+
+  it('features in force are those both sides name: an older peer (none, or only end-flag) gets only what it named', () => {
+    assert.deepEqual([...agreedFeatures('end-flag, trailers')], ['end-flag', 'trailers'])
+    assert.deepEqual([...agreedFeatures('end-flag')], ['end-flag'])
+    assert.deepEqual([...agreedFeatures(undefined)], [])
+    assert.deepEqual([...agreedFeatures(['Trailers', 'zstd'])], ['trailers'], 'names are case-insensitive; unknown ones are ignored')
   })
 })

@@ -41,7 +41,7 @@ test('request: hop-by-hop headers from the fixed list are stripped, end-to-end o
       'Proxy-Authorization',
       'Basic eDp5',
       'TE',
-      'trailers',
+      'gzip',
       'Trailer',
       'X-Checksum',
       'Transfer-Encoding',
@@ -65,6 +65,12 @@ test('request: hop-by-hop headers from the fixed list are stripped, end-to-end o
     ['Accept', 'text/html'],
     ['Cookie', 'a=1'],
   ])
+})
+
+test('request: TE is stripped, except that `trailers` in it goes on as `te: trailers` (adit carries trailers; gRPC needs it)', () => {
+  assert.deepEqual(all(requestHeadersFor(requestWith(['TE', 'trailers', 'Connection', 'TE']), ctx, false), 'te'), ['trailers'])
+  assert.deepEqual(all(requestHeadersFor(requestWith(['TE', 'gzip, Trailers;q=1']), ctx, false), 'te'), ['trailers'])
+  assert.deepEqual(all(requestHeadersFor(requestWith(['TE', 'gzip, x-trailers']), ctx, false), 'te'), [])
 })
 
 test('request: headers named by Connection are stripped too', () => {

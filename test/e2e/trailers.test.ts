@@ -1,0 +1,114 @@
+/**
+ * Trailers through the tunnel (issue 14): a local service's response
+ * trailers reach the public client over HTTP/1.1 chunked and over HTTP/2
+ * (h2c), with a real `adit server` and `adit agent`; fields that must not
+ * be trailers (RFC 9110 §6.5.1) never pass.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { createServer, type Server } from 'node:http'
+import { connect as netConnect } from 'node:net'
+import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
+import type { AddressInfo } from 'node:net'
+import { startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
+import { tempDir } from '../harness/temp.js'
+
+/** A service that answers `/trailers` with a chunked body and trailers (one that must not be a trailer among them). */
+function trailerService(): Promise<Server> {
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum, grpc-status' })
+      res.write('hello ')
+      res.write('world')
+      res.addTrailers([
+        ['x-checksum', 'abc123'],
+        ['grpc-status', '0'],
+        ['grpc-message', 'all%20good'],
+        ['x-multi', 'one'],
+        ['x-multi', 'two'],
+        ['set-cookie', 'late=1'],
+      ])
+      res.end()
+    })
+  })
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
+}
+
+/** The raw HTTP/1.1 answer to one request (Connection: close), so the trailer section can be read as sent. */
+function rawHttp1(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTE: trailers\r\nConnection: close, TE\r\n\r\n`))
+    let text = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => (text += chunk))
+    socket.on('end', () => resolve(text))
+    socket.on('error', reject)
+  })
+}
+
+function h2Get(session: ClientHttp2Session, path: string): Promise<{ headers: IncomingHttpHeaders; trailers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'GET', ':path': path, te: 'trailers' })
+    let headers: IncomingHttpHeaders = {}
+    let trailers: IncomingHttpHeaders = {}
+    let body = ''
+    stream.setEncoding('utf8')
+    stream.on('response', (h) => (headers = h))
+    stream.on('trailers', (t) => (trailers = t))
+    stream.on('data', (c: string) => (body += c))
+    stream.on('end', () => resolve({ headers, trailers, body }))
+    stream.on('error', reject)
+  })
+}
+
+describe('trailers through the tunnel', () => {
+  const dir = tempDir()
+  let service: Server
+  let server: ServerProcess
+  let agent: AgentProcess
+  let session: ClientHttp2Session
+
+  before(async () => {
+    service = await trailerService()
+    server = await startServerProcess({ args: ['--h2c'] })
+    agent = await startAgentProcess(server.url, `http://127.0.0.1:${(service.address() as AddressInfo).port}`, { stateFile: dir.file('state.json') })
+    session = http2Connect(server.url)
+    session.on('error', () => {})
+  })
+  after(async () => {
+    session?.close()
+    await agent?.stop()
+    await server?.stop()
+    await new Promise((resolve) => service?.close(resolve))
+    dir.remove()
+  })
+
+  it('HTTP/1.1 chunked: the response trailers reach the public client after the last chunk', async () => {
+    const text = await rawHttp1(server.port, `${new URL(agent.publicUrl).pathname}trailers`)
+    const [head, rest] = text.split('\r\n\r\n', 2) as [string, string]
+    assert.match(head, /^HTTP\/1\.1 200/)
+    assert.match(head, /transfer-encoding: chunked/i)
+    const body = text.slice(head.length + 4)
+    const end = body.indexOf('\r\n0\r\n')
+    assert.ok(end >= 0, `no last chunk in ${JSON.stringify(rest)}`)
+    const trailerSection = body.slice(end + 5)
+    assert.match(trailerSection, /^x-checksum: abc123\r\n/im)
+    assert.match(trailerSection, /^grpc-status: 0\r\n/im)
+    assert.match(trailerSection, /^grpc-message: all%20good\r\n/im)
+    assert.match(trailerSection, /^x-multi: one\r\nx-multi: two\r\n/im)
+    assert.doesNotMatch(trailerSection, /set-cookie/i, 'a field that must not be a trailer never passes as one')
+    assert.ok(trailerSection.endsWith('\r\n\r\n'))
+  })
+
+  it('HTTP/2 (h2c): the response trailers arrive as a trailing HEADERS frame', async () => {
+    const res = await h2Get(session, `${new URL(agent.publicUrl).pathname}trailers`)
+    assert.equal(res.headers[':status'], 200)
+    assert.equal(res.body, 'hello world')
+    assert.equal(res.trailers['x-checksum'], 'abc123')
+    assert.equal(res.trailers['grpc-status'], '0')
+    assert.equal(res.trailers['grpc-message'], 'all%20good')
+    assert.equal(res.trailers['x-multi'], 'one, two')
+    assert.equal(res.trailers['set-cookie'], undefined)
+  })
+})
