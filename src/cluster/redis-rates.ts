@@ -3,10 +3,19 @@
  * instance: one hash per bucket (`{p}rate:{key}`: tokens, at), refilled and
  * taken from in one Lua script on Redis's own clock (no skew between
  * instances), expiring once a full refill would have happened.
+ *
+ * While Redis does not answer, each instance limits with buckets of its own
+ * (memory-rates.ts): a visitor over the limit is still refused, and no
+ * request is refused only because Redis is down — at worst a visitor gets
+ * the limit once per instance until Redis is back. (Refusing every request
+ * of a limited tunnel with 503 would turn a Redis blip into an outage of
+ * the very tunnels that asked for protection; letting all through would
+ * drop the protection exactly when a flood may be the cause.)
  */
 import type { RedisClientType } from 'redis'
 import type { Lifecycle } from './lifecycle.js'
 import type { RedisKeys } from './redis-keys.js'
+import { MemoryRateBuckets } from './memory-rates.js'
 import { LuaScript, runScript } from './redis-scripts.js'
 import type { BucketLimit, BucketTake, RateBuckets } from './types.js'
 
@@ -32,6 +41,10 @@ export class RedisRateBuckets implements RateBuckets {
   readonly #client: RedisClientType
   readonly #keys: RedisKeys
   readonly #life: Lifecycle
+  /** This instance's own buckets, used only while Redis does not answer (fresh for each outage). */
+  #local: MemoryRateBuckets | undefined
+  /** Takes answered by the local buckets (Redis did not answer). */
+  fallbacks = 0
 
   constructor(client: RedisClientType, keys: RedisKeys, life: Lifecycle) {
     this.#client = client
@@ -45,8 +58,13 @@ export class RedisRateBuckets implements RateBuckets {
     try {
       wait = await runScript(this.#client, TAKE_TOKEN, [this.#keys.rate(key)], [String(limit.ratePerSec), String(limit.burst)])
     } catch (error) {
-      throw this.#life.fail(error)
+      const failure = this.#life.fail(error)
+      if (this.#life.closed) throw failure
+      this.fallbacks++
+      return (this.#local ??= new MemoryRateBuckets(Date.now)).takeNow(key, limit)
     }
+    // Redis answers again: the next outage starts from full local buckets, not from last time's.
+    this.#local = undefined
     const ms = Number(wait)
     return ms <= 0 ? OK : { ok: false, retryAfterSec: Math.max(1, Math.ceil(ms / 1000)) }
   }

@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
 import { writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
-import { adminClient, clusterEnv, deleteKeys, redisOrSkip, REDIS_URL, runPrefix, startMember } from '../harness/cluster.js'
+import { adminClient, clusterEnv, deleteKeys, redisOrSkip, REDIS_URL, runPrefix, startMember, startPrivateRedis } from '../harness/cluster.js'
 import { startLocalService, type LocalService } from '../harness/local-service.js'
 import { startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
 import { tempDir } from '../harness/temp.js'
@@ -107,3 +108,60 @@ if (available) {
     })
   })
 }
+
+describe('per-visitor limits while Redis is down: each instance falls back to its own buckets', () => {
+  const dir = tempDir()
+  const jobs: Array<() => Promise<unknown>> = []
+  after(async () => {
+    for (const job of jobs.reverse()) await job().catch(() => {})
+    dir.remove()
+  })
+
+  it('a visitor over the limit is still refused (429 + Retry-After), another is served, and the limit is shared again once Redis is back', async (t) => {
+    const redis = await startPrivateRedis()
+    if (redis === null) {
+      t.skip('no redis-server binary to run a private Redis (this test kills it; it never touches the shared one)')
+      return
+    }
+    jobs.push(() => redis.kill())
+    const service = await startLocalService()
+    jobs.push(() => service.close())
+    const prefix = runPrefix('visitor-outage')
+    const server = await startMember(clusterEnv(redis.url, prefix, randomBytes(32).toString('base64')))
+    jobs.push(() => server.stop())
+    const agent = await startAgentProcess(server.url, service.url, {
+      stateFile: dir.file('state.json'),
+      args: ['--rate-limit', '1/m,burst=2,by=header:X-Visitor'],
+    })
+    jobs.push(() => agent.stop())
+    const url = `${server.url}/pub/${agent.id}/x`
+    const alice = { 'x-visitor': 'alice' }
+    assert.equal((await get(url, alice)).status, 200)
+    assert.equal((await get(url, alice)).status, 200)
+    assert.equal((await get(url, alice)).status, 429, 'the shared bucket, before the outage')
+
+    await redis.kill()
+    // The local bucket starts full: the burst again, then the limit holds on this instance.
+    const during = [await get(url, alice), await get(url, alice), await get(url, alice)]
+    assert.deepEqual(
+      during.map((r) => r.status),
+      [200, 200, 429],
+      during.map((r) => r.body).join(' | '),
+    )
+    assert.ok(Number(during[2]!.retryAfter) >= 1, `Retry-After: ${during[2]!.retryAfter}`)
+    assert.equal((await get(url, { 'x-visitor': 'bob' })).status, 200, 'another visitor has their own local bucket')
+
+    await redis.restart()
+    // Redis is empty after its restart: once the server has reconnected, a visitor's bucket is in Redis again.
+    const admin = await adminClient(redis.url)
+    jobs.push(async () => admin.destroy())
+    const deadline = Date.now() + 10_000
+    let shared = 0
+    while (shared === 0 && Date.now() < deadline) {
+      assert.equal((await get(url, { 'x-visitor': 'carol' })).status, 200)
+      shared = (await admin.keys(`${prefix}*rate*`)).length
+      if (shared === 0) await delay(100)
+    }
+    assert.ok(shared > 0, 'the buckets live in Redis again once it is back')
+  })
+})

@@ -77,7 +77,8 @@ export class TunnelGuard {
       const clientIp = clientIpFor(req, this.options.trustProxy)
       const buckets = this.options.rates
       if (gate.visitors !== undefined && buckets !== undefined) {
-        // A bucket store that does not answer lets the request through: a limit is not worth an outage.
+        // Redis's buckets fall back to this instance's own while Redis is down (redis-rates.ts); what still
+        // fails (a cluster closing under a shutdown) lets the request through: a limit is not worth an outage.
         const taken = await gate.visitors.take(buckets, req, clientIp, path, this.options.trustProxy).catch(() => ({ ok: true }) as const)
         if (!taken.ok) return this.deny({ code: ErrorCode.RATE_LIMITED, headers: { 'retry-after': String(taken.retryAfterSec) }, rule: 'visitor rate limit' })
       }
