@@ -32,6 +32,8 @@ export const ErrorCode = {
   BAD_RESPONSE: 'ADIT_ERR_BAD_RESPONSE',
   AUTH_THROTTLED: 'ADIT_ERR_AUTH_THROTTLED',
   AUTH_BUSY: 'ADIT_ERR_AUTH_BUSY',
+  VISITOR_CREDENTIAL: 'ADIT_ERR_VISITOR_CREDENTIAL',
+  TCP_CONNECT: 'ADIT_ERR_TCP_CONNECT',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -85,5 +87,9 @@ export const publicErrors = {
     text: 'too many failed sign-in attempts from your address: wait the seconds in Retry-After, then send the right credentials',
   },
   [ErrorCode.AUTH_BUSY]: { status: 503, text: 'the server is checking too many passwords right now: retry after the time in Retry-After' },
+  [ErrorCode.VISITOR_CREDENTIAL]: {
+    status: 401,
+    text: "this TCP tunnel needs a visitor credential: pass adit connect the --token its agent printed (or the credentials of the tunnel's basic-auth or JWT rule)",
+  },
 } as const satisfies Partial<Record<ErrorCode, { status: number; text: string }>>
 export type PublicErrorCode = keyof typeof publicErrors

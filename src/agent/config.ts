@@ -3,7 +3,7 @@ import type { Logger } from '../observability/logger.js'
 import type { ExchangeObserver } from './exchange-observer.js'
 import type { TunnelAccessRequest } from './access-flags.js'
 import { buildRouteTable, type RouteSpec, type RouteTable } from './routes.js'
-import { parseLocalTarget } from './local-target.js'
+import { parseLocalTarget, parseTcpTarget, type TcpTarget } from './local-target.js'
 import { defaultStateFile } from './config-dir.js'
 
 /** Which Host header the local service sees. */
@@ -55,6 +55,11 @@ export interface AgentOptions {
   waitForServer: boolean
   /** Public access rules the server enforces for this tunnel (`--basic-auth`, `--allow-ip`, `--require-jwt`); sent at registration. */
   access: TunnelAccessRequest | undefined
+  /**
+   * A TCP tunnel (`adit tcp`): the local TCP service, `5432` or `host:port`,
+   * instead of an HTTP `local`; visitors reach it with `adit connect`.
+   */
+  tcp: string | undefined
 }
 
 export const agentDefaults: AgentOptions = {
@@ -77,6 +82,7 @@ export const agentDefaults: AgentOptions = {
   observer: undefined,
   access: undefined,
   waitForServer: true,
+  tcp: undefined,
 }
 
 function httpUrl(name: string, value: string): URL {
@@ -98,14 +104,22 @@ export function parseHostHeader(value: string): HostHeaderMode {
 }
 
 /** Fills defaults and checks every option, naming the bad one. */
-export function resolveAgentOptions(input: Partial<AgentOptions>): AgentOptions & { serverUrl: URL; localUrl: URL; routeTable: RouteTable } {
+export function resolveAgentOptions(
+  input: Partial<AgentOptions>,
+): AgentOptions & { serverUrl: URL; localUrl: URL; routeTable: RouteTable; tcpTarget: TcpTarget | undefined } {
   const options: AgentOptions = { ...agentDefaults }
   for (const [key, value] of Object.entries(input)) {
     if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value
   }
   const serverUrl = httpUrl('server', options.server)
-  // `3000`, `localhost:3000` and URLs alike (what `adit http <target>` takes).
-  options.local = parseLocalTarget(options.local, 'agent option local')
+  const tcpTarget = options.tcp === undefined ? undefined : parseTcpTarget(options.tcp, 'agent option tcp')
+  if (tcpTarget !== undefined && options.routes !== undefined && options.routes.length > 0)
+    throw new ConfigError('agent option tcp: a TCP tunnel has one target, no routes')
+  // `3000`, `localhost:3000` and URLs alike (what `adit http <target>` takes); a TCP tunnel is shown as tcp://host:port.
+  options.local =
+    tcpTarget === undefined
+      ? parseLocalTarget(options.local, 'agent option local')
+      : `tcp://${tcpTarget.host.includes(':') ? `[${tcpTarget.host}]` : tcpTarget.host}:${tcpTarget.port}`
   const localUrl = new URL(options.local)
   for (const name of ['connections', 'localConnections', 'reconnectBaseMs', 'reconnectMaxMs', 'maxFrameBytes'] as const) {
     const value = options[name]
@@ -123,7 +137,7 @@ export function resolveAgentOptions(input: Partial<AgentOptions>): AgentOptions 
   if (options.connections > 16) throw new ConfigError(`agent option connections must be ≤ 16, got ${options.connections}`)
   const routeTable =
     options.routes === undefined || options.routes.length === 0
-      ? buildRouteTable([], { local: options.local, localInsecure: options.localInsecure })
+      ? buildRouteTable([], { local: tcpTarget === undefined ? options.local : agentDefaults.local, localInsecure: options.localInsecure })
       : buildRouteTable(options.routes)
-  return { ...options, serverUrl, localUrl, routeTable }
+  return { ...options, serverUrl, localUrl, routeTable, tcpTarget }
 }

@@ -11,6 +11,7 @@ import { WebhookGate } from './webhook-gate.js'
 import { putUnderPrefix } from '../http/under-prefix.js'
 import { resetAwareConnector } from './reset-aware-connector.js'
 import { originKey, strippedPrefix, stripRoutePrefix, type Route, type RouteTable } from './routes.js'
+import { SocketBridge } from './socket-bridge.js'
 
 export interface LocalForwarderOptions {
   /** Where each request goes; a plain `--local` tunnel has one catch-all route. */
@@ -21,6 +22,8 @@ export interface LocalForwarderOptions {
   observer: ExchangeObserver | undefined
   tunnelId: () => string
 }
+
+const NOT_TCP = 'this is an HTTP tunnel: `adit connect` reaches tunnels started with `adit tcp`'
 
 /** Request headers undici manages itself or refuses (it rejects `expect`). */
 const dropToLocal = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection'])
@@ -86,8 +89,11 @@ export class LocalForwarder {
 
   /** Starts forwarding a stream; returns the handler that receives its frames. */
   forward(stream: Stream, head: RequestHead): StreamHandler {
-    const route = this.routeFor(head)
     const id = `${this.nextExchange++}`
+    // A TCP visitor reached an HTTP tunnel: nothing to forward it to.
+    if (head.tcp === true)
+      return new LocalAnswer(this, stream, head, id, { status: 404, message: NOT_TCP, answeredBy: 'agent: not a TCP tunnel', route: undefined })
+    const route = this.routeFor(head)
     if (route.local === undefined) {
       const message = route.implicit ? 'no route for this request on this tunnel' : `answered by route ${route.index + 1}`
       return new LocalAnswer(this, stream, head, id, { status: route.status, message, answeredBy: `route ${route.label}`, route: this.routeLabel(route) })
@@ -226,7 +232,7 @@ class ForwardedExchange implements StreamHandler {
   requestBytes = 0
   done = false
   /** After a 101: the local service's socket, piped to and from the stream. */
-  private upgraded: Duplex | null = null
+  private upgraded: SocketBridge | null = null
   /** Request bytes → the body undici reads, or after a 101 the local socket; credit back once it took them (none: dropped, credited). */
   private readonly toLocal: Pipe
 
@@ -270,15 +276,13 @@ class ForwardedExchange implements StreamHandler {
 
   onData(chunk: Buffer): void {
     this.requestBytes += chunk.length
-    if (this.upgraded === null && this.body !== null) this.forwarder.observer?.onRequestBody?.(this.id, chunk)
+    if (this.upgraded !== null) return this.upgraded.onData(chunk)
+    if (this.body !== null) this.forwarder.observer?.onRequestBody?.(this.id, chunk)
     this.toLocal.push(chunk)
   }
 
   onEnd(): void {
-    if (this.upgraded !== null) {
-      this.upgraded.end()
-      return
-    }
+    if (this.upgraded !== null) return this.upgraded.onEnd()
     this.body?.push(null)
   }
 
@@ -286,42 +290,22 @@ class ForwardedExchange implements StreamHandler {
     this.finish(reason || 'reset by server')
     this.response.abort(new Error(reason || 'stream reset by the server'))
     this.body?.destroy()
-    this.upgraded?.destroy()
+    this.upgraded?.onReset()
   }
 
   onDrain(): void {
-    if (this.upgraded !== null) this.upgraded.resume()
+    if (this.upgraded !== null) this.upgraded.onDrain()
     else this.response.resume()
   }
 
   /** The local service switched protocols: from now on the stream is a raw pipe to its socket. */
   upgrade(socket: Duplex): void {
-    this.upgraded = socket
-    this.toLocal.destination = socket
-    socket.on('data', this.onSocketData)
-    socket.on('end', this.onSocketEnd)
-    socket.on('drain', this.onSocketDrain)
-    socket.on('close', this.onSocketClose)
-    socket.on('error', this.onSocketClose)
-  }
-
-  private readonly onSocketData = (chunk: Buffer): void => {
-    this.response.bytes += chunk.length
-    if (!this.stream.write(chunk)) this.upgraded?.pause()
-  }
-
-  private readonly onSocketEnd = (): void => {
-    this.stream.end()
-  }
-
-  private readonly onSocketDrain = (): void => {
-    this.toLocal.drained()
-  }
-
-  private readonly onSocketClose = (): void => {
-    if (this.done) return
-    if (!this.stream.closed) this.stream.reset(ResetCode.CANCEL, 'local socket closed')
-    this.finish()
+    this.upgraded = new SocketBridge(this.stream, socket, this.toLocal, {
+      onSocketBytes: (n) => {
+        this.response.bytes += n
+      },
+      onClosed: () => this.finish(),
+    })
   }
 
   /** The response head the visitor sees (LocalForwarder.responseHeaders). */

@@ -34,3 +34,27 @@ function port(text: string, name: string, value: string): number {
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(`${name}: port must be 1–65535, got ${JSON.stringify(value)}`)
   return n
 }
+
+/** Where a TCP tunnel's agent connects: one host and port, nothing else. */
+export interface TcpTarget {
+  host: string
+  port: number
+}
+
+/**
+ * A TCP tunnel's local service as a person types it (`adit tcp <target>`):
+ * `5432` or `:5432` → localhost:5432, `db.internal:5432`, `[::1]:5432`,
+ * `tcp://host:port`.
+ *
+ * @example
+ * parseTcpTarget('5432') // { host: 'localhost', port: 5432 }
+ */
+export function parseTcpTarget(value: string, name = 'tcp target'): TcpTarget {
+  const text = value.trim().replace(/^tcp:\/\//i, '')
+  const bare = /^:?(\d+)$/.exec(text)
+  if (bare) return { host: 'localhost', port: port(bare[1]!, name, value) }
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:/\s[\]]+):(\d+)$/.exec(text)
+  if (!match) throw new ConfigError(`${name} must be a port (5432) or host:port (db.internal:5432), got ${JSON.stringify(value)}`)
+  const host = match[1]!.startsWith('[') ? match[1]!.slice(1, -1) : match[1]!
+  return { host, port: port(match[2]!, name, value) }
+}

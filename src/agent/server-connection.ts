@@ -13,13 +13,14 @@ import {
 } from '../protocol/index.js'
 import type { Logger } from '../observability/logger.js'
 import { wsTransport } from '../http/ws-transport.js'
-import type { LocalForwarder } from './local-forwarder.js'
+import type { RequestHead, Stream, StreamHandler } from '../protocol/index.js'
 import { parseRetryAfter } from './wait.js'
 
 export interface ServerConnectionOptions {
   url: string
   secret: string
-  forwarder: LocalForwarder
+  /** Takes each stream the server opens: the HTTP LocalForwarder, or a TCP tunnel's TcpForwarder. */
+  forwarder: { forward(stream: Stream, head: RequestHead): StreamHandler }
   maxFrameBytes: number
   logger: Logger
   /** Close the connection when the server has been silent (no ping, no frame) this long (ms). */

@@ -7,6 +7,8 @@ import { resolveAgentOptions, type AgentOptions } from './config.js'
 import type { ExchangeEnd, ExchangeObserver, ExchangeStart } from './exchange-observer.js'
 import { replayThroughForwarder, type AgentReplayRequest, type AgentReplayResult, type ForwardedReplayOptions } from './forwarded-replay.js'
 import { LocalForwarder } from './local-forwarder.js'
+import { TcpForwarder } from './tcp-forwarder.js'
+import { visitorTokenFor } from '../exchange/visitor-token.js'
 import { register, RegistrationError } from './registration.js'
 import { ServerConnection, type ConnectionCloseInfo } from './server-connection.js'
 import { nextDelay, verdictFor, waitMessage, type AttemptFailure, type WaitReason, type WaitState } from './wait.js'
@@ -49,7 +51,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private registered: AgentState | undefined
   private readonly options: ReturnType<typeof resolveAgentOptions>
   private readonly logger: Logger
-  private readonly forwarder: LocalForwarder
+  private readonly forwarder: LocalForwarder | TcpForwarder
   private readonly slots: Slot[]
   private readonly draining = new Set<ServerConnection>()
   private readonly timers = new Set<NodeJS.Timeout>()
@@ -68,13 +70,16 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.options = options
     this.registered = state
     this.logger = logger
-    this.forwarder = new LocalForwarder({
-      routes: options.routeTable,
-      hostHeader: options.hostHeader,
-      connections: options.localConnections,
-      observer: this.observerFor(options.observer),
-      tunnelId: () => this.id,
-    })
+    this.forwarder =
+      options.tcpTarget !== undefined
+        ? new TcpForwarder({ target: options.tcpTarget, observer: this.observerFor(options.observer), tunnelId: () => this.id })
+        : new LocalForwarder({
+            routes: options.routeTable,
+            hostHeader: options.hostHeader,
+            connections: options.localConnections,
+            observer: this.observerFor(options.observer),
+            tunnelId: () => this.id,
+          })
     this.slots = Array.from({ length: options.connections }, () => ({
       current: undefined,
       next: undefined,
@@ -94,6 +99,16 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   get publicUrl(): string {
     return this.registered?.public_url ?? ''
+  }
+
+  /**
+   * A TCP tunnel's visitor token (`adit connect --token`), derived from the
+   * current secret: it changes when the secret is rotated. Undefined for an
+   * HTTP tunnel or before start().
+   */
+  get visitorToken(): string | undefined {
+    if (this.options.tcpTarget === undefined || this.registered === undefined) return undefined
+    return visitorTokenFor(this.registered.id, this.registered.secret)
   }
 
   /** Connections currently open to the server (replacements included). */
@@ -209,6 +224,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
    */
   replay(request: AgentReplayRequest, options?: Partial<ForwardedReplayOptions>): Promise<AgentReplayResult> {
     if (this.closed) return Promise.reject(new AditError(ErrorCode.SHUTTING_DOWN, 503, 'the tunnel is closed; replay needs a running tunnel'))
+    if (this.forwarder instanceof TcpForwarder) return Promise.reject(new AditError(ErrorCode.BAD_REQUEST, 400, 'a TCP tunnel has no HTTP requests to replay'))
     return replayThroughForwarder(this.forwarder, request, options)
   }
 

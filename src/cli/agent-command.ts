@@ -12,6 +12,9 @@ import { inspectAddressFrom, replayThrough, startInspection } from './agent-insp
 import { accessFor, agentConfig, agentOptionsFrom, printableAgentConfig, type AgentValues } from '../config/agent-settings.js'
 import { StatusBoard } from './status-board.js'
 import { TunnelRunner, type TunnelPlan } from './tunnel-runner.js'
+import { join } from 'node:path'
+import { configDir } from '../agent/config-dir.js'
+import { parseTcpTarget } from '../agent/local-target.js'
 
 /** One line per event on stdout, for scripts: `ready`, then one per finished request. */
 function jsonPrinter(write: (line: string) => void, name: string | undefined): ExchangeObserver {
@@ -63,9 +66,34 @@ function lineWriter(out: NodeJS.WriteStream): (line: string) => void {
   }
 }
 
+/** What `adit tcp <target>` adds to the agent's settings. */
+export interface AgentMode {
+  /** A TCP tunnel to this local target (`5432`, `host:port`). */
+  tcp?: string
+}
+
+/** A TCP tunnel's default state file: one per target, so `adit tcp 5432` keeps its URL and never shares `adit http`'s tunnel. */
+export function tcpStateFile(target: string, env: NodeJS.ProcessEnv = process.env): string {
+  const { host, port } = parseTcpTarget(target, 'tcp target')
+  return join(configDir(env), `tcp-${host.replace(/[^a-zA-Z0-9.-]/g, '_')}-${port}-state.json`)
+}
+
 /** The tunnels to run: one from the settings, or one per entry of the config file's `tunnels:` list. */
-export function tunnelPlans(values: Partial<AgentValues>, file: AgentTunnelsFile | undefined, set: Partial<AgentValues> = values): TunnelPlan[] {
+export function tunnelPlans(
+  values: Partial<AgentValues>,
+  file: AgentTunnelsFile | undefined,
+  set: Partial<AgentValues> = values,
+  mode: AgentMode = {},
+  env: NodeJS.ProcessEnv = process.env,
+): TunnelPlan[] {
   const base = agentOptionsFrom(values, set, file?.routes)
+  if (mode.tcp !== undefined) {
+    if (file?.tunnels !== undefined || file?.routes !== undefined)
+      throw new ConfigError('adit tcp runs one TCP tunnel: its config file may not list tunnels or routes')
+    const { routes: _routes, ...rest } = base
+    const stateFile = set.stateFile === undefined ? tcpStateFile(mode.tcp, env) : base.stateFile
+    return [{ name: values.name, options: { ...rest, tcp: mode.tcp, ...(stateFile === undefined ? {} : { stateFile }) }, access: undefined }]
+  }
   if (file?.tunnels === undefined) return [{ name: values.name, options: base, access: undefined }]
   const plans = file.tunnels.map((entry): TunnelPlan => {
     const { hostHeader: _hostHeader, name: _name, routes: _routes, access: _access, ...shared } = base
@@ -102,7 +130,7 @@ export function tunnelPlans(values: Partial<AgentValues>, file: AgentTunnelsFile
  * change when piped, JSON with --json), serves the inspector, and runs
  * until SIGTERM/SIGINT.
  */
-export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, mode: AgentMode = {}): Promise<void> {
   const config = agentConfig(cliFlags, env)
   const flags = config.values
   const fileSettings = new Set(
@@ -111,7 +139,7 @@ export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.Pr
       .map(([key]) => key),
   )
   const file = config.resolved.file === undefined ? undefined : await loadTunnelsFile(config.resolved.file, fileSettings)
-  const plans = tunnelPlans(flags, file, config.resolved.values)
+  const plans = tunnelPlans(flags, file, config.resolved.values, mode, env)
   if (cliFlags.printConfig) {
     process.stdout.write(printableAgentConfig(config, { inspect: inspectAddressFrom(flags)?.address ?? false }))
     if (file?.tunnels !== undefined)
@@ -146,6 +174,12 @@ export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.Pr
           logger,
           (n) => inspectorNote.push(n),
         )
+  // A TCP tunnel: how visitors connect (the token is theirs to have: hand it out like the URL).
+  let visitorHint: string | undefined
+  const onVisitorToken = (token: string, publicUrl: string): void => {
+    visitorHint = `visitors: adit connect ${publicUrl} --token ${token} --listen 127.0.0.1:<port>`
+    if (board !== undefined && !board.inPlace) write(`adit: ${visitorHint}`)
+  }
   const writeJson = json
     ? (event: Record<string, unknown>) => write(JSON.stringify(event.event === 'ready' && inspection ? { ...event, inspector_url: inspection.url } : event))
     : undefined
@@ -153,7 +187,11 @@ export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.Pr
     ? undefined
     : new StatusBoard(tty ? process.stdout : { write: (text: string) => write(text.endsWith('\n') ? text.slice(0, -1) : text), isTTY: false }, {
         several,
-        header: () => [`adit agent · ${inspection ? `inspector ${inspection.url}` : (inspectorNote[0] ?? 'no inspector')} · Ctrl-C to stop`, ''],
+        header: () => [
+          `adit agent · ${inspection ? `inspector ${inspection.url}` : (inspectorNote[0] ?? 'no inspector')} · Ctrl-C to stop`,
+          ...(visitorHint !== undefined ? [visitorHint] : []),
+          '',
+        ],
       })
   if (board !== undefined && !board.inPlace && inspection) write(`adit: inspector on ${inspection.url}`)
 
@@ -199,6 +237,7 @@ export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.Pr
         retry: several,
         redactPath: redactUrl,
         onTunnel,
+        onVisitorToken,
         onUrl: (url) => {
           if (!several) inspection?.setPublicUrl(url)
         },

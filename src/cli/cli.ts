@@ -2,6 +2,7 @@ import { Command, Option } from 'commander'
 import type { DoctorFlags } from './doctor-command.js'
 import type { TunnelsFlags } from './tunnels-command.js'
 import type { LoginFlags } from './login-command.js'
+import type { ConnectFlags } from './connect-command.js'
 import { agentSettings } from '../config/agent-table.js'
 import { serverSettings } from '../config/server-table.js'
 import { flagSpec, type AnySetting } from '../config/setting.js'
@@ -41,7 +42,9 @@ function typedOnly(command: Command, settings: readonly AnySetting[]): Record<st
  * Prometheus registry, …), which cost most of the start-up time.
  */
 const runServer = async (flags: Record<string, unknown>): Promise<void> => (await import('./server-command.js')).runServer(flags)
-const runAgent = async (flags: Record<string, unknown>): Promise<void> => (await import('./agent-command.js')).runAgent(flags)
+const runAgent = async (flags: Record<string, unknown>, tcp?: string): Promise<void> =>
+  (await import('./agent-command.js')).runAgent(flags, process.env, tcp === undefined ? {} : { tcp })
+const runConnect = async (url: string, flags: ConnectFlags): Promise<void> => (await import('./connect-command.js')).runConnect(url, flags)
 const runDoctor = async (flags: DoctorFlags): Promise<void> => (await import('./doctor-command.js')).runDoctor(flags)
 const tunnelsCommand = () => import('./tunnels-command.js')
 const runLogin = async (server: string, flags: LoginFlags): Promise<void> => (await import('./login-command.js')).runLogin(server, flags)
@@ -80,6 +83,33 @@ export function buildCli(): Command {
     .addOption(commandOption(configOption))
     .addOption(commandOption(printConfigOption))
     .action((target: string, _flags: unknown, command: Command) => runAgent({ ...typedOnly(command, agentSettings), local: target }))
+
+  // `adit tcp 5432`: the agent for a local TCP service; visitors use `adit connect` with the token it prints.
+  const tcp = program
+    .command('tcp <target>')
+    .description(
+      'share a local TCP service: `adit tcp 5432`, `adit tcp db.internal:5432`; prints the token visitors pass to `adit connect` (the server and key from `adit login`, or --server/--api-key)',
+    )
+  for (const row of agentSettings) if (row.key !== 'local' && row.key !== 'routes') tcp.addOption(optionFor(row))
+  tcp
+    .addOption(commandOption(noInspectOption))
+    .addOption(commandOption(configOption))
+    .addOption(commandOption(printConfigOption))
+    .action((target: string, _flags: unknown, command: Command) => runAgent(typedOnly(command, agentSettings), target))
+
+  program
+    .command('connect <tunnel-url>')
+    .description(
+      "reach a TCP tunnel: `adit connect <url> --listen 127.0.0.1:15432` opens a local port for it, `--stdio` carries stdin/stdout (ssh -o ProxyCommand='adit connect <url> --stdio')",
+    )
+    .addOption(new Option('--listen <host:port>', 'open this local port; each connection to it goes through the tunnel'))
+    .addOption(new Option('--stdio', 'carry stdin/stdout through one connection, then exit'))
+    .addOption(new Option('--token <token>', 'the visitor token the tunnel’s agent printed').env('ADIT_VISITOR_TOKEN'))
+    .addOption(
+      new Option('--basic-auth <user:password>', "the credentials of the tunnel's --basic-auth rule, instead of a token").env('ADIT_VISITOR_BASIC_AUTH'),
+    )
+    .addOption(new Option('--jwt <token>', "a token for the tunnel's --require-jwt rule, instead of a visitor token").env('ADIT_VISITOR_JWT'))
+    .action((url: string, flags: ConnectFlags) => runConnect(url, flags))
 
   program
     .command('login <server>')

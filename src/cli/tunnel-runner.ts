@@ -39,6 +39,8 @@ export interface TunnelRunnerOptions {
   onTunnel: (tunnel: Tunnel) => Promise<void> | void
   /** The tunnel's public URL is known or changed. */
   onUrl: (url: string) => void
+  /** A TCP tunnel's visitor token is known or changed (start, re-registration, rotation). */
+  onVisitorToken?: (token: string, publicUrl: string) => void
   /** A tunnel error the runner cannot recover from (single tunnel: the agent stops). */
   onFatal: (error: Error) => void
 }
@@ -90,7 +92,15 @@ export class TunnelRunner {
     status?.setPublicUrl(tunnel.publicUrl, false)
     status?.setLabel(this.label)
     status?.setState('online')
-    this.options.json?.({ event: 'ready', ...(this.plan.name ? { name: this.plan.name } : {}), id: tunnel.id, public_url: tunnel.publicUrl })
+    const token = tunnel.visitorToken
+    this.options.json?.({
+      event: 'ready',
+      ...(this.plan.name ? { name: this.plan.name } : {}),
+      id: tunnel.id,
+      public_url: tunnel.publicUrl,
+      ...(token !== undefined ? { visitor_token: token } : {}),
+    })
+    if (token !== undefined) this.options.onVisitorToken?.(token, tunnel.publicUrl)
   }
 
   /** A final error: a --json line; the board row only with several tunnels (one tunnel: bin.ts says it). */
@@ -142,7 +152,15 @@ export class TunnelRunner {
         id: state.id,
         public_url: state.public_url,
         reregistered: true,
+        ...(tunnel.visitorToken !== undefined ? { visitor_token: tunnel.visitorToken } : {}),
       })
+      if (tunnel.visitorToken !== undefined) this.options.onVisitorToken?.(tunnel.visitorToken, state.public_url)
+    })
+    tunnel.on('rotated', (state) => {
+      const token = tunnel.visitorToken
+      if (token === undefined) return
+      this.options.json?.({ event: 'visitor_token', ...(this.plan.name ? { name: this.plan.name } : {}), id: state.id, visitor_token: token })
+      this.options.onVisitorToken?.(token, state.public_url)
     })
     tunnel.on('error', (error) => {
       this.reportFatal(error)

@@ -75,6 +75,11 @@ export class Credentials {
     return ok
   }
 
+  /** The secret under every accepted key (the first: the current one), for checks of what is derived from it. */
+  secretsFor(id: string, generation = 0, binding?: string): string[] {
+    return this.keys.map((key) => this.secret(key, id, generation, binding).toString('base64url'))
+  }
+
   private idMac(key: Buffer, random: Buffer): Buffer {
     return createHmac('sha256', key).update('adit-id\0').update(random).digest().subarray(0, ID_MAC_BYTES)
   }

@@ -52,8 +52,12 @@ export function sendPublicErrorOnSocket(
 
 const statusText: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
+  410: 'Gone',
   413: 'Payload Too Large',
+  429: 'Too Many Requests',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',

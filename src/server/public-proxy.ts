@@ -15,6 +15,10 @@ import { observeExchange } from '../observability/exchange-trace.js'
 import type { Admission } from './security/tunnel-guard.js'
 import { firstHeaderValue } from '../http/header-value.js'
 import { clientIpFor } from './security/client-ip.js'
+import type { TcpVisitorAcceptor } from './tcp-visitor.js'
+import { verifyVisitorToken } from './security/tunnel-secret.js'
+import { VISITOR_TOKEN_HEADER } from '../exchange/visitor-token.js'
+import type { AccessGate } from './security/access-rules.js'
 
 /** Security hook (src/server/security): rate, access rules and stream cap, checked before any stream opens. */
 export interface PublicGuard {
@@ -56,7 +60,7 @@ export interface TunnelTarget {
   path: string
 }
 
-type Resolution = { opener: StreamOpener } | { error: PublicErrorCode; headers?: Record<string, string> }
+type Resolution = { opener: StreamOpener } | { error: PublicErrorCode; detail?: string; headers?: Record<string, string> }
 
 const startedAt = Date.now()
 
@@ -123,7 +127,7 @@ export class PublicProxy {
         if (admission.ok) slot.held = true
         if (exchange.finished) return slot.free()
         if (!admission.ok) return exchange.fail(admission.denial.code, undefined, admission.denial.headers)
-        if (admission.gate?.consumesAuthorization) stripAuthorization(exchange.head.headers)
+        if (admission.gate?.consumesAuthorization) stripHeader(exchange.head.headers, 'authorization')
         this.dispatch(exchange)
       },
       (error: unknown) => {
@@ -142,8 +146,13 @@ export class PublicProxy {
     }
   }
 
-  /** A public `Upgrade` request (WebSocket) for `target`. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, early: Buffer, target: TunnelTarget): void {
+  /**
+   * A public `Upgrade` request (WebSocket) for `target`. With `tcp`, a TCP
+   * visitor's (`adit connect`): besides the tunnel's access rules it needs a
+   * visitor credential (fail closed, see SECURITY.md), and its stream is a
+   * TCP stream (OPEN `tcp`) that pipes to the bytes inside its WebSocket.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, early: Buffer, target: TunnelTarget, tcp?: TcpVisitorAcceptor): void {
     const requestId = newRequestId()
     const forwarding = this.forwarding(req, target, requestId)
     const headers = requestHeadersFor(req, forwarding, true)
@@ -152,9 +161,18 @@ export class PublicProxy {
     const exchange = new UpgradeExchange(
       socket,
       early,
-      { requestId, tunnelId: target.id, path: target.path, prefix: target.prefix, responseTimeoutMs: this.options.responseTimeoutMs },
+      {
+        requestId,
+        tunnelId: target.id,
+        path: target.path,
+        prefix: target.prefix,
+        responseTimeoutMs: this.options.responseTimeoutMs,
+        ...(tcp === undefined ? {} : { accept: () => tcp.accept(req, socket, early, requestId) }),
+      },
       onDone,
     )
+    const problem = tcp?.handshakeProblem(req) ?? null
+    if (problem !== null) return exchange.fail(ErrorCode.BAD_REQUEST, problem)
     // Security: WebSocket upgrades pass the same checks as plain requests.
     const guard = this.options.guard
     const admission: Promise<Admission> = guard === undefined ? Promise.resolve({ ok: true, gate: null }) : guard.admit(target.id, req, target.path)
@@ -162,15 +180,20 @@ export class PublicProxy {
       .then(async (verdict): Promise<Resolution> => {
         if (verdict.ok && guard !== undefined && !exchange.finished) slot.held = true
         if (!verdict.ok) return { error: verdict.denial.code, ...(verdict.denial.headers ? { headers: verdict.denial.headers } : {}) }
-        if (verdict.gate?.consumesAuthorization) stripAuthorization(headers)
+        if (tcp !== undefined) {
+          const refusal = await this.visitorRefusal(target.id, req, verdict.gate)
+          if (refusal !== null) return { error: ErrorCode.VISITOR_CREDENTIAL, detail: refusal }
+          stripHeader(headers, VISITOR_TOKEN_HEADER)
+        }
+        if (verdict.gate?.consumesAuthorization) stripHeader(headers, 'authorization')
         return this.resolve(target.id)
       })
       .then(
         (resolution) => {
           if (exchange.finished) return slot.free()
-          if ('error' in resolution) return exchange.fail(resolution.error, undefined, resolution.headers)
+          if ('error' in resolution) return exchange.fail(resolution.error, resolution.detail, resolution.headers)
           const stream = resolution.opener.openStream(
-            { method: req.method ?? 'GET', path: target.path, headers, requestId, upgrade: true, bodyless: true },
+            { method: req.method ?? 'GET', path: target.path, headers, requestId, upgrade: true, ...(tcp === undefined ? {} : { tcp: true }), bodyless: true },
             exchange,
           )
           if (stream === null) return exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
@@ -181,6 +204,23 @@ export class PublicProxy {
           exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
         },
       )
+  }
+
+  /**
+   * Why a TCP visitor is refused, or null. A TCP service has no login page of
+   * its own to fall back on, so a TCP tunnel is never open to anyone: the
+   * visitor shows the token derived from the tunnel's secret, or passed a
+   * basic-auth or JWT rule of the tunnel (its owner chose that credential).
+   */
+  private async visitorRefusal(id: string, req: IncomingMessage, gate: AccessGate | null): Promise<string | null> {
+    const token = firstHeaderValue(req.headers[VISITOR_TOKEN_HEADER])
+    if (token !== undefined && token !== '') {
+      const record = await this.options.store.get(id)
+      if (verifyVisitorToken(this.options.credentials, id, token, record, Date.now())) return null
+      return 'wrong visitor token: the tunnel secret may have been rotated since; ask its owner for the current one'
+    }
+    if (gate?.authenticates === true) return null
+    return 'no visitor token'
   }
 
   /** What the exchange's observers see; proto, host and address come from the forwarding context already computed. */
@@ -276,9 +316,9 @@ export class PublicProxy {
   }
 }
 
-/** Removes `Authorization` in place: tunnel-level credentials are the server's, not the service's. */
-function stripAuthorization(headers: Array<[string, string]>): void {
-  for (let i = headers.length - 1; i >= 0; i--) if (headers[i]![0].toLowerCase() === 'authorization') headers.splice(i, 1)
+/** Removes a header in place (lowercase `name`): tunnel-level credentials are the server's, not the service's. */
+function stripHeader(headers: Array<[string, string]>, name: string): void {
+  for (let i = headers.length - 1; i >= 0; i--) if (headers[i]![0].toLowerCase() === name) headers.splice(i, 1)
 }
 
 /** The stream slot one public request holds in the guard; freed once, whoever frees it first. */

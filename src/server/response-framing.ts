@@ -1,6 +1,5 @@
 import { ServerResponse } from 'node:http'
-import { Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
+import { abortSocket } from '../http/abort-socket.js'
 
 /**
  * Strict framing of what an agent answers (issue 11): the server, not the
@@ -70,17 +69,4 @@ export function abortResponse(res: ServerResponse): void {
   const socket = res instanceof ServerResponse ? res.socket : null
   if (socket === null) res.destroy()
   else abortSocket(socket)
-}
-
-/** A TCP reset on a TCP socket; any other socket (TLS, a pipe) is destroyed. */
-export function abortSocket(socket: Duplex): void {
-  if (socket.destroyed) return
-  if (socket instanceof Socket) {
-    try {
-      // Throws for a handle that is not TCP (a TLS or pipe socket).
-      socket.resetAndDestroy()
-      return
-    } catch {}
-  }
-  socket.destroy()
 }

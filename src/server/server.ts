@@ -18,6 +18,7 @@ import { handleRegister } from './registration.js'
 import { routeHost, routePub, type PubRoute } from './tunnel-routes.js'
 import { TunnelRegistry } from './tunnel-registry.js'
 import { AgentEndpoint, agentFeatures, reject } from './ws-endpoint.js'
+import { isTcpVisitor, TcpVisitorAcceptor } from './tcp-visitor.js'
 import { boundedStore } from './relay/bounded.js'
 import { ClusterRelay } from './relay/cluster-relay.js'
 import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
@@ -222,6 +223,8 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     else res.destroy()
   }
 
+  // TCP visitors (`adit connect`): WebSockets to a tunnel's public URL that offer adit.tcp.v1.
+  const tcpVisitors = new TcpVisitorAcceptor()
   const endpoint = new AgentEndpoint({
     credentials,
     store,
@@ -292,7 +295,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     if (route.kind === 'bad-id') return sendPublicErrorOnSocket(socket, ErrorCode.UNKNOWN_TUNNEL, requestId)
     if (route.kind === 'redirect') return reject(socket, 404, `WebSocket URLs need the trailing slash: ${route.location}`)
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return reject(socket, 501, 'only WebSocket upgrades pass through tunnels')
-    proxy.handleUpgrade(req, socket, head, route)
+    proxy.handleUpgrade(req, socket, head, route, isTcpVisitor(req) ? tcpVisitors : undefined)
   })
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable) return socket.destroy()
@@ -339,6 +342,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       while (Date.now() < deadline && !settled()) await new Promise((r) => setTimeout(r, 25))
       for (const connection of registry.connections()) connection.close()
       endpoint.close()
+      tcpVisitors.close()
       security.close()
       h2c?.close()
       server.closeIdleConnections()

@@ -4,7 +4,8 @@ import { ErrorCode } from '../errors.js'
 import { responseHeadersFor } from './forwarded-headers.js'
 import { newExchangeSummary, type ExchangeSummary } from '../exchange/summary.js'
 import { sendPublicErrorOnSocket } from './public-errors.js'
-import { abortSocket, frameResponseHead, isFramingError } from './response-framing.js'
+import { frameResponseHead, isFramingError } from './response-framing.js'
+import { abortSocket } from '../http/abort-socket.js'
 
 /**
  * A public `Upgrade: websocket` request through a tunnel. Until the agent's
@@ -12,12 +13,18 @@ import { abortSocket, frameResponseHead, isFramingError } from './response-frami
  * one raw two-way byte pipe with the same credit-based flow control as any
  * body, so close frames, pings and binary messages pass untouched both ways.
  * A non-101 answer is written as a plain response and the socket closed.
+ *
+ * With `accept` (a TCP visitor, tcp-visitor.ts) the 101 is the WebSocket
+ * handshake `accept` completes, and the stream pipes to the Duplex it
+ * returns (the TCP bytes inside that WebSocket) instead of the raw socket.
  */
 export class UpgradeExchange implements StreamHandler {
   stream: OpenedStream | null = null
   finished = false
   readonly summary: ExchangeSummary
-  private readonly socket: Duplex
+  /** The public socket; after an `accept`ed 101, the byte stream it returned. */
+  private socket: Duplex
+  private readonly accept: ((head: ResponseHead) => Duplex | null) | undefined
   private readonly early: Buffer
   private readonly prefix: string
   private readonly responseTimeoutMs: number
@@ -32,10 +39,18 @@ export class UpgradeExchange implements StreamHandler {
   constructor(
     socket: Duplex,
     early: Buffer,
-    info: { requestId: string; tunnelId: string; path: string; prefix: string; responseTimeoutMs: number },
+    info: {
+      requestId: string
+      tunnelId: string
+      path: string
+      prefix: string
+      responseTimeoutMs: number
+      accept?: (head: ResponseHead) => Duplex | null
+    },
     onDone: (summary: ExchangeSummary) => void,
   ) {
     this.socket = socket
+    this.accept = info.accept
     this.early = early
     this.prefix = info.prefix
     this.responseTimeoutMs = info.responseTimeoutMs
@@ -73,6 +88,7 @@ export class UpgradeExchange implements StreamHandler {
     }
     this.headWritten = true
     this.summary.status = head.status
+    if (this.upgraded && this.accept !== undefined) return this.switchTo(this.accept(head))
     const headers = responseHeadersFor(framed.headers, this.prefix, this.upgraded)
     headers.push(['X-Adit-Request-Id', this.summary.requestId])
     if (!this.upgraded) headers.push(['Connection', 'close'])
@@ -86,6 +102,24 @@ export class UpgradeExchange implements StreamHandler {
       this.socket.on('end', this.onSocketEnd)
     }
     this.socket.on('drain', this.onSocketDrain)
+  }
+
+  /** An accepted 101: from now on the stream pipes to `client` (null: the public socket went away meanwhile). */
+  private switchTo(client: Duplex | null): void {
+    if (client === null) {
+      this.stream?.reset(ResetCode.CANCEL, 'client went away')
+      this.summary.error = 'client went away'
+      return this.finish()
+    }
+    this.socket.off('close', this.onSocketClose)
+    this.socket.off('error', this.onSocketClose)
+    this.socket = client
+    this.toClient.destination = client
+    client.on('close', this.onSocketClose)
+    client.on('error', this.onSocketClose)
+    client.on('data', this.onSocketData)
+    client.on('end', this.onSocketEnd)
+    client.on('drain', this.onSocketDrain)
   }
 
   onData(chunk: Buffer): void {
@@ -113,7 +147,7 @@ export class UpgradeExchange implements StreamHandler {
       return
     }
     // Mid-answer: a reset, so a cut close-delimited body never looks complete.
-    abortSocket(this.socket)
+    abortSocket(this.socket, new Error(reason || 'reset by the agent'))
     this.finish()
   }
 

@@ -141,6 +141,11 @@ export class AccessGate {
     this.jwt = rule?.jwksUrl !== undefined ? { key: jwks.get(rule.jwksUrl), issuer: rule.issuer, audience: rule.audience } : undefined
   }
 
+  /** A basic-auth or JWT rule: a request it let through carried a credential (what a TCP visitor needs). */
+  get authenticates(): boolean {
+    return this.basicHash !== undefined || this.jwt !== undefined
+  }
+
   /** Null when the request may go on. */
   async check(req: IncomingMessage, clientIp: string): Promise<Denial | null> {
     if (this.allow !== undefined && !this.allow.matches(clientIp)) return { code: ErrorCode.IP_NOT_ALLOWED }

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { visitorTokenFor } from '../../exchange/visitor-token.js'
 import type { TunnelAccess, TunnelRecord } from '../../cluster/types.js'
 import type { Credentials } from '../credentials.js'
 
@@ -55,6 +56,29 @@ export function verifyTunnelSecret(credentials: Credentials, id: string, secret:
   if (generation > 0 && record.previousGenerationUntil !== undefined && record.previousGenerationUntil > now) {
     // Evaluated whether or not the current one matched: no early exit to time.
     if (credentials.verify(id, secret, generation - 1, binding)) ok = true
+  }
+  return ok
+}
+
+/**
+ * Checks a TCP visitor's token (exchange/visitor-token.ts) against the
+ * tunnel's record, like `verifyTunnelSecret`: the token of the current
+ * secret under any accepted key, or of the previous generation while its
+ * grace period lasts. Constant time per candidate; no record, no tunnel.
+ */
+export function verifyVisitorToken(credentials: Credentials, id: string, token: string, record: TunnelRecord | null, now: number): boolean {
+  if (record === null) return false
+  const binding = secretBinding(record)
+  const generations = [record.secretGeneration]
+  if (record.secretGeneration > 0 && record.previousGenerationUntil !== undefined && record.previousGenerationUntil > now)
+    generations.push(record.secretGeneration - 1)
+  const presented = Buffer.from(token, 'utf8')
+  let ok = false
+  for (const generation of generations) {
+    for (const secret of credentials.secretsFor(id, generation, binding)) {
+      const expected = Buffer.from(visitorTokenFor(id, secret), 'utf8')
+      if (presented.length === expected.length && timingSafeEqual(presented, expected)) ok = true
+    }
   }
   return ok
 }

@@ -5,8 +5,9 @@ import { ErrorCode } from '../../../src/errors.js'
 
 test('no input gives the defaults, with the server and local URLs parsed', () => {
   const options = resolveAgentOptions({})
-  const { serverUrl, localUrl, routeTable, ...rest } = options
+  const { serverUrl, localUrl, routeTable, tcpTarget, ...rest } = options
   assert.deepEqual(rest, agentDefaults)
+  assert.equal(tcpTarget, undefined)
   assert.deepEqual(
     routeTable.routes.map((r) => r.label),
     ['/ → http://127.0.0.1:3000'],
@@ -68,4 +69,13 @@ test('parseHostHeader: rewrite, preserve or a fixed host; blank or whitespace is
   for (const value of ['', 'a b', 'host\r\nX-Evil: 1', 'tab\there']) {
     assert.throws(() => parseHostHeader(value), { code: ErrorCode.CONFIG }, JSON.stringify(value))
   }
+})
+
+test('a TCP tunnel: its target parsed, shown as tcp://host:port, and no routes', () => {
+  const options = resolveAgentOptions({ tcp: '5432' })
+  assert.deepEqual(options.tcpTarget, { host: 'localhost', port: 5432 })
+  assert.equal(options.local, 'tcp://localhost:5432')
+  assert.deepEqual(resolveAgentOptions({ tcp: '[::1]:22' }).tcpTarget, { host: '::1', port: 22 })
+  assert.equal(resolveAgentOptions({ tcp: '[::1]:22' }).local, 'tcp://[::1]:22')
+  assert.throws(() => resolveAgentOptions({ tcp: '5432', routes: [{ path: '/', local: 'http://127.0.0.1:1' }] }), /a TCP tunnel has one target/)
 })

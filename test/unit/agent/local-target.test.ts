@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { parseLocalTarget } from '../../../src/agent/local-target.js'
+import { parseLocalTarget, parseTcpTarget } from '../../../src/agent/local-target.js'
 import { ErrorCode } from '../../../src/errors.js'
 
 test('a port, host:port or a URL become an origin', () => {
@@ -25,4 +25,18 @@ test('what cannot be a local origin is refused, naming the forms that work', () 
     )
   }
   assert.throws(() => parseLocalTarget('not a url'), /port \(3000\), host:port \(localhost:3000\) or a URL/)
+})
+
+test('a TCP target: a port or host:port (IPv6 in brackets), tcp:// allowed', () => {
+  assert.deepEqual(parseTcpTarget('5432'), { host: 'localhost', port: 5432 })
+  assert.deepEqual(parseTcpTarget(':22'), { host: 'localhost', port: 22 })
+  assert.deepEqual(parseTcpTarget('db.internal:5432'), { host: 'db.internal', port: 5432 })
+  assert.deepEqual(parseTcpTarget('tcp://10.0.0.5:6379'), { host: '10.0.0.5', port: 6379 })
+  assert.deepEqual(parseTcpTarget('[::1]:2222'), { host: '::1', port: 2222 })
+  for (const bad of ['', 'db', 'db:0', 'db:70000', 'http://x:1', 'a:b:1'])
+    assert.throws(
+      () => parseTcpTarget(bad),
+      (e: { code?: string }) => e.code === ErrorCode.CONFIG,
+      bad,
+    )
 })
