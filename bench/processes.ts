@@ -3,7 +3,7 @@
  * server and agent through the public CLI, exactly as a user runs them.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import { connect as connectTcp, createServer as createNetServer, type AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -38,13 +38,15 @@ export function tunnelUnavailableReason(bin: string): string | undefined {
 export interface LocalService {
   child: Child
   url: string
+  /** The raw TCP service (bench/local-service.ts): `GET <n>` / `PUT <n>`. */
+  tcpPort: number
 }
 
 export async function startLocalService(children: ChildSet): Promise<LocalService> {
   const script = fileURLToPath(new URL('./local-service.js', import.meta.url))
   const child = children.fork('local service', script)
   const ready = await child.waitForLine((line) => line.event === 'ready', STARTUP_TIMEOUT_MS)
-  return { child, url: String(ready.url) }
+  return { child, url: String(ready.url), tcpPort: Number(ready.tcpPort) }
 }
 
 /** Each bench server gets its own store folder (the default store is a locked file), removed when the bench exits. */
@@ -143,6 +145,58 @@ export async function startAditAgent(
     await cleanup()
     throw error
   }
+}
+
+export interface AditTcpTunnel {
+  agent: Child
+  connect: Child
+  /** Where `adit connect` listens: a connection here reaches the TCP target through the tunnel. */
+  port: number
+  cleanup(): Promise<void>
+}
+
+/** `adit tcp <target>` and `adit connect <url> --listen 127.0.0.1:<port> --token …`, as a user runs them. */
+export async function startAditTcpTunnel(children: ChildSet, launch: AditLaunch, serverUrl: string, target: string): Promise<AditTcpTunnel> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'adit-bench-tcp-'))
+  const cleanup = (): Promise<void> => rm(stateDir, { recursive: true, force: true })
+  try {
+    const args = ['tcp', target, '--server', serverUrl, '--json', '--no-inspect', '--state-file', join(stateDir, 'state.json')]
+    const agent = children.spawnNode('adit tcp agent', launch.bin, args, process.env, nodeArgs(launch, 'adit tcp agent'))
+    const ready = await agent.waitForLine((l) => l.event === 'ready' && typeof l.visitor_token === 'string', STARTUP_TIMEOUT_MS)
+    const port = await freePort()
+    const connectArgs = ['connect', String(ready.public_url), '--listen', `127.0.0.1:${port}`, '--token', String(ready.visitor_token)]
+    const connect = children.spawnNode('adit connect', launch.bin, connectArgs, process.env, nodeArgs(launch, 'adit connect'))
+    await waitForListen(port, connect, STARTUP_TIMEOUT_MS)
+    return { agent, connect, port, cleanup }
+  } catch (error) {
+    await cleanup()
+    throw error
+  }
+}
+
+/** Polls until something accepts on 127.0.0.1:port (each probe closed at once), bounded by `timeoutMs`. */
+async function waitForListen(port: number, child: Child, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const probe = connectTcp({ host: '127.0.0.1', port }, () => {
+        probe.destroy()
+        resolve(true)
+      })
+      probe.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (child.process.exitCode !== null || Date.now() > deadline)
+      throw new Error(`${child.name} (pid ${child.pid}) did not listen on 127.0.0.1:${port} within ${timeoutMs} ms; last output:\n${child.tail()}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** The limit for TCP: two raw TCP pipe hops in front of `target` (host:port). */
+export async function startTcpLimitRelay(children: ChildSet, target: string): Promise<{ port: number; pids: number[] }> {
+  const agent = await startRelaySide(children, 'tcp limit agent', 'limit-agent', `tcp://${target}`)
+  const server = await startRelaySide(children, 'tcp limit server', 'limit-server', agent.url)
+  return { port: Number(new URL(server.url).port), pids: [server.child.pid, agent.child.pid] }
 }
 
 /** A reference relay (bench/reference-relays.ts): its public URL and the PIDs of its two sides. */

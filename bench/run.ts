@@ -19,6 +19,7 @@ import { runGet1k } from './cases/get1k.js'
 import { runIdle } from './cases/idle.js'
 import { runMixed } from './cases/mixed.js'
 import { runTransfer } from './cases/transfer.js'
+import { runTcp } from './cases/tcp.js'
 import { ChildSet } from './children.js'
 import type { BenchContext, CaseResult, Relay, TunnelUnderTest } from './context.js'
 import type { Figure } from './figures.js'
@@ -42,6 +43,7 @@ const cases: Record<CaseName, (ctx: BenchContext) => Promise<CaseResult>> = {
   idle: runIdle,
   get1k: runGet1k,
   transfer: runTransfer,
+  tcp: runTcp,
   mixed: runMixed,
   features: runFeatures,
   'cross-instance': runCrossInstance,

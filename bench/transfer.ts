@@ -6,6 +6,7 @@
  * of time reports the bytes it moved and `complete: false`.
  */
 import { request } from 'node:http'
+import { connect as connectTcp } from 'node:net'
 
 const CHUNK = 64 * 1024
 const uploadChunk = Buffer.alloc(CHUNK, 0x63)
@@ -109,5 +110,51 @@ export function upload(url: string, totalBytes: number, timeoutMs: number): Prom
       if (!settled) req.end()
     }
     pump()
+  })
+}
+
+/**
+ * The same over a raw TCP connection to the TCP service of bench/local-service.ts
+ * (directly, through the TCP limit relay, or through `adit connect`): `GET <n>`
+ * reads n bytes until the FIN, `PUT <n>` sends n bytes and waits for `ok`.
+ */
+export function tcpTransfer(port: number, direction: 'download' | 'upload', totalBytes: number, timeoutMs: number): Promise<TransferResult> {
+  return new Promise((resolve) => {
+    const started = performance.now()
+    let bytes = 0
+    let settled = false
+    let answer = ''
+    const socket = connectTcp({ host: '127.0.0.1', port, noDelay: true })
+    const settle = (complete: boolean, problem?: string): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(finishResult(bytes, started, complete, problem))
+    }
+    const timer = setTimeout(() => settle(false, 'timeout'), timeoutMs)
+    socket.on('error', (error: NodeJS.ErrnoException) => settle(false, error.code ?? 'socket error'))
+    socket.on('connect', () => {
+      socket.write(`${direction === 'download' ? 'GET' : 'PUT'} ${totalBytes}\n`)
+      if (direction === 'upload') pumpUpload()
+    })
+    const pumpUpload = (): void => {
+      while (bytes < totalBytes) {
+        const n = Math.min(CHUNK, totalBytes - bytes)
+        bytes += n
+        if (!socket.write(n === CHUNK ? uploadChunk : uploadChunk.subarray(0, n)) && bytes < totalBytes) {
+          socket.once('drain', pumpUpload)
+          return
+        }
+      }
+    }
+    socket.on('data', (data: Buffer) => {
+      if (direction === 'download') bytes += data.length
+      else answer += data.toString()
+    })
+    socket.on('end', () => {
+      if (direction === 'download') settle(bytes === totalBytes, bytes === totalBytes ? undefined : 'short')
+      else settle(answer === 'ok\n', answer === 'ok\n' ? undefined : `answer ${JSON.stringify(answer)}`)
+    })
   })
 }
