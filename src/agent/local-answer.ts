@@ -53,7 +53,8 @@ export class LocalAnswer implements StreamHandler {
       ['cache-control', 'no-store'],
       ...(spec.headers ?? []),
     ]
-    stream.sendHead({ status: spec.status, headers })
+    // The route and the rule ride on HEAD for the server's dashboard (the server never passes them to the visitor).
+    stream.sendHead({ status: spec.status, headers, answeredBy: spec.answeredBy, ...(spec.route === undefined ? {} : { route: spec.route }) })
     observer?.onResponse?.(id, spec.status, headers)
     if (head.method !== 'HEAD') {
       stream.write(body)

@@ -1,6 +1,6 @@
 import { Readable, type Duplex } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
-import { Pipe, ResetCode, type RequestHead, type Stream, type StreamHandler } from '../protocol/index.js'
+import { Pipe, ResetCode, type RequestHead, type ResponseHead, type Stream, type StreamHandler } from '../protocol/index.js'
 import { stripHopByHop } from '../http/hop-by-hop.js'
 import { trailerFields } from '../http/trailer-fields.js'
 import type { HostHeaderMode } from './config.js'
@@ -227,6 +227,8 @@ class ForwardedExchange implements StreamHandler {
   readonly body: StreamBody | null
   readonly response: LocalResponse
   readonly route: Route
+  /** What the observer and the server's dashboard are told about the route: undefined on a one-origin tunnel. */
+  readonly routeLabel: string | undefined
   readonly head: RequestHead
   readonly started = Date.now()
   requestBytes = 0
@@ -239,6 +241,7 @@ class ForwardedExchange implements StreamHandler {
   constructor(forwarder: LocalForwarder, stream: Stream, head: RequestHead, id: string, route: Route, buffered?: Buffer) {
     this.id = id
     this.route = route
+    this.routeLabel = forwarder.routeLabel(route)
     this.head = head
     this.stream = stream
     this.forwarder = forwarder
@@ -254,7 +257,7 @@ class ForwardedExchange implements StreamHandler {
       path: head.path,
       headers: head.headers,
       startedAt: this.started,
-      ...(forwarder.routes.single ? {} : { route: route.label }),
+      ...(this.routeLabel === undefined ? {} : { route: this.routeLabel }),
     })
     if (buffered !== undefined) {
       this.requestBytes = buffered.length
@@ -377,7 +380,10 @@ class LocalResponse implements Dispatcher.DispatchHandler {
     // No body follows (RFC 9110 §6.4.1): END rides on HEAD.
     const bodyless = statusCode === 204 || statusCode === 304 || exchange.head.method === 'HEAD' || length === 0
     this.expected = bodyless ? -1 : length
-    exchange.stream.sendHead({ status: statusCode, headers, ...(statusText ? { statusText } : {}) }, bodyless)
+    const response: ResponseHead = { status: statusCode, headers }
+    if (statusText) response.statusText = statusText
+    if (exchange.routeLabel !== undefined) response.route = exchange.routeLabel
+    exchange.stream.sendHead(response, bodyless)
     return true
   }
 
@@ -390,7 +396,9 @@ class LocalResponse implements Dispatcher.DispatchHandler {
     const headers = exchange.responseHeaders(stripHopByHop(pairs, true))
     this.headers = headers
     exchange.forwarder.observer?.onResponse?.(exchange.id, statusCode, headers)
-    exchange.stream.sendHead({ status: statusCode, headers, statusText: 'Switching Protocols' })
+    const response: ResponseHead = { status: statusCode, headers, statusText: 'Switching Protocols' }
+    if (exchange.routeLabel !== undefined) response.route = exchange.routeLabel
+    exchange.stream.sendHead(response)
     exchange.upgrade(socket)
   }
 

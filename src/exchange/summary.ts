@@ -13,6 +13,10 @@ export interface ExchangeSummary {
   /** Times the request was moved to another connection before any of it was sent. */
   retries: number
   error?: string
+  /** The agent's route that took it (from its HEAD), when the tunnel has routes. */
+  route?: string
+  /** The rule that answered instead of the service: the agent's (`webhook github: …`) or the server's (`visitor rate limit`). */
+  answeredBy?: string
 }
 
 /** The summary of an exchange that has not started yet. */

@@ -1,5 +1,5 @@
 import { ProtocolError, ProtocolErrorCode } from './errors.js'
-import { FLAG_END, FrameType, HEADER_LENGTH, type Frame, type RequestHead, type ResponseHead, type TrailerFields } from './frame.js'
+import { FLAG_END, FrameType, HEADER_LENGTH, MAX_HEAD_LABEL, type Frame, type RequestHead, type ResponseHead, type TrailerFields } from './frame.js'
 
 /**
  * Frame decoders. A WebSocket message is exactly one frame, so decoding is a
@@ -102,6 +102,8 @@ export function decodeHead(payload: Buffer): ResponseHead {
   }
   const head: ResponseHead = { status, headers: checkHeaders(value.headers, 'HEAD') }
   if (typeof value.statusText === 'string') head.statusText = value.statusText
+  if (typeof value.route === 'string' && value.route.length <= MAX_HEAD_LABEL) head.route = value.route
+  if (typeof value.answeredBy === 'string' && value.answeredBy.length <= MAX_HEAD_LABEL) head.answeredBy = value.answeredBy
   return head
 }
 

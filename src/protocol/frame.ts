@@ -151,7 +151,14 @@ export interface ResponseHead {
   status: number
   headers: Array<[string, string]>
   statusText?: string
+  /** The agent's route that took the request (`/api → http://127.0.0.1:4000`), for the server's dashboard; never sent to the visitor. */
+  route?: string
+  /** The agent's rule that answered instead of the service (`webhook github: …`, `route /old → 410`); never sent to the visitor. */
+  answeredBy?: string
 }
+
+/** The longest `route` / `answeredBy` a HEAD may carry; longer ones are dropped (they are labels, not data). */
+export const MAX_HEAD_LABEL = 300
 
 /** Trailer fields carried by TRAILERS, `[name, value]` pairs in arrival order (as in heads). */
 export type TrailerFields = Array<[string, string]>

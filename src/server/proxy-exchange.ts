@@ -193,6 +193,8 @@ export class ProxyExchange implements StreamHandler {
     const headers = responseHeadersFor(framed.headers, this.prefix, false)
     headers.push(['X-Adit-Request-Id', this.summary.requestId])
     this.summary.status = head.status
+    if (head.route !== undefined) this.summary.route = head.route
+    if (head.answeredBy !== undefined) this.summary.answeredBy = head.answeredBy
     try {
       this.res.writeHead(head.status, head.statusText, rawFromPairs(headers) as unknown as Record<string, string>)
       this.headSent = true

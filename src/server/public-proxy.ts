@@ -60,7 +60,7 @@ export interface TunnelTarget {
   path: string
 }
 
-type Resolution = { opener: StreamOpener } | { error: PublicErrorCode; detail?: string; headers?: Record<string, string> }
+type Resolution = { opener: StreamOpener } | { error: PublicErrorCode; detail?: string; headers?: Record<string, string>; rule?: string }
 
 const startedAt = Date.now()
 
@@ -126,7 +126,10 @@ export class PublicProxy {
       (admission) => {
         if (admission.ok) slot.held = true
         if (exchange.finished) return slot.free()
-        if (!admission.ok) return exchange.fail(admission.denial.code, undefined, admission.denial.headers)
+        if (!admission.ok) {
+          if (admission.denial.rule !== undefined) exchange.summary.answeredBy = admission.denial.rule
+          return exchange.fail(admission.denial.code, undefined, admission.denial.headers)
+        }
         if (admission.gate?.consumesAuthorization) stripHeader(exchange.head.headers, 'authorization')
         this.dispatch(exchange)
       },
@@ -179,7 +182,12 @@ export class PublicProxy {
     admission
       .then(async (verdict): Promise<Resolution> => {
         if (verdict.ok && guard !== undefined && !exchange.finished) slot.held = true
-        if (!verdict.ok) return { error: verdict.denial.code, ...(verdict.denial.headers ? { headers: verdict.denial.headers } : {}) }
+        if (!verdict.ok)
+          return {
+            error: verdict.denial.code,
+            ...(verdict.denial.headers ? { headers: verdict.denial.headers } : {}),
+            ...(verdict.denial.rule !== undefined ? { rule: verdict.denial.rule } : {}),
+          }
         if (tcp !== undefined) {
           const refusal = await this.visitorRefusal(target.id, req, verdict.gate)
           if (refusal !== null) return { error: ErrorCode.VISITOR_CREDENTIAL, detail: refusal }
@@ -191,7 +199,10 @@ export class PublicProxy {
       .then(
         (resolution) => {
           if (exchange.finished) return slot.free()
-          if ('error' in resolution) return exchange.fail(resolution.error, resolution.detail, resolution.headers)
+          if ('error' in resolution) {
+            if (resolution.rule !== undefined) exchange.summary.answeredBy = resolution.rule
+            return exchange.fail(resolution.error, resolution.detail, resolution.headers)
+          }
           const stream = resolution.opener.openStream(
             { method: req.method ?? 'GET', path: target.path, headers, requestId, upgrade: true, ...(tcp === undefined ? {} : { tcp: true }), bodyless: true },
             exchange,

@@ -88,6 +88,8 @@ export class UpgradeExchange implements StreamHandler {
     }
     this.headWritten = true
     this.summary.status = head.status
+    if (head.route !== undefined) this.summary.route = head.route
+    if (head.answeredBy !== undefined) this.summary.answeredBy = head.answeredBy
     if (this.upgraded && this.accept !== undefined) return this.switchTo(this.accept(head))
     const headers = responseHeadersFor(framed.headers, this.prefix, this.upgraded)
     headers.push(['X-Adit-Request-Id', this.summary.requestId])

@@ -1,7 +1,8 @@
 /**
  * The server dashboard: `GET /dashboard` (a page) and `GET /dashboard/api`
- * (JSON) — tunnels on this instance, their agent connections, and the live
- * request rate of each. Guarded by the admin token (see admin-auth.ts); with
+ * (JSON) — tunnels on this instance, their agent connections, the live
+ * request rate of each, and the last requests with the route they took and
+ * the rule that answered them (recent-requests.ts). Guarded by the admin token (see admin-auth.ts); with
  * no token configured the routes do not exist (the server answers 404).
  *
  * The server calls `handleDashboard(req, res)` first for every request
@@ -16,6 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ConfigError, ErrorCode, publicErrors } from '../../errors.js'
 import type { FailureThrottle } from '../security/failure-throttle.js'
 import { checkAdmin } from './admin-auth.js'
+import { RecentRequests, type RecentInput } from './recent-requests.js'
 import { RequestRates, type RequestRatesOptions } from './request-rate.js'
 import { dashboardSnapshot, type DashboardRegistry } from './snapshot.js'
 import { dashboardPage, dashboardScript, dashboardStyle } from './ui.js'
@@ -28,6 +30,8 @@ export interface DashboardOptions {
   /** Trust X-Forwarded-Proto to decide whether the cookie is Secure. */
   trustProxy: boolean
   rates: Partial<RequestRatesOptions>
+  /** Finished requests kept for the "recent requests" table. */
+  recentRequests: number
   /** The clock (tests pass their own). */
   now: () => number
   /** Back-off for wrong admin tokens, shared with `DELETE /tunnels/{id}`; undefined = none. */
@@ -41,6 +45,7 @@ export const dashboardDefaults: DashboardOptions = {
   registry: undefined,
   trustProxy: false,
   rates: {},
+  recentRequests: 50,
   now: Date.now,
   throttle: undefined,
   clientKey: (req) => req.socket.remoteAddress ?? '',
@@ -50,7 +55,7 @@ export interface Dashboard {
   /** Answers /dashboard, /dashboard/api and its assets; false for any other path (or when off). */
   handleDashboard(req: IncomingMessage, res: ServerResponse): boolean
   /** One finished public request (the server's exchange summary). */
-  recordExchange(summary: { tunnelId: string; status: number }): void
+  recordExchange(summary: RecentInput): void
   readonly rates: RequestRates
 }
 
@@ -66,6 +71,8 @@ export function validateDashboardOptions(input: Partial<DashboardOptions>): Dash
   }
   if (options.registry === undefined || typeof options.registry.connections !== 'function') throw badOption('registry', 'the tunnel registry', options.registry)
   if (typeof options.now !== 'function') throw badOption('now', 'a function', options.now)
+  if (!Number.isInteger(options.recentRequests) || options.recentRequests < 0 || options.recentRequests > 10_000)
+    throw badOption('recentRequests', 'a whole number from 0 to 10000', options.recentRequests)
   return options as DashboardOptions & { registry: DashboardRegistry }
 }
 
@@ -90,6 +97,7 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 export function createDashboard(input: Partial<DashboardOptions>): Dashboard {
   const options = validateDashboardOptions(input)
   const rates = new RequestRates(options.rates)
+  const recent = new RecentRequests(options.recentRequests)
   const token = options.adminToken === '' ? undefined : options.adminToken
 
   const assets: Record<string, { type: string; body: string }> = {
@@ -143,14 +151,16 @@ export function createDashboard(input: Partial<DashboardOptions>): Dashboard {
       send(res, 200, asset.type, asset.body, pageHeaders)
       return true
     }
-    send(res, 200, 'application/json; charset=utf-8', JSON.stringify(dashboardSnapshot(options.registry, rates, options.now())), securityHeaders)
+    send(res, 200, 'application/json; charset=utf-8', JSON.stringify(dashboardSnapshot(options.registry, rates, recent, options.now())), securityHeaders)
     return true
   }
 
   return {
     handleDashboard,
     recordExchange(summary) {
-      rates.record(summary.tunnelId, options.now(), summary.status)
+      const now = options.now()
+      rates.record(summary.tunnelId, now, summary.status)
+      recent.record(summary, now)
     },
     rates,
   }

@@ -3,6 +3,7 @@
  * connections for (and those with requests in the rate window), each with
  * its connections and live request rate.
  */
+import type { RecentRequest, RecentRequests } from './recent-requests.js'
 import type { RequestRates } from './request-rate.js'
 
 /** The slice of an agent connection the dashboard reads (AgentConnection fits it). */
@@ -35,9 +36,11 @@ export interface DashboardSnapshot {
   windowSeconds: number
   totals: { tunnels: number; connections: number; activeStreams: number; ratePerSecond: number }
   tunnels: DashboardTunnel[]
+  /** The last finished requests on this instance, newest first, with their route and the rule that answered. */
+  recent: RecentRequest[]
 }
 
-export function dashboardSnapshot(registry: DashboardRegistry, rates: RequestRates, nowMs: number): DashboardSnapshot {
+export function dashboardSnapshot(registry: DashboardRegistry, rates: RequestRates, recent: RecentRequests, nowMs: number): DashboardSnapshot {
   const byTunnel = new Map<string, DashboardConnection[]>()
   for (const connection of registry.connections()) {
     let list = byTunnel.get(connection.tunnelId)
@@ -80,5 +83,6 @@ export function dashboardSnapshot(registry: DashboardRegistry, rates: RequestRat
       ratePerSecond: Math.round(tunnels.reduce((n, t) => n + t.ratePerSecond, 0) * 10) / 10,
     },
     tunnels,
+    recent: recent.list(),
   }
 }

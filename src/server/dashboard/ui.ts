@@ -39,7 +39,17 @@ export const dashboardPage = String.raw`<!doctype html>
     </table>
   </div>
   <p id="empty" class="empty">No agent is connected to this instance and no request went through it in the last minute.</p>
-  <p class="help">Refreshes every second; Pause stops it. Rates are this instance's: other instances of a cluster count their own.</p>
+  <h2 id="recent-title" class="section">Recent requests</h2>
+  <div class="table-wrap">
+    <table id="recent" aria-labelledby="recent-title">
+      <thead>
+        <tr><th scope="col">Time</th><th scope="col">Tunnel</th><th scope="col">Request</th><th scope="col" class="num">Status</th><th scope="col">Route</th><th scope="col">Answered by</th><th scope="col" class="num">ms</th></tr>
+      </thead>
+      <tbody id="recent-rows"></tbody>
+    </table>
+  </div>
+  <p id="recent-empty" class="empty">No request has finished on this instance yet.</p>
+  <p class="help">Refreshes every second; Pause stops it. Rates and recent requests are this instance's: other instances of a cluster keep their own. Route and Answered by come from the agent (its routes, a webhook check, a status route) or from the server (a rate limit, an access rule); — means the request went to the tunnel's one service.</p>
 </main>
 </body>
 </html>
@@ -57,6 +67,9 @@ tbody tr:focus-visible { outline: 3px solid var(--focus); outline-offset: -3px; 
 svg.spark { width: 120px; height: 22px; display: block; }
 svg.spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; }
 .offline { color: var(--muted); }
+h2.section { font-size: 15px; margin: 20px 0 8px; }
+#recent td.path { max-width: none; width: auto; min-width: 22ch; white-space: normal; overflow-wrap: anywhere; }
+#recent td.route { font-family: var(--mono); font-size: 12.5px; }
 `
 
 export const dashboardScript = String.raw`
@@ -135,10 +148,35 @@ function render(data) {
     )
     out.push(tr)
   }
+  renderRecent(data.recent || [])
   // Keep keyboard focus on the same tunnel across refreshes.
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.tunnel : undefined
   rows.replaceChildren(...out)
   if (focused) for (const tr of out) if (tr.dataset.tunnel === focused) tr.focus()
+}
+
+function renderRecent(recent) {
+  $('recent-empty').hidden = recent.length > 0
+  const out = []
+  for (const r of recent) {
+    const tr = document.createElement('tr')
+    tr.dataset.requestId = r.requestId
+    const time = text('td', new Date(r.at).toLocaleTimeString())
+    time.title = r.at
+    const status = text('td', String(r.status), 'num status')
+    if (r.error) status.title = r.error
+    tr.append(
+      time,
+      text('td', r.tunnelId, 'id'),
+      text('td', r.method + ' ' + r.path, 'path'),
+      status,
+      text('td', r.route || '—', 'route'),
+      text('td', r.answeredBy || '—', 'answered'),
+      text('td', String(r.durationMs), 'num'),
+    )
+    out.push(tr)
+  }
+  $('recent-rows').replaceChildren(...out)
 }
 
 async function refresh() {

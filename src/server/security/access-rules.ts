@@ -91,7 +91,7 @@ export async function accessFromRequest(input: unknown, policy: { allowHttpJwks:
 export interface Denial {
   code: PublicErrorCode
   headers?: Record<string, string>
-  /** The rule that refused it, when it is worth naming (`visitor rate limit`). */
+  /** The rule that refused it (`visitor rate limit`, `basic auth`): the dashboard's "answered by". */
   rule?: string
 }
 
@@ -148,26 +148,26 @@ export class AccessGate {
 
   /** Null when the request may go on. */
   async check(req: IncomingMessage, clientIp: string): Promise<Denial | null> {
-    if (this.allow !== undefined && !this.allow.matches(clientIp)) return { code: ErrorCode.IP_NOT_ALLOWED }
+    if (this.allow !== undefined && !this.allow.matches(clientIp)) return { code: ErrorCode.IP_NOT_ALLOWED, rule: 'IP allow-list' }
     if (this.basicHash !== undefined) {
       const header = req.headers.authorization
       const credentials = basicCredentialsOf(header)
-      if (credentials === null) return { code: ErrorCode.AUTH_REQUIRED, headers: BASIC_CHALLENGE }
+      if (credentials === null) return { code: ErrorCode.AUTH_REQUIRED, headers: BASIC_CHALLENGE, rule: 'basic auth' }
       const verdict = await this.verifier.verify(this.tunnelId, clientIp, credentials, this.basicHash)
-      if (verdict.kind === 'wrong') return { code: ErrorCode.AUTH_REQUIRED, headers: BASIC_CHALLENGE }
-      if (verdict.kind === 'throttled') return { code: ErrorCode.AUTH_THROTTLED, headers: { 'retry-after': String(verdict.retryAfterSec) } }
-      if (verdict.kind === 'busy') return { code: ErrorCode.AUTH_BUSY, headers: { 'retry-after': String(verdict.retryAfterSec) } }
+      if (verdict.kind === 'wrong') return { code: ErrorCode.AUTH_REQUIRED, headers: BASIC_CHALLENGE, rule: 'basic auth' }
+      if (verdict.kind === 'throttled') return { code: ErrorCode.AUTH_THROTTLED, headers: { 'retry-after': String(verdict.retryAfterSec) }, rule: 'basic auth' }
+      if (verdict.kind === 'busy') return { code: ErrorCode.AUTH_BUSY, headers: { 'retry-after': String(verdict.retryAfterSec) }, rule: 'basic auth' }
     }
     if (this.jwt !== undefined) {
       const token = /^bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1]
-      if (token === undefined) return { code: ErrorCode.AUTH_REQUIRED, headers: BEARER_CHALLENGE }
+      if (token === undefined) return { code: ErrorCode.AUTH_REQUIRED, headers: BEARER_CHALLENGE, rule: 'bearer JWT' }
       try {
         await jwtVerify(token, this.jwt.key, {
           ...(this.jwt.issuer !== undefined ? { issuer: this.jwt.issuer } : {}),
           ...(this.jwt.audience !== undefined ? { audience: this.jwt.audience } : {}),
         })
       } catch {
-        return { code: ErrorCode.AUTH_REQUIRED, headers: { 'www-authenticate': 'Bearer realm="adit tunnel", error="invalid_token"' } }
+        return { code: ErrorCode.AUTH_REQUIRED, headers: { 'www-authenticate': 'Bearer realm="adit tunnel", error="invalid_token"' }, rule: 'bearer JWT' }
       }
     }
     return null

@@ -65,7 +65,7 @@ export class TunnelGuard {
   async admit(tunnelId: string, req: IncomingMessage, path = req.url ?? '/'): Promise<Admission> {
     if (this.rates !== undefined) {
       const taken = this.rates.take(tunnelId)
-      if (!taken.ok) return this.deny({ code: ErrorCode.RATE_LIMITED, headers: { 'retry-after': String(taken.retryAfterSec) } })
+      if (!taken.ok) return this.deny({ code: ErrorCode.RATE_LIMITED, headers: { 'retry-after': String(taken.retryAfterSec) }, rule: 'tunnel rate limit' })
     }
     const gate = await this.gateFor(tunnelId)
     if (gate === MISSING) {
@@ -87,7 +87,7 @@ export class TunnelGuard {
     }
     const max = this.options.maxStreamsPerTunnel
     const current = this.inFlight.get(tunnelId) ?? 0
-    if (max > 0 && current >= max) return this.deny({ code: ErrorCode.TOO_MANY_STREAMS, headers: { 'retry-after': '1' } })
+    if (max > 0 && current >= max) return this.deny({ code: ErrorCode.TOO_MANY_STREAMS, headers: { 'retry-after': '1' }, rule: 'streams per tunnel' })
     this.inFlight.set(tunnelId, current + 1)
     return { ok: true, gate }
   }

@@ -49,7 +49,7 @@ test('accessFromRequest hashes the password, normalises CIDRs and names bad fiel
 
 test('IP allow-list: 403 outside, through inside', async () => {
   const gate = new AccessGate({ allowIps: ['10.0.0.0/8'] }, new JwksCache())
-  assert.deepEqual(await gate.check(req(), '192.0.2.1'), { code: ErrorCode.IP_NOT_ALLOWED })
+  assert.deepEqual(await gate.check(req(), '192.0.2.1'), { code: ErrorCode.IP_NOT_ALLOWED, rule: 'IP allow-list' })
   assert.equal(await gate.check(req(), '10.1.2.3'), null)
 })
 
