@@ -1,8 +1,9 @@
 import { Readable, type Duplex } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
-import { Pipe, ResetCode, type RequestHead, type ResponseHead, type Stream, type StreamHandler } from '../protocol/index.js'
+import { H2Origin } from './h2-origin.js'
+import { Pipe, ResetCode, type RequestHead, type ResponseHead, type Stream, type StreamHandler, type TrailerFields } from '../protocol/index.js'
 import { stripHopByHop } from '../http/hop-by-hop.js'
-import { trailerFields } from '../http/trailer-fields.js'
+import { trailerFields, trailerPairs } from '../http/trailer-fields.js'
 import type { HostHeaderMode } from './config.js'
 import type { ExchangeObserver } from './exchange-observer.js'
 import { applyToFlat, applyToPairs, variablesFor, type HeaderVariables } from './header-rules.js'
@@ -47,7 +48,7 @@ export function publicHost(headers: ReadonlyArray<[string, string]>): string | u
  */
 export class LocalForwarder {
   readonly routes: RouteTable
-  private readonly pools = new Map<string, Pool>()
+  private readonly pools = new Map<string, Dispatcher>()
   private readonly options: LocalForwarderOptions
   private nextExchange = 1
 
@@ -55,6 +56,11 @@ export class LocalForwarder {
     this.options = options
     this.routes = options.routes
     for (const origin of options.routes.origins) {
+      if (origin.url.protocol === 'h2c:') {
+        // HTTP/2 with prior knowledge: one multiplexed node:http2 session instead of a pool of HTTP/1.1 connections.
+        this.pools.set(origin.key, new H2Origin({ url: origin.url }))
+        continue
+      }
       this.pools.set(
         origin.key,
         new Pool(origin.url.origin, {
@@ -72,12 +78,12 @@ export class LocalForwarder {
   }
 
   /** The pool of the first origin (a plain `--local` tunnel's only one). */
-  get pool(): Pool {
-    return this.pools.values().next().value as Pool
+  get pool(): Dispatcher {
+    return this.pools.values().next().value as Dispatcher
   }
 
-  /** The pool of a route that has a local origin. */
-  poolFor(route: Route): Pool {
+  /** The pool of a route that has a local origin: an undici Pool, or an H2Origin for h2c://. */
+  poolFor(route: Route): Dispatcher {
     return this.pools.get(originKey(route))!
   }
 
@@ -126,9 +132,11 @@ export class LocalForwarder {
     const stripped = strippedPrefix(route)
     const prefix = stripped === '' ? undefined : stripped
     let sawPrefix = false
+    // An HTTP/2 service gets `te: trailers` (gRPC servers need it); undici's HTTP/1.1 client refuses TE.
+    const keepTe = route.local?.protocol === 'h2c:'
     for (const [name, value] of head.headers) {
       const lower = name.toLowerCase()
-      if (dropToLocal.has(lower)) continue
+      if (dropToLocal.has(lower) && !(keepTe && lower === 'te')) continue
       if (lower === 'host' && mode !== 'preserve') continue
       if (prefix !== undefined && lower === 'x-forwarded-prefix') {
         // The service lives under both prefixes now: /pub/{id} and the route's.
@@ -233,6 +241,8 @@ class ForwardedExchange implements StreamHandler {
   readonly started = Date.now()
   requestBytes = 0
   done = false
+  /** The public request's trailer fields (TRAILERS), sent after the body where the local protocol can (HTTP/2). */
+  requestTrailers: TrailerFields | null = null
   /** After a 101: the local service's socket, piped to and from the stream. */
   private upgraded: SocketBridge | null = null
   /** Request bytes → the body undici reads, or after a 101 the local socket; credit back once it took them (none: dropped, credited). */
@@ -282,6 +292,11 @@ class ForwardedExchange implements StreamHandler {
     if (this.upgraded !== null) return this.upgraded.onData(chunk)
     if (this.body !== null) this.forwarder.observer?.onRequestBody?.(this.id, chunk)
     this.toLocal.push(chunk)
+  }
+
+  onTrailers(trailers: TrailerFields): void {
+    const allowed = trailerPairs(trailers)
+    if (allowed.length > 0) this.requestTrailers = allowed
   }
 
   onEnd(): void {
@@ -350,6 +365,11 @@ class LocalResponse implements Dispatcher.DispatchHandler {
   abort(error: Error): void {
     this.aborted = error
     this.abortFn?.(error)
+  }
+
+  /** The request's trailers, asked for by an HTTP/2 origin once the body has ended (RequestTrailerSource). */
+  requestTrailers(): TrailerFields | null {
+    return this.exchange.requestTrailers
   }
 
   resume(): void {

@@ -3,8 +3,10 @@ import { ConfigError } from '../errors.js'
 /**
  * The local service as a person types it → an origin URL:
  * `3000` or `:3000` → `http://localhost:3000`, `localhost:3000` / `192.168.1.5:8080` /
- * `[::1]:3000` → `http://…`, `https://127.0.0.1:8443` as it is. A path or
- * query is refused (the agent forwards every path to the service's root).
+ * `[::1]:3000` → `http://…`, `https://127.0.0.1:8443` as it is, and
+ * `h2c://127.0.0.1:50051` for a service that speaks HTTP/2 without TLS (gRPC
+ * servers do). A path or query is refused (the agent forwards every path to
+ * the service's root).
  *
  * @example
  * parseLocalTarget('3000') // 'http://localhost:3000'
@@ -20,13 +22,22 @@ export function parseLocalTarget(value: string, name = 'local'): string {
   } catch (cause) {
     throw new ConfigError(`${name} must be a port (3000), host:port (localhost:3000) or a URL (http://127.0.0.1:3000), got ${JSON.stringify(value)}`, { cause })
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ConfigError(`${name} must be http:// or https://, got ${url.protocol}// in ${JSON.stringify(value)}`)
+  if (!localSchemes.has(url.protocol)) throw new ConfigError(`${name} must be http://, https:// or h2c://, got ${url.protocol}// in ${JSON.stringify(value)}`)
   if (url.username !== '' || url.password !== '') throw new ConfigError(`${name} must not carry credentials, got ${JSON.stringify(value)}`)
   if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '')
     throw new ConfigError(`${name} must be an origin (scheme://host:port) without a path, got ${JSON.stringify(value)}`)
   if (url.port !== '') port(url.port, name, value)
-  return url.origin
+  return originOf(url)
+}
+
+/** The schemes a local origin may have: h2c is HTTP/2 with prior knowledge (no TLS). */
+export const localSchemes: ReadonlySet<string> = new Set(['http:', 'https:', 'h2c:'])
+
+/** `scheme://host[:port]`: URL's own `origin` is "null" for a scheme it does not know (h2c:). */
+export function originOf(url: URL): string {
+  if (url.protocol !== 'h2c:') return url.origin
+  if (url.hostname === '') throw new ConfigError(`h2c:// needs a host: ${url.href}`)
+  return `h2c://${url.host}`
 }
 
 function port(text: string, name: string, value: string): number {

@@ -15,6 +15,7 @@ import { ConfigError } from '../errors.js'
 import type { HostHeaderMode } from './config.js'
 import { compileHeaderRules, type HeaderRules, type HeaderRulesSpec } from './header-rules.js'
 import type { VisitorLimitRequest } from './visitor-limits.js'
+import { localSchemes, originOf } from './local-target.js'
 import { compileWebhook, type WebhookCheck, type WebhookSpec } from './webhooks.js'
 
 /** One route as a user writes it (flag, config file or library call). */
@@ -70,15 +71,16 @@ export interface Route {
   implicit: boolean
 }
 
-function originOf(where: string, value: string): URL {
+function localUrl(where: string, value: string): URL {
   let url: URL
   try {
     url = new URL(value)
   } catch (cause) {
     throw new ConfigError(`${where}: local is not a URL: ${value}`, { cause })
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${where}: local must be http:// or https://, got ${url.protocol}`)
-  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '')
+  if (!localSchemes.has(url.protocol)) throw new ConfigError(`${where}: local must be http://, https:// or h2c://, got ${url.protocol}`)
+  // A scheme URL does not know (h2c:) keeps an empty path where http: has '/'.
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '')
     throw new ConfigError(`${where}: local must be an origin (scheme://host:port) without a path, got ${value}`)
   return url
 }
@@ -100,14 +102,14 @@ function normaliseHost(where: string, value: string): { host: string; wildcard: 
 
 function labelOf(spec: { host: string | undefined; wildcard: boolean; path: string; local: URL | undefined; status: number }): string {
   const host = spec.host === undefined ? '' : spec.wildcard ? `*${spec.host}` : spec.host
-  return `${host}${spec.path} → ${spec.local === undefined ? String(spec.status) : spec.local.origin}`
+  return `${host}${spec.path} → ${spec.local === undefined ? String(spec.status) : originOf(spec.local)}`
 }
 
 /** Checks one route, naming it (`route 2`) in errors. */
 export function checkRoute(spec: RouteSpec, index: number, where = `route ${index + 1}`): Route {
   const path = normalisePath(where, spec.path ?? '/')
   const host = spec.host === undefined ? undefined : normaliseHost(where, spec.host)
-  const local = spec.local === undefined ? undefined : originOf(where, spec.local)
+  const local = spec.local === undefined ? undefined : localUrl(where, spec.local)
   if (local !== undefined && spec.status !== undefined) throw new ConfigError(`${where}: give local or status, not both`)
   const status = spec.status ?? 404
   if (!Number.isInteger(status) || status < 200 || status > 599)
@@ -212,7 +214,7 @@ export class RouteTable {
 
 /** The key that decides whether two routes share a connection pool. */
 export function originKey(route: Route): string {
-  return `${route.local!.origin} ${route.localInsecure ? 'insecure' : 'verify'}`
+  return `${originOf(route.local!)} ${route.localInsecure ? 'insecure' : 'verify'}`
 }
 
 function hostName(host: string): string {

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http'
-import { publicErrors, type PublicErrorCode } from '../errors.js'
+import type { Http2ServerResponse } from 'node:http2'
+import { ErrorCode, publicErrors, type PublicErrorCode } from '../errors.js'
 
 /**
  * Writes one of the errors a public client can meet: the status, a one-line
@@ -11,6 +12,8 @@ export function sendPublicError(res: ServerResponse, code: PublicErrorCode, requ
     res.destroy()
     return
   }
+  const grpc = grpcContentType(res)
+  if (grpc !== null) return sendGrpcStatus(res, grpc, code, requestId, detail, extraHeaders)
   const { status } = publicErrors[code]
   const body = publicErrorBody(code, requestId, detail)
   res.writeHead(status, {
@@ -22,6 +25,97 @@ export function sendPublicError(res: ServerResponse, code: PublicErrorCode, requ
     ...extraHeaders,
   })
   res.end(body)
+}
+
+/**
+ * gRPC status codes (grpc/doc/statuscodes.md) for adit's own errors: a gRPC
+ * client reads the status, never an HTTP 502 body. Statuses follow gRPC's
+ * HTTP mapping (404 → UNIMPLEMENTED, 429/502/503 → UNAVAILABLE …), with
+ * DEADLINE_EXCEEDED for a service that did not answer in time.
+ */
+export const GrpcStatus = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const
+
+const grpcStatusFor: Record<PublicErrorCode, number> = {
+  [ErrorCode.UNKNOWN_TUNNEL]: GrpcStatus.UNIMPLEMENTED,
+  [ErrorCode.AGENT_NOT_CONNECTED]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.AGENT_RECONNECTING]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.AGENT_TIMEOUT]: GrpcStatus.DEADLINE_EXCEEDED,
+  [ErrorCode.LOCAL_UNREACHABLE]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.STREAM_RESET]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.BAD_RESPONSE]: GrpcStatus.INTERNAL,
+  [ErrorCode.BODY_TOO_LARGE]: GrpcStatus.RESOURCE_EXHAUSTED,
+  [ErrorCode.SHUTTING_DOWN]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.BAD_REQUEST]: GrpcStatus.INTERNAL,
+  [ErrorCode.UNAUTHORIZED]: GrpcStatus.UNAUTHENTICATED,
+  [ErrorCode.RATE_LIMITED]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.TOO_MANY_TUNNELS]: GrpcStatus.RESOURCE_EXHAUSTED,
+  [ErrorCode.AUTH_REQUIRED]: GrpcStatus.UNAUTHENTICATED,
+  [ErrorCode.IP_NOT_ALLOWED]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCode.TOO_MANY_STREAMS]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.TUNNEL_REVOKED]: GrpcStatus.NOT_FOUND,
+  [ErrorCode.AUTH_THROTTLED]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.AUTH_BUSY]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.VISITOR_CREDENTIAL]: GrpcStatus.UNAUTHENTICATED,
+}
+
+/** The request's content-type when it is gRPC (`application/grpc`, `application/grpc+proto`, `application/grpc-web…`), else null. */
+function grpcContentType(res: ServerResponse): string | null {
+  const type = (res as { req?: { headers?: Record<string, string | string[] | undefined> } }).req?.headers?.['content-type']
+  if (typeof type !== 'string' || !type.toLowerCase().startsWith('application/grpc')) return null
+  return type.toLowerCase().startsWith('application/grpc-web') ? type.split(';')[0]!.trim() : 'application/grpc'
+}
+
+/**
+ * A gRPC "trailers-only" answer: HTTP 200 whose head carries `grpc-status`
+ * and a percent-encoded `grpc-message`, no body. Over HTTP/2 it is one
+ * HEADERS frame with END_STREAM (node's compatibility layer would send an
+ * empty DATA frame to end it, which some clients read as a missing status).
+ */
+function sendGrpcStatus(
+  res: ServerResponse,
+  contentType: string,
+  code: PublicErrorCode,
+  requestId: string,
+  detail?: string,
+  extraHeaders?: Record<string, string>,
+): void {
+  const message = publicErrorBody(code, requestId, detail).trim()
+  const headers: Record<string, string> = {
+    'content-type': contentType,
+    'grpc-status': String(grpcStatusFor[code]),
+    'grpc-message': encodeGrpcMessage(message),
+    'cache-control': 'no-store',
+    'x-adit-request-id': requestId,
+    'x-adit-error': code,
+    ...extraHeaders,
+  }
+  const stream = (res as unknown as Partial<Http2ServerResponse>).stream
+  if (stream !== undefined && typeof stream.respond === 'function' && !stream.headersSent) {
+    stream.respond({ ':status': 200, ...headers }, { endStream: true })
+    return
+  }
+  res.writeHead(200, { ...headers, 'content-length': '0' })
+  res.end()
+}
+
+/** grpc-message is percent-encoded UTF-8 (PROTOCOL-HTTP2.md): everything outside printable ASCII, and `%`. */
+export function encodeGrpcMessage(text: string): string {
+  let out = ''
+  for (const byte of Buffer.from(text, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return out
 }
 
 /** The one-line body of a public error. The detail may come from the agent (a RESET reason): kept to one line. */

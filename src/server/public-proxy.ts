@@ -100,7 +100,7 @@ export class PublicProxy {
   handle(req: IncomingMessage, res: ServerResponse, target: TunnelTarget): void {
     const requestId = newRequestId()
     if (this.options.draining()) res.shouldKeepAlive = false
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+    const hasBody = requestHasBody(req)
     const forwarding = this.forwarding(req, target, requestId)
     const headers = requestHeadersFor(req, forwarding, false)
     // Trace context into `headers`, a span, and adit:server:exchange when done.
@@ -325,6 +325,18 @@ export class PublicProxy {
     // A fresh instance (a restart, a new replica) has not met its agents yet.
     return Date.now() - startedAt <= holdWindowMs && everConnected
   }
+}
+
+/**
+ * Whether a request has a body to stream. HTTP/1.1 says so in its head
+ * (Transfer-Encoding, or a Content-Length above 0); HTTP/2 frames a body with
+ * DATA frames and needs no length (gRPC clients send none), so only
+ * END_STREAM on its HEADERS says there is none.
+ */
+function requestHasBody(req: IncomingMessage): boolean {
+  const h2 = (req as { stream?: { endAfterHeaders?: unknown } }).stream
+  if (h2 !== undefined && typeof h2.endAfterHeaders === 'boolean') return !h2.endAfterHeaders
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
 }
 
 /** Removes a header in place (lowercase `name`): tunnel-level credentials are the server's, not the service's. */

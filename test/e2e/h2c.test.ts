@@ -64,6 +64,15 @@ describe('--h2c: HTTP/2 prior knowledge and HTTP/1.1 on one port', () => {
     assert.equal(echo.length, body.length)
   })
 
+  it('streams an upload that has no content-length (HTTP/2 frames it by DATA frames, as gRPC clients send it)', async () => {
+    const path = new URL(tunnel.publicUrl).pathname
+    const body = Buffer.alloc(300 * 1024, 9)
+    const res = await h2Request(session, { ':method': 'POST', ':path': `${path}echo/upload` }, body)
+    assert.equal(res.headers[':status'], 200)
+    const echo = JSON.parse(res.body.toString()) as { length: number }
+    assert.equal(echo.length, body.length, 'the body reached the service whole (it used to be dropped: the request was sent bodiless)')
+  })
+
   it('streams a download over h2c', async () => {
     const path = new URL(tunnel.publicUrl).pathname
     const size = 2 * 1024 * 1024 + 5

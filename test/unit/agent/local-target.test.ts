@@ -14,10 +14,24 @@ test('a port, host:port or a URL become an origin', () => {
   assert.equal(parseLocalTarget('http://127.0.0.1:3000/'), 'http://127.0.0.1:3000')
   assert.equal(parseLocalTarget('https://127.0.0.1:8443'), 'https://127.0.0.1:8443')
   assert.equal(parseLocalTarget('myhost'), 'http://myhost')
+  // HTTP/2 with prior knowledge (a gRPC server): URL has no origin for h2c:, the target keeps its own.
+  assert.equal(parseLocalTarget('h2c://127.0.0.1:50051'), 'h2c://127.0.0.1:50051')
+  assert.equal(parseLocalTarget('h2c://localhost:50051/'), 'h2c://localhost:50051')
 })
 
 test('what cannot be a local origin is refused, naming the forms that work', () => {
-  for (const bad of ['0', '70000', 'localhost:99999', 'ftp://x:21', 'http://127.0.0.1:3000/app', 'localhost:3000?x=1', 'http://u:p@h:1', 'a b']) {
+  for (const bad of [
+    '0',
+    '70000',
+    'localhost:99999',
+    'ftp://x:21',
+    'http://127.0.0.1:3000/app',
+    'localhost:3000?x=1',
+    'http://u:p@h:1',
+    'a b',
+    'h2c://127.0.0.1:50051/x',
+    'h2c://127.0.0.1:99999',
+  ]) {
     assert.throws(
       () => parseLocalTarget(bad),
       (e: Error & { code?: string }) => e.code === ErrorCode.CONFIG,

@@ -89,3 +89,45 @@ test('once the response head has gone, the connection is cut instead', async (t)
   })
   await assert.rejects(get(base), (error: NodeJS.ErrnoException) => error.code === 'ECONNRESET' || error.message === 'aborted')
 })
+
+test('on a gRPC request (content-type application/grpc*) every public error is a gRPC status: HTTP 200, grpc-status, percent-encoded grpc-message, no body', async (t) => {
+  const { encodeGrpcMessage } = await import('../../../src/server/public-errors.js')
+  const base = await serve(t, (res, url) => sendPublicError(res, url.searchParams.get('code') as PublicErrorCode, 'g1', 'détail', { 'retry-after': '2' }))
+  const post = (code: string, contentType: string): Promise<Reply> =>
+    new Promise((resolve, reject) => {
+      const req = request(`${base}/?code=${code}`, { method: 'POST', agent: false, headers: { 'content-type': contentType } }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+  const expected: Record<string, string> = {
+    ADIT_ERR_AGENT_NOT_CONNECTED: '14',
+    ADIT_ERR_AGENT_RECONNECTING: '14',
+    ADIT_ERR_AGENT_TIMEOUT: '4',
+    ADIT_ERR_LOCAL_UNREACHABLE: '14',
+  }
+  for (const [code, status] of Object.entries(expected)) {
+    const reply = await post(code, 'application/grpc+proto')
+    assert.equal(reply.status, 200, code)
+    assert.equal(reply.headers['grpc-status'], status, code)
+    assert.equal(reply.headers['content-type'], 'application/grpc')
+    assert.equal(reply.headers['x-adit-error'], code)
+    assert.equal(reply.headers['retry-after'], '2')
+    assert.equal(reply.body, '')
+    const message = decodeURIComponent(String(reply.headers['grpc-message']))
+    assert.equal(message, publicErrorBodyFor(code as PublicErrorCode, 'g1', 'détail'))
+  }
+  const web = await post('ADIT_ERR_AGENT_TIMEOUT', 'application/grpc-web+proto; charset=x')
+  assert.deepEqual([web.status, web.headers['grpc-status'], web.headers['content-type']], [200, '4', 'application/grpc-web+proto'])
+  // Not gRPC: the plain answer.
+  assert.equal((await post('ADIT_ERR_AGENT_TIMEOUT', 'application/json')).status, 504)
+  assert.equal(encodeGrpcMessage('50% é\n'), '50%25 %C3%A9%0A')
+})
+
+function publicErrorBodyFor(code: PublicErrorCode, requestId: string, detail: string): string {
+  const { status, text } = publicErrors[code]
+  return `${status} ${text} (${detail}) [request id ${requestId}]`
+}
