@@ -1,19 +1,16 @@
 /**
  * What routing and rules cost per request on the agent (issue 15): the
- * route lookup plus the request headers the local service gets, for a
+ * route lookup plus the request and response headers (rules both ways), for a
  * plain one-origin tunnel, a 50-entry route table (the request falls
  * through to the catch-all: every entry is tried), and the same with header
  * rules using variables on the matched route. In-process, no sockets: the
  * rest of a request's path is the same in every case. Bounded: a fixed
- * count per case. Not part of `npm run bench`.
- *
- *   node dist/bench/route-cost.js [count=200000]
+ * count per case. The `routes` case of `npm run bench` runs it beside its
+ * end-to-end variants (cases/routes.ts).
  */
 import { LocalForwarder } from '../src/agent/local-forwarder.js'
 import { buildRouteTable, type RouteSpec } from '../src/agent/routes.js'
 import type { RequestHead } from '../src/protocol/index.js'
-
-const count = Number(process.argv[2] ?? 200_000)
 
 const head: RequestHead = {
   method: 'GET',
@@ -33,7 +30,8 @@ const head: RequestHead = {
   ],
 }
 
-function fifty(last: RouteSpec): RouteSpec[] {
+/** 49 routes that a request to `/app/…` on `adit.example.com` misses (every other one by host), then `last`. */
+export function fifty(last: RouteSpec): RouteSpec[] {
   const routes: RouteSpec[] = []
   for (let i = 0; i < 49; i++)
     routes.push(
@@ -52,28 +50,50 @@ const cases: Array<{ name: string; routes: RouteSpec[] }> = [
       path: '/',
       local: 'http://127.0.0.1:3000',
       requestHeaders: { set: { 'X-Client': '${client_ip}' }, add: { 'X-Via': 'adit ${tunnel} ${request_id}' }, remove: ['Cookie'] },
+      responseHeaders: { set: { 'X-Frame-Options': 'DENY' }, add: { 'X-Request-Id': '${request_id}' }, remove: ['Server'] },
     }),
   },
 ]
 
-const results: Array<{ case: string; nsPerRequest: number }> = []
-for (const c of cases) {
-  const forwarder = new LocalForwarder({
-    routes: buildRouteTable(c.routes),
-    hostHeader: 'rewrite',
-    connections: 1,
-    observer: undefined,
-    tunnelId: () => 'bench',
-  })
-  let sink = 0
-  // Warm up, then measure.
-  for (let i = 0; i < 20_000; i++) sink += forwarder.requestHeaders(head, forwarder.routeFor(head)).length
-  const start = process.hrtime.bigint()
-  for (let i = 0; i < count; i++) sink += forwarder.requestHeaders(head, forwarder.routeFor(head)).length
-  const ns = Number(process.hrtime.bigint() - start) / count
-  await forwarder.close()
-  if (sink === 0) throw new Error('nothing computed')
-  results.push({ case: c.name, nsPerRequest: Math.round(ns) })
+/** One request's routing work: the lookup, the request headers, the response headers (rules both ways). */
+function once(forwarder: LocalForwarder): number {
+  const route = forwarder.routeFor(head)
+  const response: Array<[string, string]> = [
+    ['Content-Type', 'text/plain'],
+    ['Content-Length', '1024'],
+    ['Server', 'bench'],
+  ]
+  return forwarder.requestHeaders(head, route).length + forwarder.responseHeaders(head, route, response).length
 }
-const base = results[0]!.nsPerRequest
-for (const r of results) process.stdout.write(`${JSON.stringify({ ...r, overNoRoutesNs: r.nsPerRequest - base })}\n`)
+
+export interface RouteCost {
+  case: string
+  nsPerRequest: number
+  /** This case's cost over the one-origin tunnel's. */
+  overNoRoutesNs: number
+}
+
+/** Nanoseconds per request of the route lookup and request headers, `count` requests per case after a warm-up. */
+export async function measureRouteCost(count = 200_000): Promise<RouteCost[]> {
+  const results: Array<{ case: string; nsPerRequest: number }> = []
+  for (const c of cases) {
+    const forwarder = new LocalForwarder({
+      routes: buildRouteTable(c.routes),
+      hostHeader: 'rewrite',
+      connections: 1,
+      observer: undefined,
+      tunnelId: () => 'bench',
+    })
+    let sink = 0
+    // Warm up, then measure.
+    for (let i = 0; i < 20_000; i++) sink += once(forwarder)
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) sink += once(forwarder)
+    const ns = Number(process.hrtime.bigint() - start) / count
+    await forwarder.close()
+    if (sink === 0) throw new Error('nothing computed')
+    results.push({ case: c.name, nsPerRequest: Math.round(ns) })
+  }
+  const base = results[0]!.nsPerRequest
+  return results.map((r) => ({ ...r, overNoRoutesNs: r.nsPerRequest - base }))
+}

@@ -18,6 +18,7 @@ import { runFeatures } from './cases/features.js'
 import { runGet1k } from './cases/get1k.js'
 import { runIdle } from './cases/idle.js'
 import { runMixed } from './cases/mixed.js'
+import { runRoutes } from './cases/routes.js'
 import { runTransfer } from './cases/transfer.js'
 import { runTcp } from './cases/tcp.js'
 import { ChildSet } from './children.js'
@@ -46,6 +47,7 @@ const cases: Record<CaseName, (ctx: BenchContext) => Promise<CaseResult>> = {
   tcp: runTcp,
   mixed: runMixed,
   features: runFeatures,
+  routes: runRoutes,
   'cross-instance': runCrossInstance,
 }
 

@@ -107,3 +107,16 @@ test('bench --quick measures the tunnel beside the two reference relays and writ
     assertPositive(transfer.floor, `${id} floor MiB/s`)
   }
 })
+
+test('bench --quick --only=routes: routing work in-process and a 50-route table end to end, each beside no routes', async (t) => {
+  assert.ok(existsSync(aditBin), `adit CLI not built: ${aditBin}`)
+  const { report } = await runBench(t, ['--quick', '--only=routes'])
+  for (const id of ['routes.in-process.none', 'routes.in-process.table50', 'routes.in-process.table50-rules']) {
+    assertPositive(byId(report, id).tunnel, `${id} ns per request`)
+    assertPositive(byId(report, id).ratio, `${id} ratio to no routes`)
+  }
+  for (const variant of ['one-origin', 'table50', 'table50-rules']) {
+    assertPositive(byId(report, `routes.${variant}.c1`).tunnel, `${variant} req/s at 1 conn`)
+    assertPositive(byId(report, `routes.${variant}.cpu.c100`).tunnel, `${variant} CPU ms per 1,000 requests at 100 conns`)
+  }
+})
