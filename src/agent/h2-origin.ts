@@ -28,8 +28,10 @@ const STREAM_WINDOW = 1024 * 1024
 const CONNECTION_WINDOW = 16 * 1024 * 1024
 
 export interface H2OriginOptions {
-  /** `h2c://host:port`: HTTP/2 with prior knowledge over plain TCP. */
+  /** `h2c://host:port`: HTTP/2 with prior knowledge over plain TCP; `https://host:port`: HTTP/2 over TLS (ALPN h2). */
   url: URL
+  /** https only: refuse a certificate that does not verify (false: `--local-insecure`). */
+  rejectUnauthorized?: boolean
 }
 
 /**
@@ -46,19 +48,26 @@ export interface H2OriginOptions {
 export class H2Origin extends Dispatcher {
   private readonly authority: string
   private readonly host: string
+  private readonly tls: boolean
+  private readonly rejectUnauthorized: boolean
   private session: ClientHttp2Session | null = null
   private closing = false
 
   constructor(options: H2OriginOptions) {
     super()
-    this.authority = `http://${options.url.host}`
+    this.tls = options.url.protocol === 'https:'
+    this.authority = `${this.tls ? 'https' : 'http'}://${options.url.host}`
     this.host = options.url.host
+    this.rejectUnauthorized = options.rejectUnauthorized ?? true
   }
 
   private openSession(): ClientHttp2Session {
     const current = this.session
     if (current !== null && !current.closed && !current.destroyed) return current
-    const session = http2Connect(this.authority, { settings: { enablePush: false, initialWindowSize: STREAM_WINDOW } })
+    const settings = { enablePush: false, initialWindowSize: STREAM_WINDOW }
+    const session = this.tls
+      ? http2Connect(this.authority, { settings, rejectUnauthorized: this.rejectUnauthorized, ALPNProtocols: ['h2'] })
+      : http2Connect(this.authority, { settings })
     session.on('error', () => {}) // each stream reports its own failure
     session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW))
     const forget = (): void => {
@@ -85,7 +94,7 @@ export class H2Origin extends Dispatcher {
     const bodyless = body === null || body === undefined || ((typeof body === 'string' || Buffer.isBuffer(body)) && body.length === 0)
     let stream: ClientHttp2Stream
     try {
-      stream = this.openSession().request(requestHeaders(options, this.host), { endStream: bodyless, waitForTrailers: !bodyless })
+      stream = this.openSession().request(requestHeaders(options, this.host, this.tls ? 'https' : 'http'), { endStream: bodyless, waitForTrailers: !bodyless })
     } catch (error) {
       h.onError?.(error as Error)
       return false
@@ -191,8 +200,8 @@ class H2Exchange {
 }
 
 /** undici's request headers (a flat list, or an object) → node:http2's, with the pseudo-headers; `:authority` from Host, else the origin's. */
-function requestHeaders(options: Dispatcher.DispatchOptions, host: string): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ':method': options.method, ':path': options.path, ':scheme': 'http' }
+function requestHeaders(options: Dispatcher.DispatchOptions, host: string, scheme: string): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':method': options.method, ':path': options.path, ':scheme': scheme }
   let authority: string | undefined
   const add = (name: string, value: string): void => {
     const lower = name.toLowerCase()

@@ -1,5 +1,6 @@
 import { Readable, type Duplex } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
+import { AlpnOrigin } from './alpn-origin.js'
 import { H2Origin } from './h2-origin.js'
 import { Pipe, ResetCode, type RequestHead, type ResponseHead, type Stream, type StreamHandler, type TrailerFields } from '../protocol/index.js'
 import { stripHopByHop } from '../http/hop-by-hop.js'
@@ -61,19 +62,18 @@ export class LocalForwarder {
         this.pools.set(origin.key, new H2Origin({ url: origin.url }))
         continue
       }
-      this.pools.set(
-        origin.key,
-        new Pool(origin.url.origin, {
-          connections: options.connections,
-          pipelining: 1,
-          keepAliveTimeout: 30_000,
-          // The server owns the response deadline and resets the stream; the
-          // agent never cuts a slow download on its own (a route's responseTimeout is per request).
-          headersTimeout: 0,
-          bodyTimeout: 0,
-          connect: resetAwareConnector(origin.url.protocol === 'https:' ? { rejectUnauthorized: !origin.insecure } : {}),
-        }),
-      )
+      const pool = new Pool(origin.url.origin, {
+        connections: options.connections,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        // The server owns the response deadline and resets the stream; the
+        // agent never cuts a slow download on its own (a route's responseTimeout is per request).
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        connect: resetAwareConnector(origin.url.protocol === 'https:' ? { rejectUnauthorized: !origin.insecure } : {}),
+      })
+      // An https:// service is asked by ALPN: HTTP/2 when it offers h2 (gRPC over TLS), else this pool.
+      this.pools.set(origin.key, origin.url.protocol === 'https:' ? new AlpnOrigin(origin.url, pool, !origin.insecure) : pool)
     }
   }
 
@@ -132,8 +132,8 @@ export class LocalForwarder {
     const stripped = strippedPrefix(route)
     const prefix = stripped === '' ? undefined : stripped
     let sawPrefix = false
-    // An HTTP/2 service gets `te: trailers` (gRPC servers need it); undici's HTTP/1.1 client refuses TE.
-    const keepTe = route.local?.protocol === 'h2c:'
+    // An HTTP/2 service gets `te: trailers` (gRPC servers need it); an https:// one may turn out to speak HTTP/2 (ALPN).
+    const keepTe = route.local?.protocol === 'h2c:' || route.local?.protocol === 'https:'
     for (const [name, value] of head.headers) {
       const lower = name.toLowerCase()
       if (dropToLocal.has(lower) && !(keepTe && lower === 'te')) continue

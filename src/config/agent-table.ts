@@ -65,7 +65,7 @@ export const agentSettings: readonly AnySetting[] = [
     env: ['ADIT_LOCAL'],
     type: localType,
     default: agentDefaults.local,
-    doc: 'your service: `3000`, `:3000`, `host:port` (plain http), an `http://` or `https://` origin, or `h2c://host:port` for HTTP/2 without TLS (gRPC servers); the agent never connects anywhere else',
+    doc: 'your service: `3000`, `:3000`, `host:port` (plain http), an `http://` or `https://` origin (HTTP/2 when it offers h2 by ALPN), or `h2c://host:port` for HTTP/2 without TLS (gRPC servers); the agent never connects anywhere else',
     option: 'local',
   }),
   setting({

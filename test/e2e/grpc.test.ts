@@ -10,6 +10,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createServer, type Server } from 'node:http'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { connect as netConnect, type AddressInfo } from 'node:net'
 import type { ClientHttp2Session } from 'node:http2'
 import { request } from 'undici'
@@ -222,3 +224,56 @@ describe('gRPC through the tunnel (h2c to the service)', () => {
     await plain.body.dump()
   })
 })
+
+const openssl = ['/usr/bin/openssl', '/usr/local/bin/openssl'].find((p) => existsSync(p))
+
+describe(
+  'gRPC through the tunnel (https:// service offering h2 by ALPN)',
+  { skip: openssl ? false : 'openssl not installed: cannot make a test certificate' },
+  () => {
+    const dir = tempDir()
+    let service: GrpcService
+    let server: ServerProcess
+    let agent: AgentProcess
+    let session: ClientHttp2Session
+    let prefix: string
+
+    before(async () => {
+      execFileSync(
+        openssl!,
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', dir.file('key.pem'), '-out', dir.file('cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'],
+        { stdio: 'ignore' },
+      )
+      service = await startGrpcService({ tls: { key: readFileSync(dir.file('key.pem')), cert: readFileSync(dir.file('cert.pem')) } })
+      server = await startServerProcess({ args: ['--h2c'] })
+      agent = await startAgentProcess(server.url, service.url, { stateFile: dir.file('state.json'), args: ['--local-insecure'] })
+      prefix = new URL(agent.publicUrl).pathname.slice(0, -1)
+      session = h2Session(server.url)
+    })
+    after(async () => {
+      session?.close()
+      await agent?.stop()
+      await server?.stop()
+      await service?.close()
+      dir.remove()
+    })
+
+    it('the agent picks HTTP/2 by ALPN (the service takes no HTTP/1.1): unary and server streaming with their trailers', async () => {
+      const unary = await grpcCall(session, `${prefix}/test.Echo/Unary`, {
+        messages: [Buffer.from('tls')],
+        requestTrailers: { 'x-req-sum': '1' },
+        metadata: { 'x-echo-trailers': '1' },
+      })
+      assert.deepEqual(
+        unary.messages.map((m) => m.toString()),
+        ['TLS'],
+      )
+      assert.equal(unary.status, 0)
+      assert.equal(unary.trailers['echo-x-req-sum'], '1')
+      assert.equal(service.events.requests.at(-1)?.[':scheme'], 'https')
+      const stream = await grpcCall(session, `${prefix}/test.Echo/ServerStream`, { messages: [Buffer.from('64:16384')] })
+      assert.equal(stream.messages.length, 64)
+      assert.equal(stream.status, 0)
+    })
+  },
+)

@@ -9,6 +9,7 @@
 import {
   connect as http2Connect,
   constants,
+  createSecureServer,
   createServer,
   type ClientHttp2Session,
   type Http2Server,
@@ -72,9 +73,10 @@ const OK_TRAILERS = { 'grpc-status': '0', 'x-trailer-meta': 'kept' }
  * message and binary metadata), `/Forever` (streams until cancelled),
  * `/Hang` (never answers: a deadline has to end it).
  */
-export async function startGrpcService(): Promise<GrpcService> {
+export async function startGrpcService(options: { tls?: { key: Buffer; cert: Buffer } } = {}): Promise<GrpcService> {
   const events: GrpcServiceEvents = { cancelled: [], requests: [], requestTrailers: [] }
-  const server: Http2Server = createServer()
+  // With a certificate: HTTP/2 over TLS only (ALPN h2), as gRPC servers with TLS are.
+  const server: Http2Server = options.tls === undefined ? createServer() : (createSecureServer({ ...options.tls, allowHTTP1: false }) as unknown as Http2Server)
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     const path = String(headers[':path'])
     events.requests.push(headers)
@@ -154,7 +156,7 @@ export async function startGrpcService(): Promise<GrpcService> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   return {
-    url: `h2c://127.0.0.1:${port}`,
+    url: `${options.tls === undefined ? 'h2c' : 'https'}://127.0.0.1:${port}`,
     port,
     events,
     close: () =>
