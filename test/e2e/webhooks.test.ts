@@ -116,10 +116,12 @@ describe('webhook verification on the agent: GitHub, Stripe, Slack, generic HMAC
     assert.equal((await post('slack', body.replace('now', 'later'), headers(ts))).status, 401)
   })
 
-  it('generic HMAC header: valid passes; a body over the cap is 413, with or without Content-Length', async () => {
+  it('generic HMAC header: valid passes, wrong secret and tampered body are 401; a body over the cap is 413, with or without Content-Length', async () => {
     const body = '{"ping":true}'
     assert.equal((await post('generic', body, { 'x-signature-256': `sha256=${hex('generic-secret', body)}` })).status, 200)
     assert.equal((await post('generic', body, { 'x-signature-256': hex('generic-secret', body) })).status, 401)
+    assert.equal((await post('generic', body, { 'x-signature-256': `sha256=${hex('other-secret', body)}` })).status, 401, 'wrong secret')
+    assert.equal((await post('generic', '{"ping":false}', { 'x-signature-256': `sha256=${hex('generic-secret', body)}` })).status, 401, 'tampered body')
     const big = 'x'.repeat(2048)
     const declared = await post('generic', big, { 'x-signature-256': `sha256=${hex('generic-secret', big)}` })
     assert.equal(declared.status, 413)
