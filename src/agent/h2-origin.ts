@@ -179,11 +179,14 @@ class H2Exchange {
     if (this.done) return
     if (!this.answered) return this.fail(Object.assign(new Error('the local service ended the stream without a response'), { code: 'ERR_HTTP2_NO_RESPONSE' }))
     this.done = true
-    this.handler.onComplete?.(this.trailers)
+    // undici hands an empty list, never null, to handlers that parse it (its request() does).
+    this.handler.onComplete?.(this.trailers ?? [])
   }
 
-  private readonly onError = (error: Error): void => {
-    this.fail(error)
+  private readonly onError = (error: Error & { cause?: unknown }): void => {
+    // A session that never connected cancels its streams; the cause says why (ECONNREFUSED → LOCAL_UNREACHABLE).
+    const cause = error.cause as (Error & { code?: unknown }) | undefined
+    this.fail(cause instanceof Error && typeof cause.code === 'string' ? cause : error)
   }
 
   private readonly onClose = (): void => {

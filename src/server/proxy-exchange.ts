@@ -330,7 +330,7 @@ export class ProxyExchange implements StreamHandler {
     this.stream?.reset(ResetCode.TIMEOUT, 'no response head in time')
     this.summary.error = 'timeout'
     sendPublicError(this.res, ErrorCode.AGENT_TIMEOUT, this.summary.requestId)
-    this.summary.status = 504
+    this.summary.status = this.res.statusCode
     this.finish()
   }
 
