@@ -8,6 +8,7 @@ import { createDashboard, type Dashboard } from '../../../src/server/dashboard/d
 import { RequestRates } from '../../../src/server/dashboard/request-rate.js'
 import type { DashboardConnection, DashboardSnapshot } from '../../../src/server/dashboard/snapshot.js'
 import { FailureThrottle } from '../../../src/server/security/failure-throttle.js'
+import { RecentRequests } from '../../../src/server/dashboard/recent-requests.js'
 
 const TOKEN = 'admin-token-0123456789'
 
@@ -147,4 +148,28 @@ test('wrong admin tokens back off per address (429 + Retry-After); a stale cooki
   assert.equal((await get({ authorization: 'Bearer wrong-2' })).status, 401)
   const throttled = await get({ authorization: `Bearer ${TOKEN}` })
   assert.deepEqual(throttled, { status: 429, retryAfter: '1', code: 'ADIT_ERR_AUTH_THROTTLED' })
+})
+
+test('recent requests: a fixed ring, newest first, query secrets redacted, long paths cut', () => {
+  const recent = new RecentRequests(3)
+  assert.deepEqual(recent.list(), [])
+  for (let i = 1; i <= 5; i++)
+    recent.record({ tunnelId: 't', status: 200, method: 'GET', path: `/${i}`, requestId: `r${i}`, durationMs: i + 0.4 }, 1_700_000_000_000 + i)
+  assert.deepEqual(
+    recent.list().map((r) => [r.path, r.requestId, r.durationMs, r.at]),
+    [
+      ['/5', 'r5', 5, new Date(1_700_000_000_005).toISOString()],
+      ['/4', 'r4', 4, new Date(1_700_000_000_004).toISOString()],
+      ['/3', 'r3', 3, new Date(1_700_000_000_003).toISOString()],
+    ],
+  )
+  recent.record({ tunnelId: 't', status: 429, path: '/x?token=hunter2&page=1', answeredBy: 'visitor rate limit' }, 0)
+  const top = recent.list()[0]!
+  assert.doesNotMatch(top.path, /hunter2/)
+  assert.match(top.path, /page=1/)
+  assert.equal(top.answeredBy, 'visitor rate limit')
+  assert.equal(top.route, undefined)
+  recent.record({ tunnelId: 't', status: 200, path: `/${'a'.repeat(500)}` }, 0)
+  assert.equal(recent.list()[0]!.path.length, 201)
+  assert.deepEqual(new RecentRequests(0).list(), [])
 })
