@@ -99,7 +99,7 @@ export class H2Origin extends Dispatcher {
       h.onError?.(error as Error)
       return false
     }
-    new H2Exchange(stream, h)
+    new H2Exchange(stream, h, options.headersTimeout ?? 0)
     if (!bodyless) {
       stream.once('wantTrailers', () => {
         const trailers = h.requestTrailers?.() ?? null
@@ -136,11 +136,15 @@ class H2Exchange {
   private trailers: string[] | null = null
   private answered = false
   private done = false
+  /** The request's `headersTimeout` (a route's responseTimeout, a replay's timeout), as undici's Pool honours it. */
+  private headTimer: NodeJS.Timeout | undefined
 
   constructor(
     private readonly stream: ClientHttp2Stream,
     private readonly handler: Dispatcher.DispatchHandler,
+    headersTimeoutMs: number,
   ) {
+    if (headersTimeoutMs > 0) this.headTimer = setTimeout(this.onHeadersTimeout, headersTimeoutMs)
     handler.onConnect?.(this.abort)
     stream.on('response', this.onResponse)
     stream.on('data', this.onData)
@@ -150,7 +154,15 @@ class H2Exchange {
     stream.on('close', this.onClose)
   }
 
+  private readonly onHeadersTimeout = (): void => {
+    this.headTimer = undefined
+    if (this.done || this.answered) return
+    this.fail(Object.assign(new Error('the local service sent no response head in time'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
+    if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL)
+  }
+
   private readonly abort = (): void => {
+    clearTimeout(this.headTimer)
     this.done = true
     if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL)
   }
@@ -162,6 +174,7 @@ class H2Exchange {
   private readonly onResponse = (headers: IncomingHttpHeaders): void => {
     if (this.done) return
     this.answered = true
+    clearTimeout(this.headTimer)
     const status = Number(headers[':status'])
     this.handler.onHeaders?.(status, flatten(headers) as unknown as Buffer[], this.resume, '')
   }
@@ -198,6 +211,7 @@ class H2Exchange {
   private fail(error: Error): void {
     if (this.done) return
     this.done = true
+    clearTimeout(this.headTimer)
     this.handler.onError?.(error)
   }
 }

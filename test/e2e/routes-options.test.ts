@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
+import { createServer as createH2cServer, type Http2Server } from 'node:http2'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
@@ -29,6 +30,7 @@ describe('per-route options: response_timeout and local_insecure hold on their o
   let server: ServerProcess
   let slow: Server
   let tls: Server | undefined
+  let h2c: Http2Server
   let tunnel: Tunnel
 
   before(async () => {
@@ -38,9 +40,19 @@ describe('per-route options: response_timeout and local_insecure hold on their o
       res.end(`fast ${req.url}`)
     })
     const plain = `http://${await listen(slow)}`
+    // The same over HTTP/2 with prior knowledge (h2c://): another transport, the same route option.
+    h2c = createH2cServer()
+    h2c.on('stream', (stream, headers) => {
+      if (String(headers[':path']).includes('slow')) return
+      stream.respond({ ':status': 200 })
+      stream.end(`fast h2 ${headers[':path']}`)
+    })
+    await new Promise<void>((resolve) => h2c.listen(0, '127.0.0.1', resolve))
+    const h2 = `h2c://127.0.0.1:${(h2c.address() as AddressInfo).port}`
     const routes: Parameters<typeof connect>[0]['routes'] = [
       { path: '/timed', local: plain, responseTimeoutMs: 300 },
       { path: '/untimed', local: plain },
+      { path: '/h2-timed', local: h2, responseTimeoutMs: 300 },
     ]
     if (openssl !== undefined) {
       execFileSync(
@@ -63,6 +75,7 @@ describe('per-route options: response_timeout and local_insecure hold on their o
     slow?.close()
     tls?.closeAllConnections()
     tls?.close()
+    h2c?.close()
     dir.remove()
   })
 
@@ -78,6 +91,17 @@ describe('per-route options: response_timeout and local_insecure hold on their o
     // Without the option the route waits: still nothing after well over 300 ms.
     const waiting = request(`${base}/untimed/slow`, { headersTimeout: 1500 })
     await assert.rejects(waiting, (error: { code?: string }) => error.code === 'UND_ERR_HEADERS_TIMEOUT')
+  })
+
+  it('response_timeout on an h2c:// route: 504 in time as well; a quick answer on the same route passes', async () => {
+    const base = `${server.url}/pub/${tunnel.id}`
+    const started = Date.now()
+    const timed = await request(`${base}/h2-timed/slow`, { headersTimeout: 10_000 })
+    const body = await timed.body.text()
+    assert.equal(timed.statusCode, 504, body)
+    assert.ok(Date.now() - started < 5000, `answered after ${Date.now() - started} ms, not at the server's own deadline`)
+    const fast = await request(`${base}/h2-timed/quick`)
+    assert.equal(await fast.body.text(), 'fast h2 /h2-timed/quick')
   })
 
   it(
