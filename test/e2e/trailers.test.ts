@@ -12,6 +12,9 @@ import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHead
 import type { AddressInfo } from 'node:net'
 import { startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
 import { tempDir } from '../harness/temp.js'
+import { request } from 'undici'
+import { decodeFrame, encodeData, encodeEnd, encodeHead, FrameType } from '../../src/protocol/index.js'
+import { connectRawAgent, type RawAgent } from '../harness/raw-agent.js'
 
 /** A service that answers `/trailers` with a chunked body and trailers (one that must not be a trailer among them). */
 function trailerService(): Promise<Server> {
@@ -110,5 +113,38 @@ describe('trailers through the tunnel', () => {
     assert.equal(res.trailers['grpc-message'], 'all%20good')
     assert.equal(res.trailers['x-multi'], 'one, two')
     assert.equal(res.trailers['set-cookie'], undefined)
+  })
+
+  it('an older agent (its upgrade names no `trailers`) never gets a TRAILERS frame: the request trailers are dropped, the body ends with END', async (t) => {
+    const res = await request(`${server.url}/register`, { method: 'POST' })
+    const tunnel = (await res.body.json()) as { id: string; secret: string }
+    const frames: number[] = []
+    let raw: RawAgent | undefined
+    t.after(() => raw?.close())
+    raw = await connectRawAgent(server.url, tunnel.id, tunnel.secret, () => {})
+    raw.ws.on('message', (data: Buffer) => {
+      const frame = decodeFrame(data)
+      frames.push(frame.type)
+      if (frame.type === FrameType.END) {
+        raw!.ws.send(encodeHead(frame.streamId, { status: 200, headers: [] }))
+        raw!.ws.send(encodeData(frame.streamId, Buffer.from('old')))
+        raw!.ws.send(encodeEnd(frame.streamId))
+      }
+    })
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(server.port, '127.0.0.1', () =>
+        socket.write(
+          `POST /pub/${tunnel.id}/x HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nx-sum: 1\r\n\r\n`,
+        ),
+      )
+      let out = ''
+      socket.setEncoding('latin1')
+      socket.on('data', (c: string) => (out += c))
+      socket.on('end', () => resolve(out))
+      socket.on('error', reject)
+    })
+    assert.match(text, /^HTTP\/1\.1 200/)
+    assert.ok(text.includes('old'))
+    assert.deepEqual(frames, [FrameType.OPEN, FrameType.DATA, FrameType.END])
   })
 })
