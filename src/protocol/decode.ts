@@ -91,6 +91,7 @@ export function decodeOpen(payload: Buffer): RequestHead {
   if (value.tcp === true && head.upgrade === true) head.tcp = true
   if (typeof value.requestId === 'string') head.requestId = value.requestId
   if (value.bodyless === true) head.bodyless = true
+  if (value.trailers === true) head.trailers = true
   return head
 }
 

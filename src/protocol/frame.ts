@@ -144,6 +144,12 @@ export interface RequestHead {
   requestId?: string
   /** The request has no body: END follows at once and the agent sends none to its service. */
   bodyless?: boolean
+  /**
+   * The opener takes TRAILERS on this stream even where its connection did
+   * not negotiate `trailers`: a relay link between instances, which has no
+   * upgrade to negotiate on (docs/cluster.md). Agents ignore it.
+   */
+  trailers?: boolean
 }
 
 /** Response head carried by HEAD. */

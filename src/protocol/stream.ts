@@ -27,6 +27,8 @@ export interface OpenedStream {
   end(): void
   /** Ends the body with trailer fields; where they cannot be carried (a peer without `trailers`, adit.json.v1) a plain end. */
   endWithTrailers?(trailers: TrailerFields): void
+  /** The peer said, for this stream only, that it takes TRAILERS (a relay link: see RequestHead.trailers). */
+  allowTrailers?(): void
   reset(code: number, reason?: string): void
   consumed(n: number): void
 }
@@ -86,6 +88,8 @@ export class Stream implements OpenedStream {
   private endPending = false
   /** Trailers to send as the END once the bytes waiting for credit are out. */
   private trailersPending: TrailerFields | null = null
+  /** The peer takes TRAILERS on this stream whatever the connection negotiated. */
+  private trailersAllowed = false
   private wantsDrain = false
 
   constructor(id: number, owner: StreamOwner, handler: StreamHandler, windowSize = INITIAL_WINDOW) {
@@ -177,8 +181,13 @@ export class Stream implements OpenedStream {
    */
   endWithTrailers(trailers: TrailerFields): void {
     if (this.localEnded || this.closed) return
-    if (trailers.length > 0 && this.owner.carriesTrailers) this.trailersPending = trailers
+    if (trailers.length > 0 && (this.trailersAllowed || this.owner.carriesTrailers)) this.trailersPending = trailers
     this.end()
+  }
+
+  /** This stream's peer takes TRAILERS though the connection did not negotiate them (a relay link, told per stream). */
+  allowTrailers(): void {
+    this.trailersAllowed = true
   }
 
   /** Aborts the stream on both sides. The handler is not called: the caller knows. */

@@ -1,6 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   CONNECTION_LOST,
+  Feature,
+  FEATURES_HEADER,
+  parseFeatures,
   Pipe,
   ResetCode,
   type OpenedStream,
@@ -211,6 +214,8 @@ export class ProxyExchange implements StreamHandler {
   /** 1xx before the final head: 103 goes out as early hints, 100/102 are dropped, 101 answers only an upgrade. */
   private onInterimHead(head: ResponseHead): void {
     if (head.status === 101) return this.badResponse('status 101 answers only an upgrade request')
+    // An endpoint instance (a relay) names in its 100 that it takes this stream's request trailers.
+    if (head.status === 100 && takesTrailers(head)) this.stream?.allowTrailers?.()
     if (head.status === 100 && this.awaitingContinue) return this.startBody()
     if (++this.interimHeads > MAX_INTERIM_HEADS) return this.badResponse(`more than ${MAX_INTERIM_HEADS} interim 1xx heads`)
     if (head.status !== 103 || typeof this.res.writeEarlyHints !== 'function') return
@@ -364,4 +369,10 @@ export class ProxyExchange implements StreamHandler {
     this.summary.durationMs = Number(process.hrtime.bigint() - this.started) / 1e6
     this.onDone(this.summary)
   }
+}
+
+/** An interim head that names `trailers` in `Adit-Features` (the relay's 100). */
+function takesTrailers(head: ResponseHead): boolean {
+  for (const [name, value] of head.headers) if (name.toLowerCase() === FEATURES_HEADER && parseFeatures(value).has(Feature.TRAILERS)) return true
+  return false
 }

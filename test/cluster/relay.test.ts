@@ -275,3 +275,42 @@ describe('an origin instance that vanishes mid-stream', () => {
     assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`)
   })
 })
+
+describe('trailers across instances (gRPC over the relay)', () => {
+  const hub = createMemoryHub()
+  const closers: Array<() => Promise<unknown>> = []
+  after(async () => {
+    for (const close of closers.reverse()) await close().catch(() => {})
+  })
+
+  it('a gRPC call on A served by the agent on B: its request trailers reach the service, its grpc-status and trailing metadata come back', async () => {
+    const { grpcCall, h2Session, startGrpcService } = await import('../harness/grpc-wire.js')
+    const service = await startGrpcService()
+    closers.push(() => service.close())
+    const a = await instance(hub, 'a', { h2c: true })
+    closers.push(() => a.close())
+    const b = await instance(hub, 'b')
+    closers.push(() => b.close())
+    const tunnel = await connect({ server: b.url, local: service.url, stateFile: null, logger: silentLogger() })
+    closers.push(() => tunnel.close())
+    const session = h2Session(a.url)
+    closers.push(async () => session.close())
+    assert.equal(a.registry.get(tunnel.id), undefined, 'no agent on A: the call crosses the relay')
+    const unary = await grpcCall(session, `/pub/${tunnel.id}/test.Echo/Unary`, {
+      messages: [Buffer.from('relayed')],
+      metadata: { 'x-echo-trailers': '1' },
+      requestTrailers: { 'x-req-sum': '5' },
+    })
+    assert.deepEqual(
+      unary.messages.map((m) => m.toString()),
+      ['RELAYED'],
+    )
+    assert.equal(unary.status, 0, 'grpc-status crossed the relay (it used to be dropped: a plain END)')
+    assert.equal(unary.trailers['x-trailer-meta'], 'kept')
+    assert.equal(service.events.requestTrailers.at(-1)?.['x-req-sum'], '5')
+    assert.equal(unary.trailers['echo-x-req-sum'], '5')
+    const failed = await grpcCall(session, `/pub/${tunnel.id}/test.Echo/Fail`, { messages: [Buffer.from('x')] })
+    assert.equal(failed.status, 5)
+    assert.equal(failed.message, 'no such thing')
+  })
+})

@@ -1,6 +1,8 @@
 import type { Cluster, TunnelRecord } from '../../cluster/types.js'
 import {
   encodeReset,
+  Feature,
+  FEATURES_HEADER,
   FrameType,
   ResetCode,
   Session,
@@ -22,7 +24,11 @@ import { RelayBridge } from './relay-bridge.js'
 import { Peer, RelayOpener } from './relay-peer.js'
 import { resolveRelayOptions, type RelayOptions } from './relay-options.js'
 
-const CONTINUE: ResponseHead = { status: 100, headers: [] }
+/**
+ * "Send the body", naming the optional features this endpoint takes on the
+ * relay stream (its request trailers): an older origin ignores the header.
+ */
+const CONTINUE: ResponseHead = { status: 100, headers: [[FEATURES_HEADER, Feature.TRAILERS]] }
 
 const refusedHandler: StreamHandler = { onData() {}, onEnd() {}, onReset() {}, onDrain() {} }
 
@@ -309,7 +315,10 @@ export class ClusterRelay {
       return refusedHandler
     }
     const bridge = new RelayBridge(relay)
-    const agent = connection.session.openStream(head, bridge.fromAgent)
+    // An origin that takes TRAILERS back said so in its OPEN; the agent is told nothing of it.
+    if (head.trailers === true) relay.allowTrailers()
+    const { trailers: _relayOnly, ...agentHead } = head
+    const agent = connection.session.openStream(agentHead, bridge.fromAgent)
     if (agent === null) {
       relay.reset(ResetCode.REFUSED, 'agent connection going away')
       return refusedHandler

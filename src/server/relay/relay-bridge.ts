@@ -1,4 +1,13 @@
-import { CONNECTION_LOST, Pipe, ResetCode, type OpenedStream, type ResponseHead, type Stream, type StreamHandler } from '../../protocol/index.js'
+import {
+  CONNECTION_LOST,
+  Pipe,
+  ResetCode,
+  type OpenedStream,
+  type ResponseHead,
+  type Stream,
+  type StreamHandler,
+  type TrailerFields,
+} from '../../protocol/index.js'
 
 /**
  * On the endpoint instance (the one holding the agent): joins the relay
@@ -39,6 +48,10 @@ export class RelayBridge {
     onData: (chunk: Buffer): void => {
       if (this.agent !== null) this.toAgent.push(chunk)
     },
+    onTrailers: (trailers: TrailerFields): void => {
+      // The request's trailers: on to the agent (plain END there if its connection did not negotiate them).
+      if (this.agent?.endWithTrailers !== undefined) this.agent.endWithTrailers(trailers)
+    },
     onEnd: (): void => {
       this.agent?.end()
     },
@@ -61,6 +74,10 @@ export class RelayBridge {
     },
     onData: (chunk: Buffer): void => {
       this.toOrigin.push(chunk)
+    },
+    onTrailers: (trailers: TrailerFields): void => {
+      // The response's trailers: back to the origin (plain END if its OPEN did not ask for them).
+      this.relay.endWithTrailers(trailers)
     },
     onEnd: (): void => {
       this.relay.end()

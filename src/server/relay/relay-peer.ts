@@ -42,7 +42,8 @@ export class RelayOpener implements StreamOpener {
   openStream(head: RequestHead, handler: StreamHandler): OpenedStream | null {
     this.peer.transport.openTunnel = this.tunnel
     try {
-      return this.peer.session.openStream(head, handler)
+      // Response trailers may come back on this relay stream (an endpoint of an older version ignores the field).
+      return this.peer.session.openStream({ ...head, trailers: true }, handler)
     } finally {
       this.peer.transport.openTunnel = null
     }

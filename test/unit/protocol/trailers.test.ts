@@ -68,6 +68,20 @@ describe('trailers', () => {
     assert.deepEqual(p.agentStreams[0]!.handler.kinds(), ['end'])
   })
 
+  it('a stream told by its peer that it takes TRAILERS (allowTrailers: a relay link) sends them on a connection that negotiated none', () => {
+    const p = pair(false, false)
+    const server = new RecordingHandler()
+    p.server.openStream({ ...POST, trailers: true }, server)
+    p.pump()
+    const agent = p.agentStreams[0]!
+    agent.stream.sendHead({ status: 200, headers: [] })
+    agent.stream.allowTrailers()
+    agent.stream.endWithTrailers(GRPC_OK)
+    p.pump()
+    assert.deepEqual(server.trailers, GRPC_OK)
+    assert.equal(types(p.agentTransport.log).at(-1), FrameType.TRAILERS)
+  })
+
   it('no fields: a plain END even when negotiated', () => {
     const p = pair(true, true)
     p.server.openStream(POST, new RecordingHandler())!.endWithTrailers([])
