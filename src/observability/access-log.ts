@@ -42,6 +42,8 @@ export function accessLogFields(message: ServerExchangeMessage, project: string 
     latencyMs: Math.round(summary.durationMs * 10) / 10,
     ...(summary.retries > 0 ? { retries: summary.retries } : {}),
     ...(summary.error ? { error: summary.error } : {}),
+    ...(summary.route !== undefined ? { route: summary.route } : {}),
+    ...(summary.answeredBy !== undefined ? { answeredBy: summary.answeredBy } : {}),
     httpRequest,
   }
   if (request.traceId !== undefined) {

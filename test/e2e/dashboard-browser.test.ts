@@ -155,6 +155,11 @@ test('dashboard API: each recent request with the route it took and the rule tha
   )
   assert.match(mine[4]!.answeredBy!, /^webhook github: webhook signature missing: no X-Hub-Signature-256 header$/)
   assert.ok(mine.every((r) => r.requestId !== '' && !Number.isNaN(Date.parse(r.at))))
+  // The access log says the same, per line.
+  const limited = JSON.parse(await server.waitForLine((l) => l.includes('"path":"/limited/b"'))) as { route?: string; answeredBy?: string }
+  assert.equal(limited.answeredBy, 'visitor rate limit')
+  const routed = JSON.parse(await server.waitForLine((l) => l.includes('"path":"/api/items"'))) as { route?: string; answeredBy?: string }
+  assert.deepEqual([routed.route, routed.answeredBy], [`/api → ${origin}`, undefined])
 })
 
 test('dashboard page: the recent requests table shows route and answered-by as text', { skip: missing }, async (t) => {
