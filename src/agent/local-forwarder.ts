@@ -2,6 +2,7 @@ import { Readable, type Duplex } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 import { AlpnOrigin } from './alpn-origin.js'
 import { H2Origin } from './h2-origin.js'
+import { TrailerOrigin } from './trailer-origin.js'
 import { Pipe, ResetCode, type RequestHead, type ResponseHead, type Stream, type StreamHandler, type TrailerFields } from '../protocol/index.js'
 import { stripHopByHop } from '../http/hop-by-hop.js'
 import { trailerFields, trailerPairs } from '../http/trailer-fields.js'
@@ -30,6 +31,12 @@ const NOT_TCP = 'this is an HTTP tunnel: `adit connect` reaches tunnels started 
 /** Request headers undici manages itself or refuses (it rejects `expect`). */
 const dropToLocal = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection'])
 
+/** The request announces a trailer section (`Trailer`, passed on by the server for this). */
+function announcesTrailers(headers: ReadonlyArray<[string, string]>): boolean {
+  for (const [name] of headers) if (name.length === 7 && name.toLowerCase() === 'trailer') return true
+  return false
+}
+
 /** The public host of a request: the server's X-Forwarded-Host, else Host. */
 export function publicHost(headers: ReadonlyArray<[string, string]>): string | undefined {
   let host: string | undefined
@@ -50,6 +57,7 @@ export function publicHost(headers: ReadonlyArray<[string, string]>): string | u
 export class LocalForwarder {
   readonly routes: RouteTable
   private readonly pools = new Map<string, Dispatcher>()
+  private readonly trailerOrigins = new Map<string, TrailerOrigin>()
   private readonly options: LocalForwarderOptions
   private nextExchange = 1
 
@@ -80,6 +88,17 @@ export class LocalForwarder {
   /** The pool of the first origin (a plain `--local` tunnel's only one). */
   get pool(): Dispatcher {
     return this.pools.values().next().value as Dispatcher
+  }
+
+  /** node:http to a route's http:// origin, for requests that announce trailers (made on first use). */
+  trailerOriginFor(route: Route): Dispatcher {
+    const key = originKey(route)
+    let origin = this.trailerOrigins.get(key)
+    if (origin === undefined) {
+      origin = new TrailerOrigin(route.local!, this.options.connections)
+      this.trailerOrigins.set(key, origin)
+    }
+    return origin
   }
 
   /** The pool of a route that has a local origin: an undici Pool, or an H2Origin for h2c://. */
@@ -177,7 +196,7 @@ export class LocalForwarder {
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), 1000)
     })
-    const pools = [...this.pools.values()]
+    const pools = [...this.pools.values(), ...this.trailerOrigins.values()]
     const outcome = await Promise.race([Promise.all(pools.map((p) => p.close())).then(() => 'closed' as const), late])
     clearTimeout(timer)
     if (outcome === 'late') await Promise.all(pools.map((p) => p.destroy()))
@@ -282,7 +301,9 @@ class ForwardedExchange implements StreamHandler {
       ...(upgrade !== null ? { upgrade } : {}),
       ...(route.responseTimeoutMs !== undefined ? { headersTimeout: route.responseTimeoutMs } : {}),
     }
-    forwarder.poolFor(route).dispatch(options, this.response)
+    // A request that announces trailers (Trailer) to an http:// service goes through node:http, which can send them.
+    const withTrailers = upgrade === null && this.body !== null && route.local?.protocol === 'http:' && announcesTrailers(head.headers)
+    ;(withTrailers ? forwarder.trailerOriginFor(route) : forwarder.poolFor(route)).dispatch(options, this.response)
   }
 
   // Frames from the server

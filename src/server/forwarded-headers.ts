@@ -28,10 +28,12 @@ export function requestHeadersFor(req: IncomingMessage, ctx: ForwardingContext, 
   let priorFor: string | undefined
   let priorForwarded: string | undefined
   let acceptsTrailers = false
+  const announced: string[] = []
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!
     const lower = name.toLowerCase()
     if (lower === 'te' && /(^|,)\s*trailers\s*(;|,|$)/i.test(raw[i + 1]!)) acceptsTrailers = true
+    if (lower === 'trailer') announced.push(raw[i + 1]!)
     if (lower.startsWith('x-forwarded-') || lower === 'forwarded' || lower === 'x-adit-request-id') {
       if (ctx.trustProxy && lower === 'x-forwarded-for') priorFor = priorFor === undefined ? raw[i + 1] : `${priorFor}, ${raw[i + 1]}`
       if (ctx.trustProxy && lower === 'forwarded') priorForwarded = priorForwarded === undefined ? raw[i + 1] : `${priorForwarded}, ${raw[i + 1]}`
@@ -43,6 +45,9 @@ export function requestHeadersFor(req: IncomingMessage, ctx: ForwardingContext, 
   // TE is hop-by-hop, but `trailers` in it says "this client takes trailers", and adit carries them:
   // gRPC services require it (HTTP/2 allows no other TE value).
   if (acceptsTrailers) out.push(['te', 'trailers'])
+  // Trailer names the fields the trailer section will hold (RFC 9110 §6.6.2): the agent needs to know one is coming,
+  // to pick a client that can send it on to an HTTP/1.1 service.
+  if (announced.length > 0) out.push(['Trailer', announced.join(', ')])
   const forNode = ctx.clientIp.includes(':') ? `"[${ctx.clientIp}]"` : ctx.clientIp
   out.push(['X-Forwarded-For', priorFor === undefined ? ctx.clientIp : `${priorFor}, ${ctx.clientIp}`])
   out.push(['X-Forwarded-Proto', ctx.proto])

@@ -21,6 +21,7 @@ function trailerService(): Promise<Server> {
   const server = createServer((req, res) => {
     req.resume()
     req.on('end', () => {
+      if (req.url === '/echo-trailers') return void res.end(JSON.stringify(req.trailers))
       res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum, grpc-status' })
       res.write('hello ')
       res.write('world')
@@ -146,5 +147,24 @@ describe('trailers through the tunnel', () => {
     assert.match(text, /^HTTP\/1\.1 200/)
     assert.ok(text.includes('old'))
     assert.deepEqual(frames, [FrameType.OPEN, FrameType.DATA, FrameType.END])
+  })
+
+  it('HTTP/1.1 chunked request trailers (announced by Trailer) reach an http:// service in its last chunk', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(server.port, '127.0.0.1', () =>
+        socket.write(
+          `POST ${new URL(agent.publicUrl).pathname}echo-trailers HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\nConnection: close\r\n\r\n` +
+            '3\r\nabc\r\n0\r\nx-sum: 42\r\nhost: evil\r\n\r\n',
+        ),
+      )
+      let out = ''
+      socket.setEncoding('latin1')
+      socket.on('data', (c: string) => (out += c))
+      socket.on('end', () => resolve(out))
+      socket.on('error', reject)
+    })
+    assert.match(text, /^HTTP\/1\.1 200/)
+    const body = text.slice(text.indexOf('\r\n\r\n') + 4)
+    assert.match(body, /\{"x-sum":"42"\}/, `the service got no trailers: ${body}`)
   })
 })
