@@ -15,6 +15,7 @@
 import type { RedisClientType } from 'redis'
 import type { Lifecycle } from './lifecycle.js'
 import type { RedisKeys } from './redis-keys.js'
+import { ClusterError } from './errors.js'
 import { MemoryRateBuckets } from './memory-rates.js'
 import { LuaScript, runScript } from './redis-scripts.js'
 import type { BucketLimit, BucketTake, RateBuckets } from './types.js'
@@ -41,15 +42,16 @@ export class RedisRateBuckets implements RateBuckets {
   readonly #client: RedisClientType
   readonly #keys: RedisKeys
   readonly #life: Lifecycle
+  readonly #onError: (error: unknown) => void
   /** This instance's own buckets, used only while Redis does not answer (fresh for each outage). */
   #local: MemoryRateBuckets | undefined
-  /** Takes answered by the local buckets (Redis did not answer). */
-  fallbacks = 0
 
-  constructor(client: RedisClientType, keys: RedisKeys, life: Lifecycle) {
+  /** `onError` hears once per outage that the limits went local (the cluster's error report: the server logs it). */
+  constructor(client: RedisClientType, keys: RedisKeys, life: Lifecycle, onError: (error: unknown) => void = () => {}) {
     this.#client = client
     this.#keys = keys
     this.#life = life
+    this.#onError = onError
   }
 
   async take(key: string, limit: BucketLimit): Promise<BucketTake> {
@@ -60,8 +62,15 @@ export class RedisRateBuckets implements RateBuckets {
     } catch (error) {
       const failure = this.#life.fail(error)
       if (this.#life.closed) throw failure
-      this.fallbacks++
-      return (this.#local ??= new MemoryRateBuckets(Date.now)).takeNow(key, limit)
+      if (this.#local === undefined) {
+        this.#local = new MemoryRateBuckets(Date.now)
+        this.#onError(
+          new ClusterError(failure.code, 'per-visitor rate limits: Redis did not answer; limiting with this instance’s own buckets until it does', {
+            cause: failure,
+          }),
+        )
+      }
+      return this.#local.takeNow(key, limit)
     }
     // Redis answers again: the next outage starts from full local buckets, not from last time's.
     this.#local = undefined

@@ -232,7 +232,7 @@ export async function createRedisCluster(options: RedisClusterOptions): Promise<
     store: new RedisTunnelStore(publisher, keys, life),
     presence: new RedisPresence(publisher, keys, life, o.now),
     bus,
-    rates: new RedisRateBuckets(publisher, keys, life),
+    rates: new RedisRateBuckets(publisher, keys, life, onError),
     healthy,
     async close() {
       if (life.closed) return

@@ -127,7 +127,8 @@ describe('per-visitor limits while Redis is down: each instance falls back to it
     const service = await startLocalService()
     jobs.push(() => service.close())
     const prefix = runPrefix('visitor-outage')
-    const server = await startMember(clusterEnv(redis.url, prefix, randomBytes(32).toString('base64')))
+    // Debug: the server logs cluster errors (the limits going local among them) at that level.
+    const server = await startMember(clusterEnv(redis.url, prefix, randomBytes(32).toString('base64'), { LOG_LEVEL: 'debug' }))
     jobs.push(() => server.stop())
     const agent = await startAgentProcess(server.url, service.url, {
       stateFile: dir.file('state.json'),
@@ -150,6 +151,7 @@ describe('per-visitor limits while Redis is down: each instance falls back to it
     )
     assert.ok(Number(during[2]!.retryAfter) >= 1, `Retry-After: ${during[2]!.retryAfter}`)
     assert.equal((await get(url, { 'x-visitor': 'bob' })).status, 200, 'another visitor has their own local bucket')
+    await server.waitForLine((l) => l.includes('per-visitor rate limits: Redis did not answer; limiting with this instance'))
 
     await redis.restart()
     // Redis is empty after its restart: once the server has reconnected, a visitor's bucket is in Redis again.
