@@ -10,6 +10,7 @@ import { connect as tlsConnect, type PeerCertificate } from 'node:tls'
 import { request } from 'undici'
 import { createLogger } from '../observability/logger.js'
 import { Subprotocol } from '../protocol/index.js'
+import { H2Origin } from './h2-origin.js'
 import { RegistrationError } from './registration.js'
 import { loadState, type AgentState } from './state-file.js'
 import { deleteTunnel } from './tunnel-admin-client.js'
@@ -409,12 +410,12 @@ async function checkLocal(c: Checkup): Promise<number | undefined> {
     return undefined
   }
   const start = process.hrtime.bigint()
+  // An h2c:// service speaks HTTP/2 only: asked the way the agent asks it (undici has no h2c).
+  const url = new URL(options.local)
+  const h2 = url.protocol === 'h2c:' ? new H2Origin({ url }) : undefined
   try {
-    const res = await request(options.local, {
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      signal: AbortSignal.timeout(options.timeoutMs),
-    })
+    const asked = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, signal: AbortSignal.timeout(options.timeoutMs) }
+    const res = h2 === undefined ? await request(options.local, asked) : await h2.request({ method: 'GET', path: '/', ...asked })
     await res.body.dump()
     const directMs = elapsed(start)
     c.add({ name: 'local', status: 'pass', detail: `GET ${options.local} → ${res.statusCode} (any answer counts)`, ms: directMs })
@@ -429,6 +430,8 @@ async function checkLocal(c: Checkup): Promise<number | undefined> {
           : `check that the service runs and answers at ${options.local}`
     c.add({ name: 'local', status: 'fail', detail: `GET ${options.local} failed (${code})`, fix, ms: elapsed(start) })
     return undefined
+  } finally {
+    await h2?.destroy()
   }
 }
 

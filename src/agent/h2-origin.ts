@@ -161,10 +161,10 @@ class H2Exchange {
     if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL)
   }
 
-  private readonly abort = (): void => {
-    clearTimeout(this.headTimer)
-    this.done = true
+  /** undici's contract: an aborted request still ends with onError(reason) (its request() settles on it). */
+  private readonly abort = (reason?: Error): void => {
     if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL)
+    this.fail(reason ?? Object.assign(new Error('request aborted'), { code: 'UND_ERR_ABORTED' }))
   }
 
   private readonly resume = (): void => {

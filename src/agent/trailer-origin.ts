@@ -74,9 +74,10 @@ class TrailerExchange {
     req.on('error', this.onError)
   }
 
-  private readonly abort = (): void => {
-    this.done = true
+  /** undici's contract: an aborted request still ends with onError(reason) (its request() settles on it). */
+  private readonly abort = (reason?: Error): void => {
     this.req.destroy()
+    this.onError(reason ?? Object.assign(new Error('request aborted'), { code: 'UND_ERR_ABORTED' }))
   }
 
   private readonly resume = (): void => {

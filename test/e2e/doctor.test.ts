@@ -97,6 +97,17 @@ describe('adit doctor against real processes on loopback', () => {
     assert.ok(step(lines, 'skip', 'round trip'))
   })
 
+  it('checks an h2c:// service over HTTP/2 (undici cannot speak h2c)', async () => {
+    const { startGrpcService } = await import('../harness/grpc-wire.js')
+    const h2 = await startGrpcService()
+    try {
+      const { lines } = await doctor(['--server', server.url, '--local', h2.url, '--state-file', 'none'])
+      assert.match(step(lines, 'ok', 'local') ?? '', /GET h2c:\/\/127\.0\.0\.1:\d+ → 200/, lines.join('\n'))
+    } finally {
+      await h2.close()
+    }
+  })
+
   it('fails at /healthz, with its fix, when the server is down', async () => {
     await agent.stop()
     await server.stop()

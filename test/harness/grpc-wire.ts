@@ -140,6 +140,12 @@ export async function startGrpcService(options: { tls?: { key: Buffer; cert: Buf
         case '/test.Echo/Fail':
           stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
           return finish({ 'grpc-status': '5', 'grpc-message': 'no%20such%20thing', 'x-detail-bin': Buffer.from([0, 1, 2, 255]).toString('base64') })
+        case '/test.Echo/Hang':
+        case '/test.Echo/Forever':
+          return
+        default:
+          // What gRPC servers answer for a method they do not have: trailers-only UNIMPLEMENTED.
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': 'unknown%20method' }, { endStream: true })
       }
     })
     if (path === '/test.Echo/Forever') {

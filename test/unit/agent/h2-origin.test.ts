@@ -191,3 +191,10 @@ test("undici's request() works on it (the inspector's replay)", async (t) => {
   assert.equal(res.statusCode, 200)
   assert.equal(await res.body.text(), 'you asked /again')
 })
+
+test('an abort ends the request with onError (undici request() with a signal settles, as the doctor relies on)', async (t) => {
+  const origin = await service(t, () => {}) // never answers
+  const started = Date.now()
+  await assert.rejects(origin.request({ method: 'GET', path: '/', signal: AbortSignal.timeout(200) }))
+  assert.ok(Date.now() - started < 5000)
+})
