@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Http2ServerResponse } from 'node:http2'
 import {
   CONNECTION_LOST,
   Feature,
@@ -198,8 +199,29 @@ export class ProxyExchange implements StreamHandler {
     this.summary.status = head.status
     if (head.route !== undefined) this.summary.route = head.route
     if (head.answeredBy !== undefined) this.summary.answeredBy = head.answeredBy
+    if (this.res instanceof Http2ServerResponse) {
+      // HTTP/2: the head waits for the frames that came with it (one read), so an answer with no body
+      // leaves as one HEADERS frame with END_STREAM — gRPC's trailers-only form, the only place
+      // @grpc/grpc-js looks for a status that is not in trailers. writeHead would send HEADERS at once.
+      this.pendingHead = { status: head.status, headers }
+      queueMicrotask(this.writePendingHead)
+      return
+    }
+    this.writeHead(head.status, head.statusText, headers)
+  }
+
+  /** An HTTP/2 head held by onHead; written before any body, trailers or end. */
+  private pendingHead: { status: number; headers: Array<[string, string]> } | null = null
+  private readonly writePendingHead = (): void => {
+    const pending = this.pendingHead
+    if (pending === null || this.finished) return
+    this.pendingHead = null
+    this.writeHead(pending.status, undefined, pending.headers)
+  }
+
+  private writeHead(status: number, statusText: string | undefined, headers: Array<[string, string]>): void {
     try {
-      this.res.writeHead(head.status, head.statusText, rawFromPairs(headers) as unknown as Record<string, string>)
+      this.res.writeHead(status, statusText, rawFromPairs(headers) as unknown as Record<string, string>)
       this.headSent = true
     } catch (error) {
       // An invalid header from the service: answer 502 rather than crash.
@@ -244,6 +266,7 @@ export class ProxyExchange implements StreamHandler {
 
   onData(chunk: Buffer): void {
     if (this.finished) return
+    if (this.pendingHead !== null) this.writePendingHead()
     if (this.bodyLength !== null && this.bodyBytes + chunk.length > this.bodyLength) {
       // DATA past the declared length: never written, the stream reset, the public connection cut (never reused).
       this.stream?.reset(ResetCode.PROTOCOL_ERROR, `DATA past the declared content-length of ${this.bodyLength}`)
@@ -257,6 +280,7 @@ export class ProxyExchange implements StreamHandler {
   }
 
   onTrailers(trailers: TrailerFields): void {
+    if (this.pendingHead !== null) this.writePendingHead()
     if (this.finished || !this.headSent) return
     // The server owns the public wire: no framing or routing field passes as a trailer.
     const allowed = trailerPairs(trailers)
@@ -271,6 +295,21 @@ export class ProxyExchange implements StreamHandler {
       abortResponse(this.res)
       return this.finish()
     }
+    const pending = this.pendingHead
+    if (pending !== null && this.bodyBytes === 0 && this.response.held === 0) {
+      // Trailers-only (HTTP/2): status and headers set, then end — node sends them as HEADERS + END_STREAM.
+      this.pendingHead = null
+      try {
+        this.res.statusCode = pending.status
+        for (const [name, value] of headersByName(pending.headers)) this.res.setHeader(name, value)
+        this.headSent = true
+      } catch {
+        // A field node refuses: the ordinary path below answers with its own error handling.
+        this.pendingHead = pending
+      }
+    }
+    if (this.pendingHead !== null) this.writePendingHead()
+    if (this.finished) return
     this.response.flush()
     if (this.responseTrailers !== null) this.writeTrailers(this.responseTrailers)
     this.res.end()
@@ -375,4 +414,15 @@ export class ProxyExchange implements StreamHandler {
 function takesTrailers(head: ResponseHead): boolean {
   for (const [name, value] of head.headers) if (name.toLowerCase() === FEATURES_HEADER && parseFeatures(value).has(Feature.TRAILERS)) return true
   return false
+}
+
+/** Header pairs grouped by name (repeats become arrays), for setHeader. */
+function headersByName(pairs: Array<[string, string]>): Map<string, string | string[]> {
+  const out = new Map<string, string | string[]>()
+  for (const [name, value] of pairs) {
+    const key = name.toLowerCase()
+    const seen = out.get(key)
+    out.set(key, seen === undefined ? value : ([] as string[]).concat(seen, value))
+  }
+  return out
 }

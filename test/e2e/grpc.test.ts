@@ -3,9 +3,9 @@
  * real `adit agent --local h2c://…`: the four call shapes, status and
  * metadata in trailers, request trailers both from HTTP/2 and from HTTP/1.1
  * chunked, deadline and cancellation reaching the service, adit's own errors
- * answered as gRPC status, and gRPC-Web over HTTP/1.1. `@grpc/grpc-js` is not
- * a dependency, so client and service speak the wire format by hand
- * (test/harness/grpc-wire.ts).
+ * answered as gRPC status, and gRPC-Web over HTTP/1.1. Client and service
+ * speak the wire format by hand (test/harness/grpc-wire.ts), to reach what a
+ * library hides; test/e2e/grpc-js.test.ts runs @grpc/grpc-js on both ends.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
