@@ -102,6 +102,17 @@ export function canonicalHeaderName(name: string): string {
   return name.toLowerCase().replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase())
 }
 
+/** A JSON v1 exchange: the request body is gathered, sent whole, then the whole response is awaited. */
+const JsonV1StreamState = {
+  /** Gathering the request body. */
+  SENDING: 0,
+  /** The request went out; waiting for the response. */
+  AWAITING: 1,
+  /** Answered, reset, or the connection closed. */
+  CLOSED: 2,
+} as const
+type JsonV1StreamState = (typeof JsonV1StreamState)[keyof typeof JsonV1StreamState]
+
 class JsonV1Stream implements OpenedStream {
   readonly id: number
   readonly head: RequestHead
@@ -109,8 +120,7 @@ class JsonV1Stream implements OpenedStream {
   private readonly session: JsonV1Session
   private chunks: Buffer[] = []
   private size = 0
-  ended = false
-  closed = false
+  private state: JsonV1StreamState = JsonV1StreamState.SENDING
 
   constructor(id: number, head: RequestHead, handler: StreamHandler, session: JsonV1Session) {
     this.id = id
@@ -119,8 +129,23 @@ class JsonV1Stream implements OpenedStream {
     this.session = session
   }
 
+  /** The request (body included) went out. */
+  get ended(): boolean {
+    return this.state === JsonV1StreamState.AWAITING
+  }
+
+  get closed(): boolean {
+    return this.state === JsonV1StreamState.CLOSED
+  }
+
+  /** Session: the exchange is over (answered, reset or lost); nothing more is sent. */
+  close(): void {
+    this.state = JsonV1StreamState.CLOSED
+    this.chunks = []
+  }
+
   write(chunk: Buffer): boolean {
-    if (this.ended || this.closed) return false
+    if (this.state !== JsonV1StreamState.SENDING) return false
     this.size += chunk.length
     if (this.size > this.session.maxBodyBytes) {
       this.session.forget(this)
@@ -133,8 +158,8 @@ class JsonV1Stream implements OpenedStream {
   }
 
   end(): void {
-    if (this.ended || this.closed) return
-    this.ended = true
+    if (this.state !== JsonV1StreamState.SENDING) return
+    this.state = JsonV1StreamState.AWAITING
     const body = Buffer.concat(this.chunks, this.size)
     this.chunks = []
     this.session.sendRequest(this, body)
@@ -151,8 +176,7 @@ class JsonV1Stream implements OpenedStream {
 export class JsonV1Session implements StreamOpener {
   readonly maxBodyBytes: number
   droppedFrames = 0
-  goingAway = false
-  closed = false
+  private state: 'open' | 'going-away' | 'closed' = 'open'
   private readonly transport: Transport
   private readonly onProtocolError: ((error: ProtocolError) => void) | undefined
   private readonly streams = new Map<string, JsonV1Stream>()
@@ -168,8 +192,17 @@ export class JsonV1Session implements StreamOpener {
     return this.streams.size
   }
 
+  /** No new streams (goAway was called, or the connection closed). */
+  get goingAway(): boolean {
+    return this.state !== 'open'
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed'
+  }
+
   openStream(head: RequestHead, handler: StreamHandler): OpenedStream | null {
-    if (this.goingAway || this.closed) return null
+    if (this.state !== 'open') return null
     const stream = new JsonV1Stream(this.nextId++, head, handler, this)
     this.streams.set(String(stream.id), stream)
     return stream
@@ -177,7 +210,7 @@ export class JsonV1Session implements StreamOpener {
 
   /** JSON v1 has no GOAWAY: the connection simply takes no new streams. */
   goAway(): void {
-    this.goingAway = true
+    if (this.state === 'open') this.state = 'going-away'
   }
 
   sendRequest(stream: JsonV1Stream, body: Buffer): void {
@@ -185,7 +218,7 @@ export class JsonV1Session implements StreamOpener {
   }
 
   forget(stream: JsonV1Stream): void {
-    stream.closed = true
+    stream.close()
     this.streams.delete(String(stream.id))
   }
 
@@ -216,11 +249,11 @@ export class JsonV1Session implements StreamOpener {
 
   close(reason = 'connection closed'): void {
     if (this.closed) return
-    this.closed = true
+    this.state = 'closed'
     const open = [...this.streams.values()]
     this.streams.clear()
     for (const stream of open) {
-      stream.closed = true
+      stream.close()
       stream.handler.onReset(CONNECTION_LOST, reason)
     }
   }

@@ -1,4 +1,4 @@
-import { decodeFrame, decodeGoAway, decodeHead, decodeOpen, decodeReset, decodeTrailers, decodeU32 } from './decode.js'
+import { decodeFrame, decodeGoAway, decodeOpen, decodeU32 } from './decode.js'
 import { encodeGoAway, encodeOpen } from './encode.js'
 import { ProtocolError, ProtocolErrorCode } from './errors.js'
 import { FrameType, INITIAL_WINDOW, MAX_STREAM_ID, ResetCode, type RequestHead } from './frame.js'
@@ -25,7 +25,7 @@ export interface StreamOpener {
   goAway(code: number, advisory?: boolean): void
   /** The server asked the agent to move (advisory GOAWAY) but still opens streams here. */
   readonly moveRequested?: boolean
-  /** The agent asked to drain this connection; the server has not answered yet (see deferGoAwayReply). */
+  /** The agent asked to drain this connection; the server has not answered yet (see Session.drain). */
   readonly peerGoingAway?: boolean
   /** Bulk transfers in flight (see Session.heavyStreams); 0 where not tracked. */
   readonly heavyStreams?: number
@@ -88,6 +88,42 @@ export const sessionDefaults = {
   smallFrameBurst: 100_000,
 } as const
 
+/**
+ * Where a connection is in its shutdown (HTTP/2's two-step GOAWAY). Only the
+ * session changes it: `goAway`, `drain`, a GOAWAY received, `close`.
+ *
+ *   server: OPEN ─goAway(advisory)→ MOVE_REQUESTED ─agent's GOAWAY→ GOING_AWAY
+ *           OPEN, MOVE_REQUESTED ─drain→ DRAINING ─agent's GOAWAY→ PEER_LEAVING ─goAway→ GOING_AWAY
+ *   agent:  OPEN ─server's GOAWAY→ PEER_LEAVING ─goAway→ GOING_AWAY
+ *   either: any ─goAway (final)→ GOING_AWAY;  any ─close→ CLOSED
+ *
+ * Transitions that do not appear are ignored (a second GOAWAY, goAway once
+ * going away, anything once closed), as the wire allows repeats.
+ */
+export const SessionState = {
+  /** Taking streams. */
+  OPEN: 0,
+  /** Server: an advisory GOAWAY asked the agent to move; streams still open here, and the agent's GOAWAY is answered at once. */
+  MOVE_REQUESTED: 1,
+  /**
+   * Server: draining. The agent was asked to move, but its GOAWAY is not
+   * answered until the owner calls goAway(): streams still open here, so
+   * requests arriving on this instance's keep-alive sockets are served.
+   */
+  DRAINING: 2,
+  /**
+   * The peer sent GOAWAY and this side has not sent its final one. Server
+   * (only while DRAINING): the agent's replacement is up, streams still open
+   * here. Agent: the server asked it to move; its own GOAWAY follows.
+   */
+  PEER_LEAVING: 3,
+  /** This side sent its final GOAWAY: no new streams; those in flight finish. */
+  GOING_AWAY: 4,
+  /** The transport is gone. */
+  CLOSED: 5,
+} as const
+export type SessionState = (typeof SessionState)[keyof typeof SessionState]
+
 /** Reset code a stream sees when its connection goes away (local only, never sent). */
 export const CONNECTION_LOST = 0xffff_0001
 
@@ -104,18 +140,7 @@ export class Session implements StreamOwner, StreamOpener {
   heavyStreams = 0
   /** Streams reset because their peer broke the stream state machine or flow control. */
   streamErrors = 0
-  goingAway = false
-  closed = false
-  private sentGoAway = false
-  moveRequested = false
-  /** The agent sent GOAWAY (its replacement is up) and the server has not answered yet. */
-  peerGoingAway = false
-  /**
-   * Server side, while draining: do not answer an agent's GOAWAY at once.
-   * The connection keeps taking streams until the owner calls goAway(), so
-   * requests still arriving on this instance's keep-alive sockets are served.
-   */
-  deferGoAwayReply = false
+  private sessionState: SessionState = SessionState.OPEN
 
   private readonly transport: Transport
   private readonly options: SessionOptions
@@ -180,6 +205,31 @@ export class Session implements StreamOwner, StreamOpener {
     return this.streams.size
   }
 
+  get state(): SessionState {
+    return this.sessionState
+  }
+
+  get closed(): boolean {
+    return this.sessionState === SessionState.CLOSED
+  }
+
+  /** No new streams on this connection: this side sent its final GOAWAY (or is closed); on the agent, also once the server sent one. */
+  get goingAway(): boolean {
+    const state = this.sessionState
+    return state >= SessionState.GOING_AWAY || (state === SessionState.PEER_LEAVING && this.role === 'agent')
+  }
+
+  /** Server: the agent was asked to move (advisory GOAWAY, or draining) and streams still open here. */
+  get moveRequested(): boolean {
+    const state = this.sessionState
+    return this.role === 'server' && state >= SessionState.MOVE_REQUESTED && state <= SessionState.PEER_LEAVING
+  }
+
+  /** The peer sent GOAWAY and this side has not answered with its final one yet (server: while draining). */
+  get peerGoingAway(): boolean {
+    return this.sessionState === SessionState.PEER_LEAVING
+  }
+
   get congested(): boolean {
     return this.isCongested
   }
@@ -188,13 +238,13 @@ export class Session implements StreamOwner, StreamOpener {
   openStream(head: RequestHead, handler: StreamHandler): Stream | null {
     if (this.role !== 'server' || this.goingAway || this.closed || this.nextStreamId > MAX_STREAM_ID) return null
     const id = this.nextStreamId++
-    const stream = new Stream(id, this, handler, this.streamWindow)
+    const stream = new Stream(id, this, handler, this.streamWindow, true)
     this.streams.set(id, stream)
     // A bodiless request's END rides on its OPEN: one frame, one write, one wake-up of the agent.
     // Never an upgrade's: after the 101 its request side carries the public client's byte stream.
     const end = this.endFlag && head.bodyless === true && head.upgrade !== true
     this.send(encodeOpen(id, head, end))
-    if (end) stream.localEnded = true
+    if (end) stream.endedByOpen()
     return stream
   }
 
@@ -211,16 +261,30 @@ export class Session implements StreamOwner, StreamOpener {
    * replacement is up; nothing is refused in between.
    */
   goAway(code: number, advisory = false): void {
-    if (this.sentGoAway || this.closed) return
+    const state = this.sessionState
+    if (state >= SessionState.GOING_AWAY) return
     if (advisory && this.role === 'server') {
-      if (this.moveRequested) return
-      this.moveRequested = true
+      if (state !== SessionState.OPEN) return
+      this.sessionState = SessionState.MOVE_REQUESTED
       this.send(encodeGoAway(MAX_STREAM_ID, code))
       return
     }
-    this.sentGoAway = true
-    this.goingAway = true
+    this.sessionState = SessionState.GOING_AWAY
     this.send(encodeGoAway(this.role === 'server' ? this.nextStreamId - 1 : this.lastRemoteStreamId, code))
+  }
+
+  /**
+   * Server side: drain this connection. The agent is asked to move (an
+   * advisory GOAWAY, unless one was sent already), and its GOAWAY is not
+   * answered at once: the connection keeps taking streams until the owner
+   * calls goAway(), so requests still arriving on this instance's keep-alive
+   * sockets are served here.
+   */
+  drain(code: number): void {
+    const state = this.sessionState
+    if (this.role !== 'server' || (state !== SessionState.OPEN && state !== SessionState.MOVE_REQUESTED)) return
+    this.sessionState = SessionState.DRAINING
+    if (state === SessionState.OPEN) this.send(encodeGoAway(MAX_STREAM_ID, code))
   }
 
   /** Feeds one received message. Connection-fatal errors go to `onProtocolError`. */
@@ -240,14 +304,14 @@ export class Session implements StreamOwner, StreamOpener {
   /** The transport is gone: every open stream is reset locally. */
   close(reason = 'connection closed'): void {
     if (this.closed) return
-    this.closed = true
+    this.sessionState = SessionState.CLOSED
     const open = [...this.streams.values()]
     this.streams.clear()
     this.blocked.clear()
     this.heavyStreams = 0
     this.heldFrames = 0
     for (const stream of open) {
-      stream.closed = true
+      stream.close()
       stream.handler.onReset(CONNECTION_LOST, reason)
     }
   }
@@ -274,12 +338,12 @@ export class Session implements StreamOwner, StreamOpener {
     this.heldFrames -= count
   }
 
-  release(stream: Stream): void {
-    if (stream.heldFrames > 0 && this.streams.has(stream.id)) this.heldFrames -= stream.heldFrames
-    stream.heldFrames = 0
-    if (stream.heavy && this.streams.has(stream.id)) this.heavyStreams--
-    this.streams.delete(stream.id)
+  release(stream: Stream, heldFrames: number): void {
     this.blocked.delete(stream)
+    // After close() the maps are already empty and the counters zero.
+    if (!this.streams.delete(stream.id)) return
+    this.heldFrames -= heldFrames
+    if (stream.heavy) this.heavyStreams--
   }
 
   private checkDrained(): void {
@@ -307,11 +371,11 @@ export class Session implements StreamOwner, StreamOpener {
       if (streamId !== 0) throw new ProtocolError(ProtocolErrorCode.STREAM_ID, 'GOAWAY belongs to stream 0')
       const { lastStreamId, code } = decodeGoAway(payload)
       // The server acknowledges an agent's GOAWAY with its own (last stream id).
-      if (this.role === 'server') {
-        this.peerGoingAway = true
-        if (!this.deferGoAwayReply) this.goAway(code)
-      } else {
-        this.goingAway = true
+      const state = this.sessionState
+      if (state === SessionState.DRAINING || (state === SessionState.OPEN && this.role === 'agent')) {
+        this.sessionState = SessionState.PEER_LEAVING
+      } else if (this.role === 'server' && state !== SessionState.PEER_LEAVING) {
+        this.goAway(code)
       }
       this.options.onGoAway?.(code, lastStreamId)
       return
@@ -327,7 +391,10 @@ export class Session implements StreamOwner, StreamOpener {
       const stream = new Stream(streamId, this, noopHandler, this.streamWindow)
       this.streams.set(streamId, stream)
       stream.handler = this.options.onStream ? this.options.onStream(stream, head) : refuse(stream)
-      if (end && !stream.closed) this.remoteEnd(stream)
+      if (end && !stream.closed) {
+        const refused = stream.receiveEnd()
+        if (refused !== null) this.streamError(stream, refused)
+      }
       return
     }
 
@@ -341,66 +408,41 @@ export class Session implements StreamOwner, StreamOpener {
       return
     }
 
+    // The stream checks each frame against its own state; what it refuses is a stream error.
+    let refused: string | null = null
     switch (type) {
-      case FrameType.HEAD: {
-        if (this.role !== 'server' || stream.headReceived) return this.streamError(stream, 'unexpected HEAD')
-        const head = decodeHead(payload)
-        // Interim heads (100, 102, 103 …) may come before the final one; 101 is final (an upgrade).
-        if (head.status >= 200 || head.status === 101) stream.headReceived = true
-        // END on an interim head would end a response that has not begun.
-        if (end && !stream.headReceived) return this.streamError(stream, 'END flag on an interim HEAD')
-        stream.handler.onHead?.(head)
-        if (end && !stream.closed) this.remoteEnd(stream)
-        return
-      }
+      case FrameType.HEAD:
+        if (this.role !== 'server') return this.streamError(stream, 'unexpected HEAD')
+        refused = stream.receiveHead(payload, end)
+        break
       case FrameType.DATA: {
-        if (stream.remoteEnded) return this.streamError(stream, 'DATA after END')
-        if (this.role === 'server' && !stream.headReceived) return this.streamError(stream, 'DATA before HEAD')
-        if (payload.length > stream.recvWindow) return this.streamError(stream, `DATA of ${payload.length} bytes exceeds the ${stream.recvWindow}-byte window`)
-        stream.recvWindow -= payload.length
-        stream.bytesReceived += payload.length
+        refused = stream.acceptData(payload.length)
+        if (refused !== null) break
         if (this.now !== undefined && payload.length < this.smallFrameBytes) this.spendSmallFrame(this.now)
-        stream.unconsumed += payload.length
-        stream.heldFrames++
         if (++this.heldFrames > this.maxHeldFrames) {
           throw new ProtocolError(
             ProtocolErrorCode.FLOW_CONTROL,
             `more than ${this.maxHeldFrames} DATA frames held undrained on this connection: send fewer, larger frames`,
           )
         }
-        if (!stream.heavy && stream.bytesReceived > INITIAL_WINDOW) {
-          stream.heavy = true
-          this.heavyStreams++
-        }
-        stream.handler.onData(payload)
-        if (end && !stream.closed) this.remoteEnd(stream)
+        if (stream.markHeavy()) this.heavyStreams++
+        refused = stream.deliverData(payload, end)
+        break
+      }
+      case FrameType.END:
+        refused = stream.receiveEnd()
+        break
+      case FrameType.TRAILERS:
+        refused = stream.receiveTrailers(payload)
+        break
+      case FrameType.RESET:
+        stream.receiveReset(payload)
         return
-      }
-      case FrameType.END: {
-        if (this.role === 'server' && !stream.headReceived) return this.streamError(stream, 'END before HEAD')
-        return this.remoteEnd(stream)
-      }
-      case FrameType.TRAILERS: {
-        if (this.role === 'server' && !stream.headReceived) return this.streamError(stream, 'TRAILERS before HEAD')
-        if (stream.remoteEnded) return this.streamError(stream, 'TRAILERS after END')
-        const trailers = decodeTrailers(payload)
-        stream.handler.onTrailers?.(trailers)
-        if (!stream.closed) this.remoteEnd(stream)
-        return
-      }
-      case FrameType.RESET: {
-        const { code, reason } = decodeReset(payload)
-        stream.close()
-        stream.handler.onReset(code, reason)
-        return
-      }
-      case FrameType.WINDOW: {
-        const increment = decodeU32(payload, 'WINDOW')
-        if (increment === 0 || stream.sendWindow + increment > 0x7fff_ffff) return this.streamError(stream, `bad WINDOW increment ${increment}`)
-        stream.grant(increment)
-        return
-      }
+      case FrameType.WINDOW:
+        refused = stream.receiveWindow(decodeU32(payload, 'WINDOW'))
+        break
     }
+    if (refused !== null) this.streamError(stream, refused)
   }
 
   /** One small DATA frame from the budget; a flood of them closes the connection (not other tunnels' latency). */
@@ -417,14 +459,6 @@ export class Session implements StreamOwner, StreamOpener {
       }
     }
     this.smallFrameTokens--
-  }
-
-  /** END, alone or as FLAG_END on OPEN/HEAD/DATA. */
-  private remoteEnd(stream: Stream): void {
-    if (stream.remoteEnded) return this.streamError(stream, 'END twice')
-    const handler = stream.handler
-    stream.remoteEnd()
-    handler.onEnd()
   }
 
   private streamError(stream: Stream, reason: string): void {

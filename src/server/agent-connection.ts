@@ -120,8 +120,8 @@ export class AgentConnection {
    * only by `finishDrain`), so requests still arriving here are served.
    */
   startDrain(): void {
-    if (this.session instanceof Session) this.session.deferGoAwayReply = true
-    this.session.goAway(GoAwayCode.NORMAL, true)
+    if (this.session instanceof Session) this.session.drain(GoAwayCode.NORMAL)
+    else this.session.goAway(GoAwayCode.NORMAL, true)
   }
 
   /** Draining is over for this instance's public sockets: no more streams here. */

@@ -416,9 +416,8 @@ describe('Session: GOAWAY', () => {
 
   it('a draining server defers its answer: it keeps opening streams until it sends the final GOAWAY', () => {
     const p = pairWithAgentStreams()
-    const server = p.server as unknown as { deferGoAwayReply: boolean; peerGoingAway: boolean }
-    server.deferGoAwayReply = true
-    p.server.goAway(GoAwayCode.NORMAL, true)
+    const server = p.server
+    server.drain(GoAwayCode.NORMAL)
     p.pump()
     assert.deepEqual(p.goAways, [[GoAwayCode.NORMAL, 0xffff_ffff]], 'advisory: last stream id 2^32-1')
     p.agent.goAway(GoAwayCode.NORMAL)

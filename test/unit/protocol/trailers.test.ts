@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { decodeFrame, FrameType, ResetCode, type Stream } from '../../../src/protocol/index.js'
+import { decodeFrame, encodeTrailers, FrameType, ResetCode, type Stream } from '../../../src/protocol/index.js'
 import { RecordingHandler, sessionPair } from './memory-transport.js'
 
 const POST = { method: 'POST', path: '/rpc', headers: [['content-type', 'application/grpc']] as Array<[string, string]> }
@@ -121,10 +121,11 @@ describe('trailers', () => {
       if (order === 'after-end') {
         agent.stream.sendHead({ status: 200, headers: [] })
         agent.stream.end()
-        // A hostile agent: a TRAILERS after its END, written by hand.
-        ;(agent.stream as unknown as { localEnded: boolean }).localEnded = false
+        // A hostile agent: a TRAILERS after its END, written by hand (its own stream refuses to send one).
+        p.agent.send(encodeTrailers(agent.stream.id, GRPC_OK))
+      } else {
+        agent.stream.endWithTrailers(GRPC_OK)
       }
-      agent.stream.endWithTrailers(GRPC_OK)
       p.pump()
       assert.equal(server.resetCode, ResetCode.PROTOCOL_ERROR)
       assert.deepEqual(server.kinds(), order === 'before-head' ? ['reset'] : ['head', 'end', 'reset'])
