@@ -80,6 +80,9 @@ export function newRequestId(): string {
  */
 export class PublicProxy {
   private readonly options: PublicProxyOptions
+  private readonly upgrades = new Set<UpgradeExchange>()
+  /** Set once the server drains: how long a WebSocket session has to close. */
+  private leavingTimeoutMs: number | undefined
 
   constructor(options: PublicProxyOptions) {
     this.options = options
@@ -160,7 +163,11 @@ export class PublicProxy {
     const forwarding = this.forwarding(req, target, requestId)
     const headers = requestHeadersFor(req, forwarding, true)
     const slot = new StreamSlot(this.options.guard, target.id)
-    const onDone = this.guarded(slot, observeExchange(req, headers, this.observed(req, target, forwarding), this.options.onExchange))
+    const observed = this.guarded(slot, observeExchange(req, headers, this.observed(req, target, forwarding), this.options.onExchange))
+    const onDone = (summary: ExchangeSummary): void => {
+      this.upgrades.delete(exchange)
+      observed(summary)
+    }
     const exchange = new UpgradeExchange(
       socket,
       early,
@@ -171,9 +178,20 @@ export class PublicProxy {
         prefix: target.prefix,
         responseTimeoutMs: this.options.responseTimeoutMs,
         ...(tcp === undefined ? {} : { accept: () => tcp.accept(req, socket, early, requestId) }),
+        head: {
+          method: req.method ?? 'GET',
+          path: target.path,
+          headers,
+          requestId,
+          upgrade: true,
+          ...(tcp === undefined ? {} : { tcp: true }),
+          bodyless: true,
+        },
       },
-      onDone,
+      { onDone, redispatch: (e) => this.dispatchUpgrade(e) },
     )
+    this.upgrades.add(exchange)
+    if (this.leavingTimeoutMs !== undefined) exchange.goAway(this.leavingTimeoutMs)
     const problem = tcp?.handshakeProblem(req) ?? null
     if (problem !== null) return exchange.fail(ErrorCode.BAD_REQUEST, problem)
     // Security: WebSocket upgrades pass the same checks as plain requests.
@@ -203,18 +221,52 @@ export class PublicProxy {
             if (resolution.rule !== undefined) exchange.summary.answeredBy = resolution.rule
             return exchange.fail(resolution.error, resolution.detail, resolution.headers)
           }
-          const stream = resolution.opener.openStream(
-            { method: req.method ?? 'GET', path: target.path, headers, requestId, upgrade: true, ...(tcp === undefined ? {} : { tcp: true }), bodyless: true },
-            exchange,
-          )
-          if (stream === null) return exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
-          exchange.attach(stream)
+          this.openUpgrade(exchange, resolution.opener)
         },
         (error: unknown) => {
           this.options.logger.error({ err: (error as Error).message, tunnel: target.id }, 'tunnel lookup failed')
           exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
         },
       )
+  }
+
+  /** Upgrades in progress or upgraded, on this instance's public sockets. */
+  get openUpgrades(): number {
+    return this.upgrades.size
+  }
+
+  /**
+   * Draining: every public WebSocket session here, and every one upgraded
+   * from now on, is closed with 1001 at a frame boundary; what is not closed
+   * within `timeoutMs` is cut.
+   */
+  goAwayUpgrades(timeoutMs: number): void {
+    this.leavingTimeoutMs = timeoutMs
+    for (const exchange of this.upgrades) exchange.goAway(timeoutMs)
+  }
+
+  private openUpgrade(exchange: UpgradeExchange, opener: StreamOpener): void {
+    const stream = opener.openStream(exchange.head, exchange)
+    if (stream === null) {
+      // The connection started going away between pick and open: look again.
+      return exchange.summary.retries++ < 3 ? this.dispatchUpgrade(exchange) : exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
+    }
+    exchange.attach(stream)
+  }
+
+  /** Finds the tunnel's agent again for an upgrade refused before its 101 (or whose connection went away first). */
+  private dispatchUpgrade(exchange: UpgradeExchange): void {
+    this.resolve(exchange.summary.tunnelId).then(
+      (resolution) => {
+        if (exchange.finished) return
+        if ('error' in resolution) return exchange.fail(resolution.error, resolution.detail, resolution.headers)
+        this.openUpgrade(exchange, resolution.opener)
+      },
+      (error: unknown) => {
+        this.options.logger.error({ err: (error as Error).message, tunnel: exchange.summary.tunnelId }, 'tunnel lookup failed')
+        exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
+      },
+    )
   }
 
   /**

@@ -334,11 +334,14 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       // `Connection: close` answer within milliseconds; one silent for a
       // second is taken for idle and closed with the rest.
       for (const connection of registry.connections()) connection.startDrain()
+      // Public WebSocket sessions end now, with a close frame 1001 at a frame boundary each way, so their
+      // clients reconnect (to another instance) cleanly; one that has not closed near the deadline is cut.
+      proxy.goAwayUpgrades(Math.max(1, Math.floor(options.drainTimeoutMs * 0.9)))
       const deadline = Date.now() + options.drainTimeoutMs
       const publicGone = Date.now() + Math.min(1000, options.drainTimeoutMs / 2)
       while (Date.now() < publicGone && publicSockets.size > 0) await new Promise((r) => setTimeout(r, 25))
       for (const connection of registry.connections()) connection.finishDrain()
-      const settled = (): boolean => [...registry.connections()].every((c) => c.session.goingAway && c.session.activeStreams === 0)
+      const settled = (): boolean => proxy.openUpgrades === 0 && [...registry.connections()].every((c) => c.session.goingAway && c.session.activeStreams === 0)
       while (Date.now() < deadline && !settled()) await new Promise((r) => setTimeout(r, 25))
       for (const connection of registry.connections()) connection.close()
       endpoint.close()

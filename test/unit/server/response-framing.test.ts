@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
 import { describe, it } from 'node:test'
+import { setTimeout as delay } from 'node:timers/promises'
 import { frameResponseHead, isFramingError } from '../../../src/server/response-framing.js'
+import { abortSocket } from '../../../src/http/abort-socket.js'
 
 describe('frameResponseHead: one valid content-length or none, a final status in 200–599', () => {
   it('passes a valid head through, the length normalised to one header', () => {
@@ -63,5 +67,44 @@ describe('frameResponseHead: one valid content-length or none, a final status in
     assert.equal((frameResponseHead(200, [['content-length', '50']], 'HEAD') as { bodyLength: number }).bodyLength, 0)
     assert.equal((frameResponseHead(204, [], 'GET') as { bodyLength: number }).bodyLength, 0)
     assert.equal((frameResponseHead(304, [['content-length', '50']], 'GET') as { bodyLength: number }).bodyLength, 0)
+  })
+})
+
+describe('abortSocket', () => {
+  /** Runs `act` on the server side of a fresh loopback connection; resolves with whether that socket closed (its handle released) within 2 s. */
+  async function closesAfter(act: (socket: Socket) => void): Promise<{ closed: boolean; clientSaw: string }> {
+    const server = createServer({ allowHalfOpen: true })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const accepted = once(server, 'connection') as Promise<[Socket]>
+      const client = connect((server.address() as AddressInfo).port, '127.0.0.1')
+      let clientSaw = 'open'
+      client.on('error', (error: NodeJS.ErrnoException) => (clientSaw = error.code ?? 'error'))
+      client.on('end', () => (clientSaw = clientSaw === 'open' ? 'end' : clientSaw))
+      client.resume()
+      const [socket] = await accepted
+      socket.on('error', () => {})
+      const closed = once(socket, 'close').then(() => true)
+      act(socket)
+      const result = await Promise.race([closed, delay(2_000).then(() => false)])
+      client.destroy()
+      return { closed: result, clientSaw }
+    } finally {
+      server.close()
+    }
+  }
+
+  it('resets a TCP socket that is still open (the client sees ECONNRESET)', async () => {
+    const { closed, clientSaw } = await closesAfter((socket) => abortSocket(socket))
+    assert.equal(closed, true)
+    assert.equal(clientSaw, 'ECONNRESET')
+  })
+
+  it('releases a socket that was already ended (Node 20 leaked its handle and descriptor when it was reset after end())', async () => {
+    const { closed } = await closesAfter((socket) => {
+      socket.end()
+      abortSocket(socket)
+    })
+    assert.equal(closed, true, "the socket emitted 'close': its handle is released")
   })
 })
