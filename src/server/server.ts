@@ -334,15 +334,25 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       // `Connection: close` answer within milliseconds; one silent for a
       // second is taken for idle and closed with the rest.
       for (const connection of registry.connections()) connection.startDrain()
-      // Public WebSocket sessions end now, with a close frame 1001 at a frame boundary each way, so their
-      // clients reconnect (to another instance) cleanly; one that has not closed near the deadline is cut.
-      proxy.goAwayUpgrades(Math.max(1, Math.floor(options.drainTimeoutMs * 0.9)))
       const deadline = Date.now() + options.drainTimeoutMs
+      // Public WebSocket sessions get most of the drain to end by themselves (a short one finishes); the
+      // rest are then closed with a close frame 1001 at a frame boundary each way, so their clients
+      // reconnect (to another instance) cleanly before anything is cut; one still open at the deadline is cut.
+      const closeSessionsAt = deadline - Math.min(2000, Math.floor(options.drainTimeoutMs / 4))
+      let sessionsClosing = false
+      const closeSessionsWhenDue = (): void => {
+        if (sessionsClosing || Date.now() < closeSessionsAt) return
+        sessionsClosing = true
+        proxy.goAwayUpgrades(Math.max(1, deadline - Date.now() - 50))
+      }
       const publicGone = Date.now() + Math.min(1000, options.drainTimeoutMs / 2)
       while (Date.now() < publicGone && publicSockets.size > 0) await new Promise((r) => setTimeout(r, 25))
       for (const connection of registry.connections()) connection.finishDrain()
       const settled = (): boolean => proxy.openUpgrades === 0 && [...registry.connections()].every((c) => c.session.goingAway && c.session.activeStreams === 0)
-      while (Date.now() < deadline && !settled()) await new Promise((r) => setTimeout(r, 25))
+      while (Date.now() < deadline && !settled()) {
+        closeSessionsWhenDue()
+        await new Promise((r) => setTimeout(r, 25))
+      }
       for (const connection of registry.connections()) connection.close()
       endpoint.close()
       tcpVisitors.close()

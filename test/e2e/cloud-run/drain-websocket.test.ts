@@ -3,10 +3,10 @@
  * SIGTERM before a scale-in or a new revision). They used to run until the
  * drain's deadline and were then cut with the agent's connection, in the
  * middle of whatever frame was on its way: the browser saw `1006` and maybe
- * half a message. Now the server closes each one at once with a close frame
- * 1001 (going away), to the client and to the service, each at a frame
- * boundary, so both sides see every message whole and a clean close, and the
- * client reconnects elsewhere.
+ * half a message. Now the server closes each one still open near the end of
+ * the drain (here 1 s before it) with a close frame 1001 (going away), to
+ * the client and to the service, each at a frame boundary, so both sides see
+ * every message whole and a clean close, and the client reconnects elsewhere.
  *
  * And an upgrade refused before its 101 — relayed to an instance whose agent
  * connection is going away — is opened again elsewhere, as a plain request
