@@ -51,7 +51,10 @@ export class AgentHandler extends RecordingHandler {
     if (this.holdCredit) this.owed += chunk.length
     else this.stream.consumed(chunk.length)
   }
+  /** While set, `releaseCredit` returns nothing: a destination that stopped reading. */
+  frozen = false
   releaseCredit(): void {
+    if (this.frozen) return
     const n = this.owed
     this.owed = 0
     if (n > 0) this.stream.consumed(n)
