@@ -92,7 +92,11 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       logger,
       trustProxy: options.trustProxy,
       liveTunnelIds: () => [...registry.connections()].map((c) => c.tunnelId),
-      disconnect: (id) => disconnect(id, 'tunnel revoked'),
+      disconnect: (id) => {
+        disconnect(id, 'tunnel revoked')
+        // Its agents on other instances are told now, not at their next record check.
+        void relay?.tunnelRevoked(id)
+      },
     },
   )
 

@@ -65,6 +65,11 @@ describe('relay envelope', () => {
     assert.equal(decodeEnvelope(Buffer.concat([Buffer.from([1, 9]), message.subarray(2)]), env), false)
     assert.equal(decodeEnvelope(Buffer.from([1, 3, 1, 0x62, 0, 1, 0, 0, 0, 0]), env), false)
     assert.throws(() => envelopeId('x'.repeat(256)), RangeError)
+    // REVOKED names a tunnel and carries no frame.
+    assert.equal(decodeEnvelope(encodeEnvelope(EnvelopeKind.REVOKED, envelopeId('b'), envelopeId('t1'), null), env), true)
+    assert.equal(env.tunnel, 't1')
+    assert.equal(decodeEnvelope(encodeEnvelope(EnvelopeKind.REVOKED, envelopeId('b'), null, null), env), false)
+    assert.equal(decodeEnvelope(encodeEnvelope(EnvelopeKind.REVOKED, envelopeId('b'), envelopeId('t1'), encodeWindow(3, 1)), env), false)
   })
 
   it('relay options are checked and the bad one named', () => {

@@ -163,6 +163,22 @@ export class ClusterRelay {
     this.orphanedAt.set(tunnelId, now)
   }
 
+  /**
+   * Tunnel `tunnelId` was revoked here: tell the other instances presence
+   * names for it, so they disconnect its agents now rather than at their next
+   * record check. Best effort; never rejects.
+   */
+  async tunnelRevoked(tunnelId: string): Promise<void> {
+    if (this.closed) return
+    try {
+      const holders = await this.lookup(tunnelId)
+      const notice = encodeEnvelope(EnvelopeKind.REVOKED, this.sender, envelopeId(tunnelId), null)
+      await Promise.all(holders.filter((h) => h !== this.instanceId).map((h) => this.cluster.bus.publish(h, notice).catch(() => false)))
+    } catch (error) {
+      this.logger.debug({ err: (error as Error).message, tunnel: tunnelId }, 'revocation notice not sent; holders find out at their next record check')
+    }
+  }
+
   /** Stops the timer, withdraws presence (bounded), ends every relay stream. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return
@@ -259,6 +275,10 @@ export class ClusterRelay {
     const env = this.envelope
     if (!decodeEnvelope(message, env)) {
       this.droppedMessages++
+      return
+    }
+    if (env.kind === EnvelopeKind.REVOKED) {
+      void this.records.revokedElsewhere(env.tunnel)
       return
     }
     if (env.kind === EnvelopeKind.PROBE) {

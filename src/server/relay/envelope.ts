@@ -32,6 +32,11 @@ export const EnvelopeKind = {
   TO_ORIGIN: 2,
   /** Liveness probe, no frame: its only use is PUBLISH's receiver count (0 = the instance is gone). */
   PROBE: 3,
+  /**
+   * "Tunnel `tunnel` was revoked here", no frame: sent to the instances presence names for it, which
+   * check the store and disconnect its agents (a hint: the receiver never disconnects on it alone).
+   */
+  REVOKED: 4,
 } as const
 export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind]
 
@@ -82,7 +87,7 @@ export class Envelope {
 export function decodeEnvelope(message: Buffer, into: Envelope): boolean {
   if (message.length < FIXED_BYTES || message[0] !== ENVELOPE_VERSION) return false
   const kind = message[1]!
-  if (kind !== EnvelopeKind.TO_ENDPOINT && kind !== EnvelopeKind.TO_ORIGIN && kind !== EnvelopeKind.PROBE) return false
+  if (kind !== EnvelopeKind.TO_ENDPOINT && kind !== EnvelopeKind.TO_ORIGIN && kind !== EnvelopeKind.PROBE && kind !== EnvelopeKind.REVOKED) return false
   const senderLength = message[2]!
   const tunnelAt = 3 + senderLength
   if (message.length < tunnelAt + 1 || senderLength === 0) return false
@@ -90,7 +95,8 @@ export function decodeEnvelope(message: Buffer, into: Envelope): boolean {
   const frameAt = tunnelAt + 1 + tunnelLength
   if (message.length < frameAt) return false
   const frameLength = message.length - frameAt
-  if (kind === EnvelopeKind.PROBE ? frameLength !== 0 : frameLength < HEADER_LENGTH) return false
+  if (kind === EnvelopeKind.PROBE || kind === EnvelopeKind.REVOKED ? frameLength !== 0 : frameLength < HEADER_LENGTH) return false
+  if (kind === EnvelopeKind.REVOKED && tunnelLength === 0) return false
   into.kind = kind
   into.sender = message.toString('utf8', 3, tunnelAt)
   into.tunnel = tunnelLength === 0 ? '' : message.toString('utf8', tunnelAt + 1, frameAt)

@@ -110,6 +110,16 @@ export class RecordKeeper {
     this.drop(id, 'tunnel revoked')
   }
 
+  /** Another instance says `tunnelId` was revoked: if the store agrees, its agents here are disconnected now. Never rejects. */
+  async revokedElsewhere(tunnelId: string): Promise<void> {
+    if (!this.known.has(tunnelId)) return
+    try {
+      if (await this.bounded(this.store.isRevoked(tunnelId), 'revocation check')) this.drop(tunnelId, 'tunnel revoked')
+    } catch (error) {
+      this.logger.debug({ err: (error as Error).message, tunnel: tunnelId }, 'revocation check failed; the next round repeats it')
+    }
+  }
+
   /** Same registration (a rotation keeps it): remember the newer record. Another one: its agents here are not this tunnel's. */
   private compare(id: string, known: TunnelRecord, record: TunnelRecord): void {
     if (record.nonce === known.nonce && record.createdAt === known.createdAt) {

@@ -31,7 +31,13 @@ const run = await redisOrSkip('tunnel records after Redis comes back empty')
 const signingKeys = [randomBytes(32).toString('base64')]
 const AUTH = `Basic ${Buffer.from('ann:s3cret-pass').toString('base64')}`
 
-async function member(url: string, prefix: string, name: string, closers: Array<() => Promise<unknown>>): Promise<RunningServer> {
+async function member(
+  url: string,
+  prefix: string,
+  name: string,
+  closers: Array<() => Promise<unknown>>,
+  relay = { presenceRefreshMs: 300, presenceTtlMs: 3_000 },
+): Promise<RunningServer> {
   const instanceId = `${name}-${randomBytes(3).toString('hex')}`
   let server: RunningServer | undefined
   const cluster: Cluster = await createRedisCluster({
@@ -50,7 +56,7 @@ async function member(url: string, prefix: string, name: string, closers: Array<
     logger: silentLogger(),
     holdTimeoutMs: 500,
     // Rounds and caches short so the test is quick; the defaults are 5 s each.
-    relay: { presenceRefreshMs: 300, presenceTtlMs: 3_000 },
+    relay,
     security: { accessCacheMs: 200 },
   })
   closers.push(async () => {
@@ -207,5 +213,44 @@ describe('a private redis-server restarted empty', { skip: !run }, () => {
     t.diagnostic(`served across instances again ${took} ms after redis-server restarted empty`)
     assert.equal((await get(viaA)).status, 401, 'with its rules')
     assert.equal(b.relay!.records.restored, 1)
+  })
+})
+
+describe('a revocation on one instance reaches the agents on the others at once', { skip: !run }, () => {
+  const prefix = runPrefix('redis-revoke-notice')
+  const closers: Array<() => Promise<unknown>> = []
+  after(async () => {
+    for (const close of closers.reverse()) await close().catch(() => {})
+  })
+
+  it("the holder disconnects them on the revoking instance's notice, long before its next record check", async () => {
+    const admin = await adminClient(REDIS_URL)
+    closers.push(async () => {
+      await deleteKeys(admin, prefix)
+      admin.destroy()
+    })
+    const service = await startLocalService()
+    closers.push(() => service.close())
+    // Record checks every 20 s here: only the REVOKED notice over the bus can disconnect within the 5 s below.
+    const slow = { presenceRefreshMs: 20_000, presenceTtlMs: 60_000 }
+    const a = await member(REDIS_URL, prefix, 'a', closers, slow)
+    const b = await member(REDIS_URL, prefix, 'b', closers, slow)
+    const tunnel = await connect({ server: b.url, local: service.url, stateFile: null, logger: silentLogger(), reconnectBaseMs: 50, reconnectMaxMs: 200 })
+    closers.push(() => tunnel.close())
+    const told = new Promise<Error>((resolve) => tunnel.on('error', resolve))
+    assert.equal((await get(`${a.url}/pub/${tunnel.id}/echo`)).status, 200)
+    const revoked = await request(`${a.url}/tunnels/${tunnel.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${tunnel.state.secret}` } })
+    await revoked.body.text()
+    assert.equal(revoked.statusCode, 204)
+    const deadline = Date.now() + 5_000
+    while (b.registry.get(tunnel.id) !== undefined) {
+      assert.ok(Date.now() < deadline, 'B did not disconnect the agent within 5 s of the revocation on A (its next record check is 20 s away)')
+      await delay(50)
+    }
+    assert.equal(((await told) as Error & { code?: string }).code, 'ADIT_ERR_TUNNEL_REVOKED')
+    // Redis losing everything now cannot bring the tunnel back: no agent of it is connected anywhere.
+    await deleteKeys(admin, prefix)
+    await b.relay!.records.check()
+    assert.equal(await a.cluster.store.get(tunnel.id), null)
   })
 })
