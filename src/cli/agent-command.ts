@@ -95,8 +95,8 @@ export function tunnelPlans(
 ): TunnelPlan[] {
   const base = agentOptionsFrom(values, set, file?.routes)
   if (mode.tcp !== undefined) {
-    if (file?.tunnels !== undefined || file?.routes !== undefined)
-      throw new ConfigError('adit tcp runs one TCP tunnel: its config file may not list tunnels or routes')
+    if (file?.tunnels !== undefined || file?.routes !== undefined || (base.routes?.length ?? 0) > 0)
+      throw new ConfigError('adit tcp runs one TCP tunnel to one target: no routes, and no tunnels list in its config file')
     const { routes: _routes, ...rest } = base
     const stateFile = set.stateFile === undefined ? tcpStateFile(mode.tcp, env) : base.stateFile
     return [{ name: values.name, options: { ...rest, tcp: mode.tcp, ...(stateFile === undefined ? {} : { stateFile }) }, access: undefined }]

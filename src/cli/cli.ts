@@ -90,7 +90,9 @@ export function buildCli(): Command {
     .description(
       'share a local TCP service: `adit tcp 5432`, `adit tcp db.internal:5432`; prints the token visitors pass to `adit connect` (the server and key from `adit login`, or --server/--api-key)',
     )
-  for (const row of agentSettings) if (row.key !== 'local' && row.key !== 'routes') tcp.addOption(optionFor(row))
+  // The HTTP-only settings (the local origin, routes, Host policy, TLS to the service, its pool) have no meaning here.
+  const httpOnly = new Set(['local', 'route', 'hostHeader', 'localInsecure', 'localConnections'])
+  for (const row of agentSettings) if (!httpOnly.has(row.key)) tcp.addOption(optionFor(row))
   tcp
     .addOption(commandOption(noInspectOption))
     .addOption(commandOption(configOption))

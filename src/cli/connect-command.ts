@@ -1,5 +1,4 @@
 import { createServer, type Socket } from 'node:net'
-import { Duplex } from 'node:stream'
 import { AditError, ConfigError, ErrorCode } from '../errors.js'
 import { bridgeConnection, dialTcpTunnel, tcpTunnelUrl, type VisitorCredential } from '../agent/tcp-dial.js'
 import { parseListenAddress } from '../observability/metrics-http.js'
@@ -65,10 +64,14 @@ function onVisitor(socket: Socket, url: URL, credential: VisitorCredential): voi
 
 async function connectStdio(url: URL, credential: VisitorCredential): Promise<void> {
   const remote = await dialTcpTunnel(url, credential)
-  const local = Duplex.from({ readable: process.stdin, writable: process.stdout })
-  await new Promise<void>((resolve, reject) =>
-    bridgeConnection(local, remote, (error) =>
-      error === undefined ? resolve() : reject(new AditError(ErrorCode.TCP_CONNECT, 0, `the connection through the tunnel was reset: ${error.message}`)),
-    ),
-  )
+  // stdin's end is the FIN; stdout is never ended (Node's stdout cannot close, so it would never
+  // say 'close'): the connection is over when the tunnel's side closed, after both FINs or a reset.
+  process.stdin.pipe(remote)
+  remote.pipe(process.stdout, { end: false })
+  await new Promise<void>((resolve, reject) => {
+    remote.once('error', (error: Error) => reject(new AditError(ErrorCode.TCP_CONNECT, 0, `the connection through the tunnel was reset: ${error.message}`)))
+    remote.once('close', () => resolve())
+  })
+  process.stdin.unpipe(remote)
+  process.stdin.pause()
 }

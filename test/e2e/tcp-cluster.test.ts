@@ -20,7 +20,7 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const available = await redisOrSkip('TCP tunnel across instances (Redis)')
 
 if (available) {
-  describe('a TCP tunnel whose visitor lands on A and whose agent is on B', () => {
+  describe('a TCP tunnel whose visitor lands on A and whose agent is on B', { timeout: 120_000 }, () => {
     const cleanup = cleanupList()
     const prefix = runPrefix('e2e-tcp')
     after(async () => {

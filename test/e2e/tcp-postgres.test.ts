@@ -59,46 +59,50 @@ const missing = missingPiece()
 if (missing !== null && process.env.CI !== 'true')
   process.stderr.write(`\n*** SKIPPED tcp-postgres: ${missing} ***\n*** (under CI=true this fails instead) ***\n\n`)
 
-describe('PostgreSQL through a TCP tunnel (psql, adit tcp, adit connect)', { skip: missing !== null && process.env.CI !== 'true' ? missing : false }, () => {
-  const cleanup = cleanupList()
-  let port = 0
+describe(
+  'PostgreSQL through a TCP tunnel (psql, adit tcp, adit connect)',
+  { skip: missing !== null && process.env.CI !== 'true' ? missing : false, timeout: 300_000 },
+  () => {
+    const cleanup = cleanupList()
+    let port = 0
 
-  before(async () => {
-    if (missing !== null) throw new Error(`CI=true and the TCP tunnel test has no PostgreSQL: ${missing}`)
-    const dir = cleanup.add(tempDir())
-    const server = cleanup.add(await startServerProcess())
-    const agent = cleanup.add(await startTcpAgent(server.url, `${PG.host}:${PG.port}`, dir.file('pg-state.json')))
-    port = cleanup.add(await startConnect(agent.publicUrl, ['--token', agent.token])).port
-  })
-  after(() => cleanup.run())
+    before(async () => {
+      if (missing !== null) throw new Error(`CI=true and the TCP tunnel test has no PostgreSQL: ${missing}`)
+      const dir = cleanup.add(tempDir())
+      const server = cleanup.add(await startServerProcess())
+      const agent = cleanup.add(await startTcpAgent(server.url, `${PG.host}:${PG.port}`, dir.file('pg-state.json')))
+      port = cleanup.add(await startConnect(agent.publicUrl, ['--token', agent.token])).port
+    })
+    after(() => cleanup.run())
 
-  it('answers a query', async () => {
-    const result = await psql(port, ['-Atc', 'select 40 + 2'])
-    assert.equal(result.stdout.trim(), '42')
-  })
+    it('answers a query', async () => {
+      const result = await psql(port, ['-Atc', 'select 40 + 2'])
+      assert.equal(result.stdout.trim(), '42')
+    })
 
-  it('carries a 100 MiB COPY TO STDOUT byte for byte (hash against the direct connection)', async (t) => {
-    const direct = await psql(PG.port, ['-Atc', COPY_OUT])
-    const tunnelled = await psql(port, ['-Atc', COPY_OUT])
-    assert.equal(direct.bytes, ROWS * 1025)
-    assert.ok(direct.bytes >= 100 * 1024 * 1024)
-    assert.equal(tunnelled.bytes, direct.bytes)
-    assert.equal(tunnelled.hash, direct.hash)
-    // Reported, never asserted (timing on a shared machine).
-    t.diagnostic(`100 MiB COPY direct ${direct.ms.toFixed(0)} ms, tunnelled ${tunnelled.ms.toFixed(0)} ms, ratio ${(direct.ms / tunnelled.ms).toFixed(2)}`)
-  })
+    it('carries a 100 MiB COPY TO STDOUT byte for byte (hash against the direct connection)', async (t) => {
+      const direct = await psql(PG.port, ['-Atc', COPY_OUT])
+      const tunnelled = await psql(port, ['-Atc', COPY_OUT])
+      assert.equal(direct.bytes, ROWS * 1025)
+      assert.ok(direct.bytes >= 100 * 1024 * 1024)
+      assert.equal(tunnelled.bytes, direct.bytes)
+      assert.equal(tunnelled.hash, direct.hash)
+      // Reported, never asserted (timing on a shared machine).
+      t.diagnostic(`100 MiB COPY direct ${direct.ms.toFixed(0)} ms, tunnelled ${tunnelled.ms.toFixed(0)} ms, ratio ${(direct.ms / tunnelled.ms).toFixed(2)}`)
+    })
 
-  it('carries a COPY FROM STDIN upload (16 MiB) into a temp table, checked by md5 against what was sent', async () => {
-    const lines: string[] = []
-    for (let i = 0; i < 16 * 1024; i++) lines.push(createHash('sha256').update(String(i)).digest('hex').repeat(16).slice(0, 1023))
-    const data = Buffer.from(`${lines.join('\n')}\n`)
-    const expected = createHash('md5').update(lines.join('')).digest('hex')
-    const script = Buffer.concat([
-      Buffer.from('CREATE TEMP TABLE up (n serial, t text);\nCOPY up (t) FROM STDIN;\n'),
-      data,
-      Buffer.from("\\.\nSELECT count(*) || ' ' || md5(string_agg(t, '' ORDER BY n)) FROM up;\n"),
-    ])
-    const result = await psql(port, ['-Aqt', '-f', '-'], script)
-    assert.equal(result.stdout.trim(), `${lines.length} ${expected}`)
-  })
-})
+    it('carries a COPY FROM STDIN upload (16 MiB) into a temp table, checked by md5 against what was sent', async () => {
+      const lines: string[] = []
+      for (let i = 0; i < 16 * 1024; i++) lines.push(createHash('sha256').update(String(i)).digest('hex').repeat(16).slice(0, 1023))
+      const data = Buffer.from(`${lines.join('\n')}\n`)
+      const expected = createHash('md5').update(lines.join('')).digest('hex')
+      const script = Buffer.concat([
+        Buffer.from('CREATE TEMP TABLE up (n serial, t text);\nCOPY up (t) FROM STDIN;\n'),
+        data,
+        Buffer.from("\\.\nSELECT count(*) || ' ' || md5(string_agg(t, '' ORDER BY n)) FROM up;\n"),
+      ])
+      const result = await psql(port, ['-Aqt', '-f', '-'], script)
+      assert.equal(result.stdout.trim(), `${lines.length} ${expected}`)
+    })
+  },
+)

@@ -69,7 +69,8 @@ function rawDial(
   })
 }
 
-describe('TCP tunnels: adit tcp + adit connect (real server, agent and connect processes)', () => {
+// Bounded: a hang fails the suite instead of holding the run.
+describe('TCP tunnels: adit tcp + adit connect (real server, agent and connect processes)', { timeout: 180_000 }, () => {
   const cleanup = cleanupList()
   const dir = tempDir()
   let server: ServerProcess
@@ -130,8 +131,9 @@ describe('TCP tunnels: adit tcp + adit connect (real server, agent and connect p
   })
 
   it('passes a FIN from the service while the client keeps sending', async () => {
-    const { socket, received } = await tcpClient(port)
+    // Counted before connecting: on a loaded machine the service may accept before 'connect' is seen here.
     const seen = serviceSide.length
+    const { socket, received } = await tcpClient(port)
     socket.write('FIN-FIRST\n')
     await once(socket, 'end')
     const late = randomBytes(512 * 1024)
@@ -154,8 +156,8 @@ describe('TCP tunnels: adit tcp + adit connect (real server, agent and connect p
   })
 
   it('passes a reset from the client to the service', async () => {
-    const { socket } = await tcpClient(port)
     const seen = serviceSide.length
+    const { socket } = await tcpClient(port)
     socket.write('hello\n')
     await readExactly(socket, 6)
     socket.resetAndDestroy()
@@ -231,7 +233,7 @@ describe('TCP tunnels: adit tcp + adit connect (real server, agent and connect p
   })
 })
 
-describe('an HTTP tunnel meets a TCP visitor', () => {
+describe('an HTTP tunnel meets a TCP visitor', { timeout: 60_000 }, () => {
   const cleanup = cleanupList()
   after(() => cleanup.run())
 
