@@ -74,4 +74,6 @@ async function connectStdio(url: URL, credential: VisitorCredential): Promise<vo
   })
   process.stdin.unpipe(remote)
   process.stdin.pause()
+  // stdout to a pipe is asynchronous: what it still holds is flushed before bin.ts exits.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()))
 }

@@ -14,18 +14,20 @@ import { tempDir } from '../harness/temp.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
-/** Echo with backpressure; on the client's FIN, everything echoed, then FIN (an SSH-like session's shape). */
+/**
+ * Echo with backpressure; on the client's FIN, everything echoed, then FIN (an SSH-like session's
+ * shape). `RESET-ME` is answered with a TCP reset and nothing else: Node turns a resetAndDestroy()
+ * behind a write still queued into a FIN (checked on plain sockets, without adit: 30 of 30).
+ */
 function echo(socket: Socket): void {
   socket.on('data', (chunk: Buffer) => {
+    if (chunk.includes('RESET-ME')) return void socket.resetAndDestroy()
     if (!socket.write(chunk)) {
       socket.pause()
       socket.once('drain', () => socket.resume())
     }
   })
   socket.on('end', () => socket.end())
-  socket.on('data', (chunk: Buffer) => {
-    if (chunk.includes('RESET-ME')) socket.resetAndDestroy()
-  })
 }
 
 /** Reads exactly n bytes from a socket (interactive rounds). */
