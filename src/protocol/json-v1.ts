@@ -1,6 +1,6 @@
 import { ProtocolError, ProtocolErrorCode } from './errors.js'
 import { ResetCode, type RequestHead, type ResponseHead } from './frame.js'
-import { CONNECTION_LOST, type StreamOpener, type Transport } from './session.js'
+import { CONNECTION_LOST, type StreamConnection, type Transport } from './session.js'
 import type { OpenedStream, StreamHandler } from './stream.js'
 
 /**
@@ -173,7 +173,7 @@ class JsonV1Stream implements OpenedStream {
 }
 
 /** Server side of `adit.json.v1`, behind the same interface as the binary session. */
-export class JsonV1Session implements StreamOpener {
+export class JsonV1Session implements StreamConnection {
   readonly maxBodyBytes: number
   droppedFrames = 0
   private state: 'open' | 'going-away' | 'closed' = 'open'

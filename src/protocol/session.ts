@@ -10,18 +10,28 @@ export interface Transport {
    * Sends one whole frame as one message. `onSent` (when given) runs once it
    * left the process — never synchronously from inside `send` (the session
    * may be mid-write), and by then `bufferedAmount` no longer counts it, as in ws.
+   * `route` comes with an OPEN only: where the stream goes beyond the
+   * transport's peer (a relay's tunnel id, in its envelope); a WebSocket
+   * has one agent behind it and ignores it.
    */
-  send(frame: Buffer | string, onSent?: (err?: Error) => void): void
+  send(frame: Buffer | string, onSent?: (err?: Error) => void, route?: Buffer): void
   /** Bytes accepted by `send` but not yet written to the socket. */
   readonly bufferedAmount: number
 }
 
-/** What the server needs of an agent connection, whichever protocol it speaks. */
+/** What opens streams for the proxy: an agent connection here, or a relay to the instance that has the agent. */
 export interface StreamOpener {
   openStream(head: RequestHead, handler: StreamHandler): OpenedStream | null
   readonly activeStreams: number
+  /** No new streams here (the proxy looks elsewhere). */
   readonly goingAway: boolean
   readonly closed: boolean
+  /** Where set (a relay to another instance), a request body waits this long for the far end's interim 100 before it is sent anyway. */
+  readonly continueTimeoutMs?: number
+}
+
+/** What an agent connection is, whichever protocol it speaks: it opens streams, is fed its transport's messages, and shuts down. */
+export interface StreamConnection extends StreamOpener {
   goAway(code: number, advisory?: boolean): void
   /** The server asked the agent to move (advisory GOAWAY) but still opens streams here. */
   readonly moveRequested?: boolean
@@ -29,8 +39,6 @@ export interface StreamOpener {
   readonly peerGoingAway?: boolean
   /** Bulk transfers in flight (see Session.heavyStreams); 0 where not tracked. */
   readonly heavyStreams?: number
-  /** Where set (a relay to another instance), a request body waits this long for the far end's interim 100 before it is sent anyway. */
-  readonly continueTimeoutMs?: number
   receive(message: Buffer): void
   close(reason?: string): void
 }
@@ -39,8 +47,8 @@ export type SessionRole = 'server' | 'agent'
 
 export interface SessionOptions {
   role: SessionRole
-  /** Agent side: a new stream was opened by the server; return its handler. */
-  onStream?: (stream: Stream, head: RequestHead) => StreamHandler
+  /** Agent side: a new stream was opened by the server; return its handler. `route`: what its transport carried with the OPEN (see Session.receive). */
+  onStream?: (stream: Stream, head: RequestHead, route?: string) => StreamHandler
   /** The peer sent GOAWAY: from the server, "move"; from the agent, "drain me" (already answered). */
   onGoAway?: (code: number, lastStreamId: number) => void
   /** A frame broke the protocol badly enough that the connection must close. */
@@ -132,7 +140,7 @@ export const CONNECTION_LOST = 0xffff_0001
  * flow control and transport backpressure (watching `bufferedAmount`).
  * Pure: no sockets and no timers, so every state is reachable from a test.
  */
-export class Session implements StreamOwner, StreamOpener {
+export class Session implements StreamOwner, StreamConnection {
   readonly role: SessionRole
   /** Frames for streams we do not know (finished, or never ours), dropped and counted. */
   droppedFrames = 0
@@ -234,8 +242,12 @@ export class Session implements StreamOwner, StreamOpener {
     return this.isCongested
   }
 
-  /** Server side: opens a stream with a request head. Returns null once going away or closed. */
-  openStream(head: RequestHead, handler: StreamHandler): Stream | null {
+  /**
+   * Server side: opens a stream with a request head. Returns null once going
+   * away or closed. `route` rides with the OPEN to the transport (see
+   * Transport.send): a relay names the tunnel its far end must serve.
+   */
+  openStream(head: RequestHead, handler: StreamHandler, route?: Buffer): Stream | null {
     if (this.role !== 'server' || this.goingAway || this.closed || this.nextStreamId > MAX_STREAM_ID) return null
     const id = this.nextStreamId++
     const stream = new Stream(id, this, handler, this.streamWindow, true)
@@ -243,7 +255,7 @@ export class Session implements StreamOwner, StreamOpener {
     // A bodiless request's END rides on its OPEN: one frame, one write, one wake-up of the agent.
     // Never an upgrade's: after the 101 its request side carries the public client's byte stream.
     const end = this.endFlag && head.bodyless === true && head.upgrade !== true
-    this.send(encodeOpen(id, head, end))
+    this.send(encodeOpen(id, head, end), route)
     if (end) stream.endedByOpen()
     return stream
   }
@@ -287,11 +299,15 @@ export class Session implements StreamOwner, StreamOpener {
     if (state === SessionState.OPEN) this.send(encodeGoAway(MAX_STREAM_ID, code))
   }
 
-  /** Feeds one received message. Connection-fatal errors go to `onProtocolError`. */
-  receive(message: Buffer): void {
+  /**
+   * Feeds one received message. Connection-fatal errors go to
+   * `onProtocolError`. `route`: what the transport carried beside an OPEN (a
+   * relay envelope's tunnel id), handed to `onStream`.
+   */
+  receive(message: Buffer, route?: string): void {
     if (this.closed) return
     try {
-      this.dispatch(message)
+      this.dispatch(message, route)
     } catch (error) {
       if (error instanceof ProtocolError) {
         this.options.onProtocolError?.(error)
@@ -318,16 +334,16 @@ export class Session implements StreamOwner, StreamOpener {
 
   // StreamOwner
 
-  send(frame: Buffer): void {
+  send(frame: Buffer, route?: Buffer): void {
     if (this.closed) return
     // Once the transport holds more than the high-water mark, every frame
     // carries the (shared, preallocated) callback that checks for drain.
     if (this.isCongested || this.transport.bufferedAmount + frame.length > this.highWaterMark) {
       this.isCongested = true
-      this.transport.send(frame, this.onSent)
+      this.transport.send(frame, this.onSent, route)
       return
     }
-    this.transport.send(frame)
+    this.transport.send(frame, undefined, route)
   }
 
   block(stream: Stream): void {
@@ -363,7 +379,7 @@ export class Session implements StreamOwner, StreamOpener {
     }
   }
 
-  private dispatch(message: Buffer): void {
+  private dispatch(message: Buffer, route: string | undefined): void {
     const frame = decodeFrame(message)
     const { type, streamId, payload, end } = frame
 
@@ -390,7 +406,7 @@ export class Session implements StreamOwner, StreamOpener {
       const head = decodeOpen(payload)
       const stream = new Stream(streamId, this, noopHandler, this.streamWindow)
       this.streams.set(streamId, stream)
-      stream.handler = this.options.onStream ? this.options.onStream(stream, head) : refuse(stream)
+      stream.handler = this.options.onStream ? this.options.onStream(stream, head, route) : refuse(stream)
       if (end && !stream.closed) {
         const refused = stream.receiveEnd()
         if (refused !== null) this.streamError(stream, refused)

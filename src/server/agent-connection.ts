@@ -7,7 +7,7 @@ import {
   sessionDefaults,
   Subprotocol,
   type ProtocolError,
-  type StreamOpener,
+  type StreamConnection,
   type Transport,
 } from '../protocol/index.js'
 import type { Logger } from '../observability/logger.js'
@@ -33,7 +33,7 @@ export class AgentConnection {
   readonly tunnelId: string
   readonly number = nextConnectionNumber++
   readonly protocol: Subprotocol
-  readonly session: StreamOpener
+  readonly session: StreamConnection
   readonly connectedAt = Date.now()
   private readonly ws: WebSocket
   private readonly logger: Logger

@@ -30,8 +30,6 @@ export class BusTransport implements Transport {
   private readonly lengths: number[] = []
   private readonly callbacks: Array<((err?: Error) => void) | undefined> = []
   private head = 0
-  /** Set for the duration of one OPEN (see RelayOpener): the tunnel the endpoint must serve. */
-  openTunnel: Buffer | null = null
   /** Peer answered "nobody listens" or the bus failed: later frames are dropped. */
   broken = false
 
@@ -47,9 +45,10 @@ export class BusTransport implements Transport {
     return this.inFlight
   }
 
-  send(frame: Buffer | string, onSent?: (err?: Error) => void): void {
+  /** `route`: an OPEN's tunnel id (see RelayOpener), the tunnel the endpoint must serve; it rides in the envelope. */
+  send(frame: Buffer | string, onSent?: (err?: Error) => void, route?: Buffer): void {
     if (this.broken || typeof frame === 'string') return
-    const tunnel = frame[0] === FrameType.OPEN ? this.openTunnel : null
+    const tunnel = frame[0] === FrameType.OPEN ? (route ?? null) : null
     const message = encodeEnvelope(this.kind, this.sender, tunnel, frame)
     this.inFlight += message.length
     this.lengths.push(message.length)

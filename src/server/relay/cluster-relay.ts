@@ -63,7 +63,6 @@ export class ClusterRelay {
   private readonly envelope = new Envelope()
   private readonly sender: Buffer
   private readonly transportEvents: BusTransportEvents
-  private inboundTunnel = ''
   private timer: NodeJS.Timeout | undefined
   private wasHealthy = true
   private nextRefreshAt = 0
@@ -298,15 +297,15 @@ export class ClusterRelay {
         peer = this.originPeer(env.sender)
       }
       peer.lastInbound = Date.now()
-      this.inboundTunnel = env.tunnel
-      peer.session.receive(env.frame)
+      // An OPEN's envelope names the tunnel it is for: it reaches onRelayedStream with the frame.
+      const route = env.tunnel === '' ? undefined : env.tunnel
+      peer.session.receive(env.frame, route)
       if (peer.session.closed && type === FrameType.OPEN && !this.closed) {
         // The origin started a fresh virtual connection (its old one was
         // dropped, e.g. after a bus error) and its stream ids restarted: the
         // old session refused the OPEN as a reused id. Serve it on a new one.
-        this.originPeer(env.sender).session.receive(env.frame)
+        this.originPeer(env.sender).session.receive(env.frame, route)
       }
-      this.inboundTunnel = ''
       return
     }
     const peer = this.endpoints.get(env.sender)
@@ -323,14 +322,13 @@ export class ClusterRelay {
   }
 
   /** Endpoint side: the origin opened a relay stream; open the real one on a local agent connection. */
-  private readonly onRelayedStream = (relay: Stream, head: RequestHead): StreamHandler => {
-    const tunnelId = this.inboundTunnel
-    const connection = tunnelId === '' ? undefined : this.registry.get(tunnelId)?.pick()
+  private readonly onRelayedStream = (relay: Stream, head: RequestHead, tunnelId?: string): StreamHandler => {
+    const connection = tunnelId === undefined ? undefined : this.registry.get(tunnelId)?.pick()
     if (connection === undefined) {
       // Presence was stale (the agent just left or is moving): withdraw first —
       // the same Redis connection carries the RESET next, so the origin's
       // retry cannot find this instance again.
-      if (tunnelId !== '') this.keeper.check(tunnelId)
+      if (tunnelId !== undefined) this.keeper.check(tunnelId)
       relay.reset(ResetCode.REFUSED, 'agent not connected to this instance')
       return refusedHandler
     }

@@ -40,13 +40,8 @@ export class RelayOpener implements StreamOpener {
     this.tunnel = tunnel
   }
   openStream(head: RequestHead, handler: StreamHandler): OpenedStream | null {
-    this.peer.transport.openTunnel = this.tunnel
-    try {
-      // Response trailers may come back on this relay stream (an endpoint of an older version ignores the field).
-      return this.peer.session.openStream({ ...head, trailers: true }, handler)
-    } finally {
-      this.peer.transport.openTunnel = null
-    }
+    // Response trailers may come back on this relay stream (an endpoint of an older version ignores the field).
+    return this.peer.session.openStream({ ...head, trailers: true }, handler, this.tunnel)
   }
   get activeStreams(): number {
     return this.peer.session.activeStreams
@@ -57,7 +52,4 @@ export class RelayOpener implements StreamOpener {
   get closed(): boolean {
     return this.peer.session.closed
   }
-  goAway(): void {}
-  receive(): void {}
-  close(): void {}
 }

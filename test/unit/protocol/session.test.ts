@@ -6,6 +6,7 @@ import {
   GoAwayCode,
   ProtocolErrorCode,
   ResetCode,
+  Session,
   decodeFrame,
   decodeReset,
   encodeData,
@@ -467,5 +468,44 @@ describe('Session: roles and close', () => {
     p.server.receive(Buffer.alloc(1))
     assert.equal(p.serverTransport.log.length, sent)
     assert.equal(p.errors.length, 0)
+  })
+})
+
+describe('Session: an OPEN carries its route', () => {
+  it('openStream(head, handler, route) hands the route to the transport with the OPEN only; receive(message, route) hands it to onStream', () => {
+    const sent: Array<{ type: number; route: Buffer | undefined }> = []
+    const server = new Session(
+      {
+        bufferedAmount: 0,
+        send: (frame, _onSent, route) => sent.push({ type: (frame as Buffer)[0]!, route }),
+      },
+      { role: 'server' },
+    )
+    const route = Buffer.from('tunnel-a')
+    const stream = server.openStream(GET, new RecordingHandler(), route)!
+    stream.write(Buffer.from('body'))
+    stream.end()
+    assert.deepEqual(
+      sent.map((s) => [s.type, s.route?.toString()]),
+      [
+        [FrameType.OPEN, 'tunnel-a'],
+        [FrameType.DATA, undefined],
+        [FrameType.END, undefined],
+      ],
+    )
+    const routes: Array<string | undefined> = []
+    const agent = new Session(
+      { bufferedAmount: 0, send: () => {} },
+      {
+        role: 'agent',
+        onStream: (_stream, _head, r) => {
+          routes.push(r)
+          return new RecordingHandler()
+        },
+      },
+    )
+    agent.receive(encodeOpen(1, GET), 'tunnel-a')
+    agent.receive(encodeOpen(2, GET))
+    assert.deepEqual(routes, ['tunnel-a', undefined])
   })
 })
