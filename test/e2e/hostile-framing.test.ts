@@ -9,6 +9,7 @@ import { startLocalService } from '../harness/local-service.js'
 import { tempDir } from '../harness/temp.js'
 import { cleanup } from '../harness/security-helpers.js'
 import { connectRawAgent } from '../harness/raw-agent.js'
+import { watchPeerEnding } from '../harness/peer-ending.js'
 
 /** What a raw public client saw: every byte, and how the connection ended. */
 interface RawOutcome {
@@ -25,7 +26,7 @@ interface RawOutcome {
  */
 function rawClient(port: number, first: string, second?: string, settleMs = 300, timeoutMs = 3000): Promise<RawOutcome> {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true })
     const chunks: Buffer[] = []
     let ended: RawOutcome['ended'] = 'open'
     let sentSecond = second === undefined
@@ -44,12 +45,8 @@ function rawClient(port: number, first: string, second?: string, settleMs = 300,
         }, settleMs)
       }
     })
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') ended = 'reset'
-    })
-    socket.on('end', () => {
-      if (ended === 'open') ended = 'fin'
-    })
+    socket.on('error', () => {})
+    watchPeerEnding(socket, (how) => (ended = how))
     socket.on('close', done)
     socket.write(first)
   })

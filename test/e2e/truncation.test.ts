@@ -6,6 +6,7 @@ import { startAgentProcess, startServerProcess, type AgentProcess, type ServerPr
 import { startLocalService, type LocalService } from '../harness/local-service.js'
 import { tempDir } from '../harness/temp.js'
 import { cleanup } from '../harness/security-helpers.js'
+import { watchPeerEnding } from '../harness/peer-ending.js'
 
 /** How a public response ended, as the client saw it. */
 interface Ending {
@@ -19,7 +20,7 @@ interface Ending {
 
 /** A raw public request; `started` resolves once `minBody` body bytes arrived, `ending` when the connection ends. */
 function publicRequest(port: number, text: string, minBody: number, timeoutMs = 10_000): { started: Promise<void>; ending: Promise<Ending> } {
-  const socket = connect(port, '127.0.0.1')
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true })
   const chunks: Buffer[] = []
   let ended: Ending['ended'] = 'open'
   let onStarted: () => void = () => {}
@@ -32,12 +33,8 @@ function publicRequest(port: number, text: string, minBody: number, timeoutMs = 
       const at = all.indexOf('\r\n\r\n')
       if (at >= 0 && all.length - at - 4 >= minBody) onStarted()
     })
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNRESET') ended = 'reset'
-    })
-    socket.on('end', () => {
-      if (ended === 'open') ended = 'fin'
-    })
+    socket.on('error', () => {})
+    watchPeerEnding(socket, (how) => (ended = how))
     socket.on('close', () => {
       clearTimeout(timer)
       onStarted()
