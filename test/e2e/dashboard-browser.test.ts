@@ -55,6 +55,12 @@ test('dashboard: token link signs in, tunnels with agents and live rate, keyboar
   const agentsCell = page.locator(`#rows tr[data-tunnel="${agent.id}"] td.agents`)
   await agentsCell.filter({ hasText: /^2$/ }).waitFor({ timeout: 5000 })
   assert.equal(await row.locator('td.total').textContent(), '40')
+  // The rate counts complete seconds only: a snapshot taken in the second of the burst still shows 0.0; the next one (a second later) does not.
+  await row
+    .locator('td.rate')
+    .filter({ hasText: /^(?!0\.0$)\d+\.\d$/ })
+    .waitFor({ timeout: 3000 })
+    .catch(() => {})
   assert.ok(Number(await row.locator('td.rate').textContent()) > 0, 'a live rate while requests are recent')
   assert.match((await row.locator('td').nth(2).textContent()) ?? '', /adit\.v2/)
   assert.match((await row.locator('svg.spark').getAttribute('aria-label')) ?? '', /^40 requests in the last 60 seconds/)
