@@ -46,27 +46,36 @@ function jsonPrinter(write: (line: string) => void, name: string | undefined): E
 }
 
 /**
- * Lines for stdout, gathered for LINE_BATCH_MS and written together: stdout
- * to a pipe or a file is synchronous, and one write per proxied request was
- * ~15% of the agent's busy time at one connection (the sync write inside
- * writeUtf8String, V8 CPU profile) — once per event-loop turn still meant
- * one per request there. A terminal gets its lines at once (a person is
- * reading them); what is gathered is written when the process exits.
+ * Lines for stdout. A line that comes alone is written at once (a script
+ * waits for `forwarding …`); lines that follow within LINE_BATCH_MS are
+ * gathered and written together when it ends: stdout to a pipe or a file is
+ * synchronous, and one write per proxied request was ~15% of the agent's busy
+ * time at one connection (the sync write inside writeUtf8String, V8 CPU
+ * profile). A terminal gets every line at once; what is gathered is written
+ * when the process exits.
  */
 function lineWriter(out: NodeJS.WriteStream): (line: string) => void {
+  if (out.isTTY) return (line) => void out.write(`${line}\n`)
   let pending = ''
-  const flush = (): void => {
+  let batching = false
+  const endOfBatch = (): void => {
+    batching = false
+    if (pending === '') return
     const text = pending
     pending = ''
+    startBatch(text)
+  }
+  const startBatch = (text: string): void => {
     out.write(text)
+    batching = true
+    setTimeout(endOfBatch, LINE_BATCH_MS).unref()
   }
   process.once('exit', () => {
-    if (pending !== '') flush()
+    if (pending !== '') out.write(pending)
   })
-  if (out.isTTY) return (line) => void out.write(`${line}\n`)
   return (line) => {
-    if (pending === '') setTimeout(flush, LINE_BATCH_MS).unref()
-    pending += `${line}\n`
+    if (batching) pending += `${line}\n`
+    else startBatch(`${line}\n`)
   }
 }
 
