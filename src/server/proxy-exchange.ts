@@ -383,7 +383,14 @@ export class ProxyExchange implements StreamHandler {
   }
 
   private readonly onResponseClose = (): void => {
-    if (!this.finished) this.cancel('client went away')
+    if (this.finished) return
+    if (this.bodyLength !== null && this.headSent && this.bodyBytes === this.bodyLength && this.response.held === 0) {
+      // Every byte of the content-length body was written and the client left before the agent's END
+      // came: it read a whole answer. The stream is cancelled (nothing is left to send) but the exchange is no failure.
+      this.stream?.reset(ResetCode.CANCEL, 'the client left after the whole body')
+      return this.finish()
+    }
+    this.cancel('client went away')
   }
 
   private cancel(reason: string): void {
