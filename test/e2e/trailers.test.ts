@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createServer, type Server } from 'node:http'
-import { connect as netConnect } from 'node:net'
 import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
@@ -15,6 +14,7 @@ import { tempDir } from '../harness/temp.js'
 import { request } from 'undici'
 import { decodeFrame, encodeData, encodeEnd, encodeHead, FrameType } from '../../src/protocol/index.js'
 import { connectRawAgent, type RawAgent } from '../harness/raw-agent.js'
+import { rawExchange } from '../harness/security-helpers.js'
 
 /** A service that answers `/trailers` with a chunked body and trailers (one that must not be a trailer among them). */
 function trailerService(): Promise<Server> {
@@ -40,15 +40,9 @@ function trailerService(): Promise<Server> {
 }
 
 /** The raw HTTP/1.1 answer to one request (Connection: close), so the trailer section can be read as sent. */
-function rawHttp1(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTE: trailers\r\nConnection: close, TE\r\n\r\n`))
-    let text = ''
-    socket.setEncoding('latin1')
-    socket.on('data', (chunk: string) => (text += chunk))
-    socket.on('end', () => resolve(text))
-    socket.on('error', reject)
-  })
+async function rawHttp1(port: number, path: string): Promise<string> {
+  const { text } = await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTE: trailers\r\nConnection: close, TE\r\n\r\n`, 10_000)
+  return text
 }
 
 function h2Get(session: ClientHttp2Session, path: string): Promise<{ headers: IncomingHttpHeaders; trailers: IncomingHttpHeaders; body: string }> {
@@ -132,37 +126,23 @@ describe('trailers through the tunnel', () => {
         raw!.ws.send(encodeEnd(frame.streamId))
       }
     })
-    const text = await new Promise<string>((resolve, reject) => {
-      const socket = netConnect(server.port, '127.0.0.1', () =>
-        socket.write(
-          `POST /pub/${tunnel.id}/x HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nx-sum: 1\r\n\r\n`,
-        ),
-      )
-      let out = ''
-      socket.setEncoding('latin1')
-      socket.on('data', (c: string) => (out += c))
-      socket.on('end', () => resolve(out))
-      socket.on('error', reject)
-    })
+    const { text } = await rawExchange(
+      server.port,
+      `POST /pub/${tunnel.id}/x HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nx-sum: 1\r\n\r\n`,
+      10_000,
+    )
     assert.match(text, /^HTTP\/1\.1 200/)
     assert.ok(text.includes('old'))
     assert.deepEqual(frames, [FrameType.OPEN, FrameType.DATA, FrameType.END])
   })
 
   it('HTTP/1.1 chunked request trailers (announced by Trailer) reach an http:// service in its last chunk', async () => {
-    const text = await new Promise<string>((resolve, reject) => {
-      const socket = netConnect(server.port, '127.0.0.1', () =>
-        socket.write(
-          `POST ${new URL(agent.publicUrl).pathname}echo-trailers HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\nConnection: close\r\n\r\n` +
-            '3\r\nabc\r\n0\r\nx-sum: 42\r\nhost: evil\r\n\r\n',
-        ),
-      )
-      let out = ''
-      socket.setEncoding('latin1')
-      socket.on('data', (c: string) => (out += c))
-      socket.on('end', () => resolve(out))
-      socket.on('error', reject)
-    })
+    const { text } = await rawExchange(
+      server.port,
+      `POST ${new URL(agent.publicUrl).pathname}echo-trailers HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\nConnection: close\r\n\r\n` +
+        '3\r\nabc\r\n0\r\nx-sum: 42\r\nhost: evil\r\n\r\n',
+      10_000,
+    )
     assert.match(text, /^HTTP\/1\.1 200/)
     const body = text.slice(text.indexOf('\r\n\r\n') + 4)
     assert.match(body, /\{"x-sum":"42"\}/, `the service got no trailers: ${body}`)
