@@ -241,12 +241,7 @@ export class ProxyExchange implements StreamHandler {
     if (head.status === 100 && this.awaitingContinue) return this.startBody()
     if (++this.interimHeads > MAX_INTERIM_HEADS) return this.badResponse(`more than ${MAX_INTERIM_HEADS} interim 1xx heads`)
     if (head.status !== 103 || typeof this.res.writeEarlyHints !== 'function') return
-    const hints: Record<string, string | string[]> = {}
-    for (const [name, value] of responseHeadersFor(head.headers, this.prefix, false)) {
-      const lower = name.toLowerCase()
-      const seen = hints[lower]
-      hints[lower] = seen === undefined ? value : ([] as string[]).concat(seen, value)
-    }
+    const hints = Object.fromEntries(headersByName(responseHeadersFor(head.headers, this.prefix, false)))
     if (hints.link === undefined) return
     try {
       this.res.writeEarlyHints(hints)
@@ -423,7 +418,7 @@ function takesTrailers(head: ResponseHead): boolean {
   return false
 }
 
-/** Header pairs grouped by name (repeats become arrays), for setHeader. */
+/** Header pairs grouped by lower-case name (repeats become arrays), for setHeader and early hints. */
 function headersByName(pairs: Array<[string, string]>): Map<string, string | string[]> {
   const out = new Map<string, string | string[]>()
   for (const [name, value] of pairs) {
