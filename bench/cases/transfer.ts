@@ -6,10 +6,12 @@
  */
 import type { BenchContext, CaseResult } from '../context.js'
 import { figure, type Figure } from '../figures.js'
-import { RssSampler } from '../proc-stats.js'
+import { cpuMs, RssSampler } from '../proc-stats.js'
 import { download, upload, type TransferResult } from '../transfer.js'
 
 const MiB = 1024 * 1024
+
+const sumCpu = (pids: readonly number[]): number => pids.reduce((ms, pid) => ms + cpuMs(pid), 0)
 
 function rate(result: TransferResult | undefined): number | null {
   return result?.complete ? result.mibPerSec : null
@@ -37,14 +39,17 @@ export async function runTransfer(ctx: BenchContext): Promise<CaseResult> {
     localSampler.start()
     const direct = await move(ctx.directBase)
     const localRss = localSampler.stop().get(localPid)!
-    const results: Record<string, { result: TransferResult; serverKiB: number; agentKiB: number }> = {}
+    const results: Record<string, { result: TransferResult; serverKiB: number; agentKiB: number; cpuMsPerMiB: number | null }> = {}
     for (const relay of ctx.relays) {
       ctx.log(`transfer: ${mib} MiB ${direction}, ${relay.name}`)
       const sampler = new RssSampler(relay.pids)
       sampler.start()
+      const cpuBefore = sumCpu(relay.pids)
       const result = await move(relay.base)
+      // CPU per MiB moved: unlike MiB/s it hardly depends on what else the machine runs.
+      const cpuMsPerMiB = result.complete ? (sumCpu(relay.pids) - cpuBefore) / mib : null
       const rss = sampler.stop()
-      results[relay.name] = { result, serverKiB: rss.get(relay.pids[0]!)!.growthKiB, agentKiB: rss.get(relay.pids[1]!)!.growthKiB }
+      results[relay.name] = { result, serverKiB: rss.get(relay.pids[0]!)!.growthKiB, agentKiB: rss.get(relay.pids[1]!)!.growthKiB, cpuMsPerMiB }
     }
     const note = [incomplete('direct', direct), ...Object.entries(results).map(([name, r]) => incomplete(name, r.result))].filter(Boolean).join('; ')
     figures.push(
@@ -57,6 +62,15 @@ export async function runTransfer(ctx: BenchContext): Promise<CaseResult> {
         floor: rate(results.floor?.result),
         tunnel: rate(results.adit?.result),
         ...(note ? { note } : {}),
+      }),
+      figure({
+        id: `transfer.${direction}.cpu`,
+        label: `  CPU-ms / MiB, ${direction}`,
+        unit: 'ms',
+        limit: results.limit?.cpuMsPerMiB,
+        floor: results.floor?.cpuMsPerMiB,
+        tunnel: results.adit?.cpuMsPerMiB,
+        note: "user+system CPU of the relay's two processes (adit: server + agent) per MiB moved",
       }),
       figure({
         id: `transfer.${direction}.rss.server`,

@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net'
 import { WebSocket } from 'ws'
 import {
   Feature,
@@ -78,6 +79,7 @@ export class ServerConnection {
       perMessageDeflate: false,
       maxPayload: options.maxFrameBytes,
       handshakeTimeout: 15_000,
+      ...(maskNeeded(options.url) ? {} : { generateMask: zeroMask }),
     })
     this.ws = ws
     const transport: Transport = wsTransport(ws)
@@ -181,4 +183,29 @@ export class ServerConnection {
   terminate(): void {
     this.ws.terminate()
   }
+}
+
+/**
+ * RFC 6455 masks what a client sends so that a script's bytes cannot pose as
+ * HTTP to a cleartext intermediary that does not speak WebSocket (a cache it
+ * could poison). Where no such intermediary can read the bytes — over TLS, or
+ * to a loopback server — the mask protects nothing and costs a pass and a
+ * copy of every body byte the agent sends; there the key is all zeros, which
+ * `ws` then skips. Cleartext to any other host keeps random keys.
+ */
+export function maskNeeded(url: string): boolean {
+  const { protocol, hostname } = new URL(url)
+  if (protocol === 'wss:' || protocol === 'https:') return false
+  if (hostname === 'localhost') return false
+  const address = hostname.replace(/^\[|\]$/g, '')
+  const family = isIP(address)
+  return family === 0 || !LOOPBACK.check(address, family === 6 ? 'ipv6' : 'ipv4')
+}
+
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
+function zeroMask(mask: Buffer): void {
+  mask[0] = mask[1] = mask[2] = mask[3] = 0
 }
