@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino'
+import { LogBatch } from './log-batch.js'
 import { prettyDestination } from './pretty.js'
 
 export type { Logger }
@@ -43,22 +44,10 @@ function destinationFor(options: LoggerOptions): pino.DestinationStream {
   }
   // A terminal reader gets one readable line per entry, written synchronously (order with other output).
   if (wantsPretty(options.format, fd)) return prettyDestination(fd === 1 ? process.stdout : process.stderr)
-  // Lines are batched: one asynchronous write (one thread-pool round trip) per LOG_BATCH_BYTES
-  // rather than one per line — an access line per request made it one per request. What is
-  // buffered goes out within LOG_FLUSH_MS, and synchronously when the process exits.
-  return pino.destination({ dest: fd, sync: false, minLength: LOG_BATCH_BYTES, maxWrite: LOG_BATCH_BYTES + 4096, periodicFlush: LOG_FLUSH_MS })
+  // Lines are batched (LogBatch): one asynchronous write per batch rather than one per line —
+  // an access line per request made it one per request.
+  return new LogBatch(fd)
 }
-
-/**
- * Bytes of log lines gathered before one write: about 150 access lines, so
- * under load the 100 ms flush, not the size, sets the pace — ten
- * thread-pool round trips a second whatever the request rate (4 KiB made it
- * one per ten requests: ~0.3 writes and ~1 futex wake per request, counted
- * with strace -c). Writes of up to 64 KiB fit a pipe's default capacity.
- */
-export const LOG_BATCH_BYTES = 60 * 1024
-/** Longest a buffered line waits for its write. */
-export const LOG_FLUSH_MS = 100
 
 /**
  * Structured JSON logs with the field names Cloud Logging reads (`severity`,
