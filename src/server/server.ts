@@ -159,7 +159,11 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     return null
   }
 
+  // Public requests being answered here, relayed ones included: a drain waits for them as for its agents' streams.
+  let requestsInFlight = 0
   const handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    requestsInFlight++
+    res.once('close', () => requestsInFlight--)
     if (draining) res.shouldKeepAlive = false
     const badTarget = settleRequestTarget(req)
     if (badTarget !== null) {
@@ -352,7 +356,10 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       const publicGone = Date.now() + Math.min(1000, options.drainTimeoutMs / 2)
       while (Date.now() < publicGone && publicSockets.size > 0) await new Promise((r) => setTimeout(r, 25))
       for (const connection of registry.connections()) connection.finishDrain()
-      const settled = (): boolean => proxy.openUpgrades === 0 && [...registry.connections()].every((c) => c.session.goingAway && c.session.activeStreams === 0)
+      // Requests in flight count whether their agent is here or on another instance (relayed): an
+      // instance with no agent connection of its own would otherwise cut them a second after SIGTERM.
+      const settled = (): boolean =>
+        requestsInFlight === 0 && proxy.openUpgrades === 0 && [...registry.connections()].every((c) => c.session.goingAway && c.session.activeStreams === 0)
       while (Date.now() < deadline && !settled()) {
         closeSessionsWhenDue()
         await new Promise((r) => setTimeout(r, 25))
