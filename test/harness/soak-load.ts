@@ -79,6 +79,9 @@ export function startSoakLoad(options: SoakLoadOptions): { outcomes: Outcome[]; 
   const uploadHash = patternHash(options.uploadBytes)
   const smallHash = patternHash(1024)
   const running = (): boolean => !stopped && Date.now() < options.deadline
+  // Ends whatever is still open 20 s after stop(): an exchange that hangs is a failure, not a longer soak.
+  const hard = new AbortController()
+  const signal = hard.signal
 
   const loop = async (kind: Kind, once: () => Promise<void>): Promise<void> => {
     while (running()) {
@@ -88,14 +91,14 @@ export function startSoakLoad(options: SoakLoadOptions): { outcomes: Outcome[]; 
         outcomes.push({ kind, start, end: Date.now(), ok: true })
       } catch (error) {
         const e = error as Error & { corrupt?: boolean }
-        outcomes.push({ kind, start, end: Date.now(), ok: false, ...(e.corrupt ? { corrupt: true } : {}), error: e.message.slice(0, 200) })
+        outcomes.push({ kind, start, end: Date.now(), ok: false, ...(e.corrupt ? { corrupt: true } : {}), error: e.message.slice(0, 400) })
         await new Promise((r) => setTimeout(r, 100))
       }
     }
   }
   const corrupt = (message: string): Error => Object.assign(new Error(message), { corrupt: true })
   const fetchHashed = async (path: string, expected: string, init: Parameters<typeof request>[1] = {}): Promise<void> => {
-    const res = await request(`${options.publicUrl}${path}`, { dispatcher, ...init })
+    const res = await request(`${options.publicUrl}${path}`, { dispatcher, signal, ...init })
     if (res.statusCode !== 200) {
       const text = await res.body.text().catch(() => '')
       throw new Error(`${res.statusCode} ${text.trim().slice(0, 120)}`)
@@ -110,6 +113,7 @@ export function startSoakLoad(options: SoakLoadOptions): { outcomes: Outcome[]; 
   const upload = async (): Promise<void> => {
     const res = await request(`${options.publicUrl}echo/upload`, {
       dispatcher,
+      signal,
       method: 'POST',
       headers: { 'content-length': String(options.uploadBytes), 'content-type': 'application/octet-stream' },
       body: Readable.from(patternChunks(options.uploadBytes)),
@@ -122,7 +126,7 @@ export function startSoakLoad(options: SoakLoadOptions): { outcomes: Outcome[]; 
   }
   const sse = async (): Promise<void> => {
     const n = 20
-    const res = await request(`${options.publicUrl}sse?n=${n}`, { dispatcher })
+    const res = await request(`${options.publicUrl}sse?n=${n}`, { dispatcher, signal })
     const text = await res.body.text()
     if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${text.trim().slice(0, 120)}`)
     const expected = Array.from({ length: n }, (_, i) => `id: ${i}\ndata: event ${i}\n\n`).join('')
@@ -130,25 +134,37 @@ export function startSoakLoad(options: SoakLoadOptions): { outcomes: Outcome[]; 
   }
   const websocket = async (): Promise<void> => {
     const ws = new WebSocket(`${options.publicUrl.replace(/^http/, 'ws')}ws-echo`)
+    const abort = (): void => ws.terminate()
+    signal.addEventListener('abort', abort)
     try {
       await new Promise<void>((resolve, reject) => {
         ws.once('open', resolve)
         ws.once('error', reject)
         ws.once('unexpected-response', (_q, r) => reject(new Error(`upgrade refused with ${r.statusCode}`)))
       })
+      // One close listener for the whole session: a close between two messages (the 50 ms pause) is
+      // reported as the close it is, at once, not as a missing echo 10 s later.
+      let closed: Error | undefined
+      let onClose: ((e: Error) => void) | undefined
+      ws.once('close', (code) => {
+        closed = new Error(`closed (${code}) mid-session`)
+        onClose?.(closed)
+      })
       for (let i = 0; i < 20; i++) {
+        if (closed !== undefined) throw closed
         const sent = randomBytes(1 + Math.floor(Math.random() * 8192))
         const back = await new Promise<Buffer>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000)
+          onClose = (e) => (clearTimeout(timer), reject(e))
           ws.once('message', (data: Buffer) => (clearTimeout(timer), resolve(data)))
-          ws.once('close', (code) => (clearTimeout(timer), reject(new Error(`closed (${code}) mid-session`))))
           ws.send(sent)
         })
+        onClose = undefined
         if (!back.equals(sent)) throw corrupt('echo differs')
-        ws.removeAllListeners('close')
         await new Promise((r) => setTimeout(r, 50))
       }
     } finally {
+      signal.removeEventListener('abort', abort)
       ws.terminate()
     }
   }
@@ -165,7 +181,9 @@ export function startSoakLoad(options: SoakLoadOptions): { outcomes: Outcome[]; 
     outcomes,
     stop: async () => {
       stopped = true
+      const timer = setTimeout(() => hard.abort(new Error('still open 20 s after the load stopped')), 20_000)
       await all
+      clearTimeout(timer)
       await dispatcher.close().catch(() => {})
       return outcomes
     },

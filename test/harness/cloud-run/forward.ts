@@ -46,7 +46,7 @@ export function forward(
   res: ServerResponse,
   instance: Instance,
   headers: OutgoingHttpHeaders,
-  mode: { http2: boolean; maxBodyBytes: number; extraResponseHeaders: string[] },
+  mode: { http2: boolean; maxBodyBytes: number; extraResponseHeaders: string[]; onHead?: (status: number, raw: string[]) => void },
 ): Forwarding {
   let upstream: { destroy(): void } | undefined
   let finished = false
@@ -64,6 +64,7 @@ export function forward(
   })
   const respond = (status: number, raw: string[]): void => {
     if (finished) return
+    mode.onHead?.(status, raw)
     res.writeHead(status, [...responseHeaders(raw), ...mode.extraResponseHeaders])
   }
   if (mode.http2) {

@@ -22,12 +22,29 @@ export interface FrontEndCounters {
   tooMany: number
 }
 
+/** One request or upgrade as the front end saw it (the soak lays failures against these). */
+export interface FrontEndEntry {
+  start: number
+  /** When the client's side closed; undefined while open. */
+  end?: number
+  method: string
+  url: string
+  /** Instance chosen; undefined when the front end answered itself before choosing one. */
+  instance?: string
+  /** Status the client got (the instance's, or the front end's own); undefined when none was sent. */
+  status?: number
+  /** The instance's x-adit-request-id, when it sent one. */
+  requestId?: string
+}
+
 export interface CloudRun {
   url: string
   port: number
   options: CloudRunOptions
   pool: InstancePool
   counters: FrontEndCounters
+  /** The last 50,000 requests and upgrades, oldest first. */
+  log: FrontEndEntry[]
   /** Instances routed to now. */
   readonly serving: Instance[]
   /** Starts instances (of the current revision) or retires the newest until `n` are live. */
@@ -71,9 +88,21 @@ export async function startCloudRun(input: Partial<CloudRunOptions> = {}): Promi
   const counters: FrontEndCounters = { requests: 0, upgrades: 0, timeouts: 0, upgradeTimeouts: 0, tooLarge: 0, tooMany: 0 }
   let revision = options.revision
   const clients = new Set<Socket>()
+  const log: FrontEndEntry[] = []
+  const entry = (req: IncomingMessage): FrontEndEntry => {
+    const e: FrontEndEntry = { start: Date.now(), method: req.method ?? '', url: req.url ?? '' }
+    if (log.length >= 50_000) log.shift()
+    log.push(e)
+    return e
+  }
 
   const onRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     counters.requests++
+    const seen = entry(req)
+    res.once('close', () => {
+      seen.end = Date.now()
+      if (res.headersSent) seen.status = res.statusCode
+    })
     const declared = Number(req.headers['content-length'] ?? 0)
     if (!options.http2 && declared > options.maxHttp1BodyBytes) {
       counters.tooLarge++
@@ -92,10 +121,18 @@ export async function startCloudRun(input: Partial<CloudRunOptions> = {}): Promi
       req.resume()
       return frontEndAnswer(res, 429, instance === 'full' ? 'every instance is at its concurrency limit' : 'no instance became available')
     }
+    seen.instance = instance.name
     res.once('close', () => pool.release(instance))
     const headers = instanceHeaders(req.rawHeaders, clientIp(req.socket), 'http')
     const extra = options.affinity && wanted !== instance.name ? ['set-cookie', `${AFFINITY_COOKIE}=${instance.name}; Path=/; HttpOnly`] : []
-    const forwarding = forward(req, res, instance, headers, { http2: options.http2, maxBodyBytes: options.maxHttp1BodyBytes, extraResponseHeaders: extra })
+    const forwarding = forward(req, res, instance, headers, {
+      http2: options.http2,
+      maxBodyBytes: options.maxHttp1BodyBytes,
+      extraResponseHeaders: extra,
+      onHead: (_status, raw) => {
+        for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'x-adit-request-id') seen.requestId = raw[i + 1]!
+      },
+    })
     const timer = setTimeout(() => {
       counters.timeouts++
       forwarding.cut(504, 'upstream request timeout')
@@ -106,6 +143,8 @@ export async function startCloudRun(input: Partial<CloudRunOptions> = {}): Promi
 
   const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     counters.upgrades++
+    const seen = entry(req)
+    socket.once('close', () => (seen.end = Date.now()))
     socket.on('error', () => socket.destroy())
     if (options.http2) {
       // End-to-end HTTP/2 carries a WebSocket only as an RFC 8441 extended CONNECT, which adit's h2c does not take.
@@ -121,6 +160,7 @@ export async function startCloudRun(input: Partial<CloudRunOptions> = {}): Promi
         instance === 'full' ? 'every instance is at its concurrency limit' : 'no instance became available',
       )
     }
+    seen.instance = instance.name
     const headers = instanceHeaders(req.rawHeaders, clientIp(req.socket), 'http', { upgrade: req.headers.upgrade ?? 'websocket' })
     const { cut, closed } = forwardUpgrade(req, socket, head, instance, headers)
     const timer = setTimeout(() => {
@@ -151,6 +191,7 @@ export async function startCloudRun(input: Partial<CloudRunOptions> = {}): Promi
     options,
     pool,
     counters,
+    log,
     get serving() {
       return pool.serving
     },
