@@ -49,6 +49,12 @@ export interface PublicProxyOptions {
   holdPollMs?: number
   /** Cluster hook: true when another instance held the tunnel's agent within `windowMs` (it died or the agent is moving). */
   recentlyHeldElsewhere?: (tunnelId: string, windowMs: number) => boolean
+  /**
+   * Cluster hook: true while the shared store is out or has just come back
+   * (a Redis restart): a request for a real tunnel then waits (up to
+   * holdTimeoutMs) until its record reads back, instead of 503 or 404.
+   */
+  storeUnsettled?: () => boolean
   onExchange(summary: ExchangeSummary): void
   /** Security checks; without it every request goes through. */
   guard?: PublicGuard
@@ -124,23 +130,49 @@ export class PublicProxy {
       { onDone, redispatch: (e) => this.dispatch(e) },
     )
     // Security: a denial is answered here and never reaches the agent.
-    if (this.options.guard === undefined) return this.dispatch(exchange)
-    this.options.guard.admit(target.id, req, target.path).then(
-      (admission) => {
-        if (admission.ok) slot.held = true
-        if (exchange.finished) return slot.free()
-        if (!admission.ok) {
-          if (admission.denial.rule !== undefined) exchange.summary.answeredBy = admission.denial.rule
-          return exchange.fail(admission.denial.code, undefined, admission.denial.headers)
-        }
-        if (admission.gate?.consumesAuthorization) stripHeader(exchange.head.headers, 'authorization')
-        this.dispatch(exchange)
-      },
-      (error: unknown) => {
-        this.options.logger.error({ err: (error as Error).message, tunnel: target.id }, 'tunnel access rules unavailable')
-        exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
-      },
-    )
+    if (this.options.guard === undefined && this.options.storeUnsettled === undefined) return this.dispatch(exchange)
+    const guard = this.options.guard
+    this.storeSettled(target.id, () => exchange.finished)
+      .then((): Promise<Admission> => (guard === undefined ? Promise.resolve({ ok: true, gate: null }) : guard.admit(target.id, req, target.path)))
+      .then(
+        (admission) => {
+          if (admission.ok) slot.held = true
+          if (exchange.finished) return slot.free()
+          if (!admission.ok) {
+            if (admission.denial.rule !== undefined) exchange.summary.answeredBy = admission.denial.rule
+            return exchange.fail(admission.denial.code, undefined, admission.denial.headers)
+          }
+          if (admission.gate?.consumesAuthorization) stripHeader(exchange.head.headers, 'authorization')
+          this.dispatch(exchange)
+        },
+        (error: unknown) => {
+          this.options.logger.error({ err: (error as Error).message, tunnel: target.id }, 'tunnel access rules unavailable')
+          exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
+        },
+      )
+  }
+
+  /**
+   * While the shared store is out or just came back (a Redis restart), waits
+   * — polling every holdPollMs, at most holdTimeoutMs — until the record of
+   * tunnel `id` reads back: the instance holding its agent writes it back and
+   * announces it again within moments. Only for ids that carry this server's
+   * MAC (a guessed id never waits), and never when the store is settled (no
+   * extra read then). Resolves in every case; what follows answers as before.
+   */
+  private async storeSettled(id: string, gaveUp: () => boolean): Promise<void> {
+    const unsettled = this.options.storeUnsettled
+    if (unsettled === undefined || !unsettled() || !this.options.credentials.isSignedId(id)) return
+    const deadline = Date.now() + this.options.holdTimeoutMs
+    const step = this.options.holdPollMs ?? 250
+    while (!gaveUp() && Date.now() < deadline) {
+      const found = await this.options.store.get(id).then(
+        (record) => record !== null,
+        () => false,
+      )
+      if (found || !unsettled()) return
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.min(step, deadline - Date.now()))))
+    }
   }
 
   /** Wraps an exchange's onDone: frees the admitted request's stream slot first. */
@@ -196,7 +228,9 @@ export class PublicProxy {
     if (problem !== null) return exchange.fail(ErrorCode.BAD_REQUEST, problem)
     // Security: WebSocket upgrades pass the same checks as plain requests.
     const guard = this.options.guard
-    const admission: Promise<Admission> = guard === undefined ? Promise.resolve({ ok: true, gate: null }) : guard.admit(target.id, req, target.path)
+    const admission: Promise<Admission> = this.storeSettled(target.id, () => exchange.finished).then(() =>
+      guard === undefined ? { ok: true, gate: null } : guard.admit(target.id, req, target.path),
+    )
     admission
       .then(async (verdict): Promise<Resolution> => {
         if (verdict.ok && guard !== undefined && !exchange.finished) slot.held = true

@@ -128,7 +128,14 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     holdWindowMs: options.holdWindowMs,
     trustProxy: options.trustProxy,
     draining: () => draining,
-    ...(relay ? { remoteOpener: relay.remoteOpener, holdPollMs: relay.options.holdPollMs, recentlyHeldElsewhere: relay.recentlyHeldElsewhere } : {}),
+    ...(relay
+      ? {
+          remoteOpener: relay.remoteOpener,
+          holdPollMs: relay.options.holdPollMs,
+          recentlyHeldElsewhere: relay.recentlyHeldElsewhere,
+          storeUnsettled: relay.storeUnsettled,
+        }
+      : {}),
     onExchange: logExchange,
     guard: security,
   })

@@ -65,6 +65,8 @@ export class ClusterRelay {
   private readonly transportEvents: BusTransportEvents
   private timer: NodeJS.Timeout | undefined
   private wasHealthy = true
+  /** When the cluster last came back after an outage (epoch ms; 0: never). */
+  private recoveredAt = 0
   private nextRefreshAt = 0
   private closed = false
 
@@ -151,6 +153,19 @@ export class ClusterRelay {
   readonly recentlyHeldElsewhere = (tunnelId: string, windowMs: number): boolean => {
     const at = this.orphanedAt.get(tunnelId)
     return at !== undefined && Date.now() - at <= windowMs
+  }
+
+  /**
+   * PublicProxy's `storeUnsettled`: the store is out, or came back (or was
+   * found to have lost its contents) within two presence refreshes — the
+   * time in which the holders of connected agents write their records back
+   * and announce them again. A request for a real tunnel waits then rather
+   * than be answered 503 or `404 unknown tunnel`.
+   */
+  readonly storeUnsettled = (): boolean => {
+    if (this.closed) return false
+    if (!this.cluster.healthy()) return true
+    return Date.now() - Math.max(this.recoveredAt, this.records.lostAt) <= 2 * this.options.presenceRefreshMs
   }
 
   private noteOrphaned(tunnelId: string, now: number): void {
@@ -366,6 +381,7 @@ export class ClusterRelay {
       for (const id of [...this.endpoints.keys()]) this.dropPeer(id, 'cluster bus unavailable', this.endpoints)
       for (const id of [...this.origins.keys()]) this.dropPeer(id, 'cluster bus unavailable', this.origins)
     } else {
+      this.recoveredAt = now
       this.logger.info({ tunnels: this.announcedTunnels }, 'cluster available again: re-announcing local tunnels')
       this.keeper.announceAll()
       // A Redis that restarted may have come back empty: put back the records of the tunnels connected here.

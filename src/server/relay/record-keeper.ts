@@ -44,6 +44,8 @@ export class RecordKeeper {
   private running: Promise<void> | undefined
   /** Records written back after the store lost them (tests, logs). */
   restored = 0
+  /** When a round last found the store's epoch changed (epoch ms; 0: never). */
+  lostAt = 0
 
   constructor(store: TunnelStore, registry: TunnelRegistry, logger: Logger, callTimeoutMs: number, hooks: RecordKeeperHooks) {
     this.store = store
@@ -82,6 +84,7 @@ export class RecordKeeper {
     for (const id of this.known.keys()) if (!live.has(id)) this.known.delete(id)
     const epoch = await this.bounded(readEpoch(), 'store epoch')
     const lost = this.epoch !== undefined && epoch !== this.epoch
+    if (lost) this.lostAt = Date.now()
     if (lost) this.logger.warn({ tunnels: this.known.size }, 'the cluster store lost its contents: writing back the records of the tunnels connected here')
     const ids = [...this.known.keys()]
     for (let i = 0; i < ids.length; i += BATCH) await Promise.all(ids.slice(i, i + BATCH).map((id) => this.checkOne(id, lost)))
