@@ -86,6 +86,7 @@ export class ServerConnection {
     this.session = new Session(transport, {
       role: 'agent',
       streamWindow: sessionDefaults.streamWindow,
+      windowGrowthBudget: sessionDefaults.windowGrowthBudget,
       onStream: (stream, head) => options.forwarder.forward(stream, head),
       onGoAway: (code, lastStreamId) => {
         // An advisory GOAWAY (last stream id 2^32-1) asks us to move; the
@@ -104,6 +105,7 @@ export class ServerConnection {
       const granted = parseFeatures(res.headers[FEATURES_HEADER])
       if (granted.has(Feature.END_FLAG)) this.session.enableEndFlag()
       if (granted.has(Feature.TRAILERS)) this.session.enableTrailers()
+      if (granted.has(Feature.WINDOW_BLOCKED)) this.session.enableWindowBlocked()
     })
     ws.on('open', () => {
       this.opened = true

@@ -1,5 +1,15 @@
 import { ProtocolError, ProtocolErrorCode } from './errors.js'
-import { FLAG_END, FrameType, HEADER_LENGTH, MAX_HEAD_LABEL, type Frame, type RequestHead, type ResponseHead, type TrailerFields } from './frame.js'
+import {
+  FLAG_BLOCKED,
+  FLAG_END,
+  FrameType,
+  HEADER_LENGTH,
+  MAX_HEAD_LABEL,
+  type Frame,
+  type RequestHead,
+  type ResponseHead,
+  type TrailerFields,
+} from './frame.js'
 
 /**
  * Frame decoders. A WebSocket message is exactly one frame, so decoding is a
@@ -17,15 +27,19 @@ export function decodeFrame(message: Buffer): Frame {
     throw new ProtocolError(ProtocolErrorCode.FRAME_TOO_SHORT, `frame of ${message.length} bytes is shorter than its ${HEADER_LENGTH}-byte header`)
   }
   const byte = message[0]!
-  const type = byte & ~FLAG_END
+  const type = byte & ~(FLAG_END | FLAG_BLOCKED)
   if (!knownTypes.has(type)) {
     throw new ProtocolError(ProtocolErrorCode.UNKNOWN_FRAME_TYPE, `unknown frame type 0x${byte.toString(16)}`)
   }
-  const end = byte !== type
+  const end = (byte & FLAG_END) !== 0
   if (end && type !== FrameType.OPEN && type !== FrameType.HEAD && type !== FrameType.DATA) {
     throw new ProtocolError(ProtocolErrorCode.UNKNOWN_FRAME_TYPE, `frame type 0x${byte.toString(16)}: the END flag belongs on OPEN, HEAD or DATA only`)
   }
-  return { type, streamId: message.readUInt32BE(1), payload: message.subarray(HEADER_LENGTH), end }
+  const blocked = (byte & FLAG_BLOCKED) !== 0
+  if (blocked && type !== FrameType.DATA) {
+    throw new ProtocolError(ProtocolErrorCode.UNKNOWN_FRAME_TYPE, `frame type 0x${byte.toString(16)}: the BLOCKED flag belongs on DATA only`)
+  }
+  return { type, streamId: message.readUInt32BE(1), payload: message.subarray(HEADER_LENGTH), end, blocked }
 }
 
 export function decodeU32(payload: Buffer, what: string): number {

@@ -1,4 +1,4 @@
-import { FLAG_END, FrameType, HEADER_LENGTH, type RequestHead, type ResponseHead, type TrailerFields } from './frame.js'
+import { FLAG_BLOCKED, FLAG_END, FrameType, HEADER_LENGTH, type RequestHead, type ResponseHead, type TrailerFields } from './frame.js'
 
 /**
  * Frame encoders. Each returns one Buffer: ws sends one WebSocket message per
@@ -13,9 +13,12 @@ function frame(type: number, streamId: number, payloadLength: number): Buffer {
   return buf
 }
 
-/** `end`: the body ends with these bytes (FLAG_END; only to a peer that negotiated `end-flag`). */
-export function encodeData(streamId: number, data: Uint8Array, end = false): Buffer {
-  const buf = frame(end ? FrameType.DATA | FLAG_END : FrameType.DATA, streamId, data.length)
+/**
+ * `end`: the body ends with these bytes (FLAG_END; only to a peer that negotiated `end-flag`).
+ * `blocked`: these bytes spent the sender's credit and it has more (FLAG_BLOCKED; only to a peer that negotiated `window-blocked`).
+ */
+export function encodeData(streamId: number, data: Uint8Array, end = false, blocked = false): Buffer {
+  const buf = frame(FrameType.DATA | (end ? FLAG_END : 0) | (blocked ? FLAG_BLOCKED : 0), streamId, data.length)
   buf.set(data, HEADER_LENGTH)
   return buf
 }

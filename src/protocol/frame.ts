@@ -47,6 +47,15 @@ const frameTypeNames: Record<number, string> = Object.fromEntries(Object.entries
  */
 export const FLAG_END = 0x80
 
+/**
+ * Flag in the type byte of a DATA frame: the sender had more bytes to send
+ * but this frame spent its last credit (QUIC's STREAM_DATA_BLOCKED, as a
+ * bit). Its receiver may grow the stream's window (Stream's autotuning).
+ * Sent only to a peer that named `window-blocked`; carries no meaning
+ * beyond the hint, so a receiver may ignore it.
+ */
+export const FLAG_BLOCKED = 0x40
+
 /** Upgrade request header (agent → server) and 101 header (server → agent) listing optional features both sides speak. */
 export const FEATURES_HEADER = 'adit-features'
 
@@ -56,10 +65,12 @@ export const Feature = {
   END_FLAG: 'end-flag',
   /** TRAILERS frames: HTTP trailer fields carried both ways (gRPC's grpc-status rides in them). */
   TRAILERS: 'trailers',
+  /** FLAG_BLOCKED on DATA: the sender ran out of credit (a hint to grow the window). */
+  WINDOW_BLOCKED: 'window-blocked',
 } as const
 
 /** Every optional feature this implementation speaks, as the agent offers them and the server grants them. */
-export const SPOKEN_FEATURES: readonly string[] = [Feature.END_FLAG, Feature.TRAILERS]
+export const SPOKEN_FEATURES: readonly string[] = [Feature.END_FLAG, Feature.TRAILERS, Feature.WINDOW_BLOCKED]
 
 /** The features both sides speak: those in `offered` (an `Adit-Features` value) that this side speaks too. */
 export function agreedFeatures(offered: string | string[] | undefined): Set<string> {
@@ -90,6 +101,13 @@ export const MAX_STREAM_ID = 0xffff_ffff
  * 100 streams stay under 26 MiB in the worst case.
  */
 export const INITIAL_WINDOW = 256 * 1024
+
+/**
+ * Largest receive window a stream grows to (see Stream's autotuning): 8 MiB
+ * keeps one stream at ~160 MiB/s over a 50 ms round trip, where a fixed
+ * 1 MiB window allows ~20 MiB/s.
+ */
+export const MAX_STREAM_WINDOW = 8 * 1024 * 1024
 
 /** Largest DATA payload a sender puts in one frame; bigger chunks are split (as views). */
 export const MAX_DATA_PAYLOAD = 64 * 1024
@@ -177,6 +195,8 @@ export interface Frame {
   payload: Buffer
   /** FLAG_END was set: the sender's body ends with this frame. */
   end: boolean
+  /** FLAG_BLOCKED was set (DATA only): the sender ran out of credit with more to send. */
+  blocked: boolean
 }
 
 /** Frame type name for logs: `stringifyFrame` never prints payload bytes. */
@@ -185,5 +205,5 @@ export function frameTypeName(type: number): string {
 }
 
 export function stringifyFrame(frame: Frame): string {
-  return `${frameTypeName(frame.type)}${frame.end ? '+END' : ''} stream=${frame.streamId} len=${frame.payload.length}`
+  return `${frameTypeName(frame.type)}${frame.end ? '+END' : ''}${frame.blocked ? '+BLOCKED' : ''} stream=${frame.streamId} len=${frame.payload.length}`
 }

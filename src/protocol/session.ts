@@ -55,6 +55,13 @@ export interface SessionOptions {
   onProtocolError?: (error: ProtocolError) => void
   /** Receive window per stream (bytes, ≥ INITIAL_WINDOW): the first WINDOW grant raises the peer's credit to it. */
   streamWindow?: number
+  /**
+   * Receive window the streams of this connection may grow into beyond
+   * `streamWindow`, all together (bytes; see Stream's autotuning). What the
+   * connection can be made to hold is bounded by streams × streamWindow +
+   * this. 0: windows never grow.
+   */
+  windowGrowthBudget?: number
   /** Transport buffer above which writers are paused (bytes). */
   highWaterMark?: number
   /** Transport buffer below which paused writers resume (bytes). */
@@ -80,11 +87,15 @@ export interface SessionOptions {
   endFlag?: boolean
   /** The peer negotiated `trailers` (TRAILERS frames may be sent to it); see also `enableTrailers`. TRAILERS received are accepted either way. */
   trailers?: boolean
+  /** The peer negotiated `window-blocked` (FLAG_BLOCKED may be sent to it); see also `enableWindowBlocked`. The flag received is heeded either way. */
+  windowBlocked?: boolean
 }
 
 export const sessionDefaults = {
   /** What adit's server and agent use: 1 MiB doubled loopback throughput over the protocol's 256 KiB start. */
   streamWindow: 1024 * 1024,
+  /** 32 MiB: four streams at the 8 MiB maximum, or many at 2–4 MiB. */
+  windowGrowthBudget: 32 * 1024 * 1024,
   highWaterMark: 1024 * 1024,
   lowWaterMark: 256 * 1024,
   /** 64 Ki frames: a 1 MiB window in frames of 16 bytes or more never reaches it. */
@@ -156,6 +167,9 @@ export class Session implements StreamOwner, StreamConnection {
   private readonly blocked = new Set<Stream>()
   private readonly highWaterMark: number
   private readonly streamWindow: number
+  private readonly windowGrowthBudget: number
+  /** Receive window the open streams grew by (≤ windowGrowthBudget). */
+  private windowGrowth = 0
   private readonly lowWaterMark: number
   private readonly maxHeldFrames: number
   /** DATA frames held undrained across all streams (see SessionOptions.maxHeldFrames). */
@@ -171,6 +185,7 @@ export class Session implements StreamOwner, StreamConnection {
   private isCongested = false
   private endFlag: boolean
   private trailers: boolean
+  private windowBlocked: boolean
   private readonly onSent = (): void => this.checkDrained()
 
   constructor(transport: Transport, options: SessionOptions) {
@@ -178,6 +193,7 @@ export class Session implements StreamOwner, StreamConnection {
     this.options = options
     this.role = options.role
     this.streamWindow = options.streamWindow ?? INITIAL_WINDOW
+    this.windowGrowthBudget = options.windowGrowthBudget ?? 0
     this.highWaterMark = options.highWaterMark ?? sessionDefaults.highWaterMark
     this.lowWaterMark = options.lowWaterMark ?? sessionDefaults.lowWaterMark
     this.maxHeldFrames = options.maxHeldFrames ?? sessionDefaults.maxHeldFrames
@@ -189,6 +205,7 @@ export class Session implements StreamOwner, StreamConnection {
     if (this.now !== undefined) this.smallFrameRefilledAt = this.now()
     this.endFlag = options.endFlag === true
     this.trailers = options.trailers === true
+    this.windowBlocked = options.windowBlocked === true
   }
 
   /** The peer turned out to speak `end-flag` (the agent learns it from the server's 101, after the session exists). */
@@ -207,6 +224,15 @@ export class Session implements StreamOwner, StreamConnection {
 
   get carriesTrailers(): boolean {
     return this.trailers
+  }
+
+  /** The peer turned out to speak `window-blocked` (learnt from the server's 101, as enableEndFlag). */
+  enableWindowBlocked(): void {
+    this.windowBlocked = true
+  }
+
+  get signalsBlocked(): boolean {
+    return this.windowBlocked
   }
 
   get activeStreams(): number {
@@ -326,6 +352,7 @@ export class Session implements StreamOwner, StreamConnection {
     this.blocked.clear()
     this.heavyStreams = 0
     this.heldFrames = 0
+    this.windowGrowth = 0
     for (const stream of open) {
       stream.close()
       stream.handler.onReset(CONNECTION_LOST, reason)
@@ -354,11 +381,18 @@ export class Session implements StreamOwner, StreamConnection {
     this.heldFrames -= count
   }
 
+  growWindow(bytes: number): number {
+    const granted = Math.max(0, Math.min(bytes, this.windowGrowthBudget - this.windowGrowth))
+    this.windowGrowth += granted
+    return granted
+  }
+
   release(stream: Stream, heldFrames: number): void {
     this.blocked.delete(stream)
     // After close() the maps are already empty and the counters zero.
     if (!this.streams.delete(stream.id)) return
     this.heldFrames -= heldFrames
+    this.windowGrowth -= stream.grownWindow
     if (stream.heavy) this.heavyStreams--
   }
 
@@ -442,7 +476,7 @@ export class Session implements StreamOwner, StreamConnection {
           )
         }
         if (stream.markHeavy()) this.heavyStreams++
-        refused = stream.deliverData(payload, end)
+        refused = stream.deliverData(payload, end, frame.blocked)
         break
       }
       case FrameType.END:

@@ -1,6 +1,6 @@
 import { decodeHead, decodeReset, decodeTrailers } from './decode.js'
 import { encodeData, encodeEnd, encodeHead, encodeReset, encodeTrailers, encodeWindow } from './encode.js'
-import { INITIAL_WINDOW, MAX_DATA_PAYLOAD, type ResponseHead, type TrailerFields } from './frame.js'
+import { INITIAL_WINDOW, MAX_DATA_PAYLOAD, MAX_STREAM_WINDOW, type ResponseHead, type TrailerFields } from './frame.js'
 
 /**
  * What a stream's owner is told. One object per stream (not one closure per
@@ -43,12 +43,16 @@ export interface StreamOwner {
   readonly foldEnd: boolean
   /** The peer negotiated `trailers`: a body may end with a TRAILERS frame. */
   readonly carriesTrailers: boolean
+  /** The peer negotiated `window-blocked`: a DATA frame that spends the last credit says so. */
+  readonly signalsBlocked?: boolean
   /** The stream is waiting for credit or for the transport. */
   block(stream: Stream): void
   /** Both directions are finished or the stream was reset: forget it, and the `heldFrames` DATA frames it still held. */
   release(stream: Stream, heldFrames: number): void
   /** `count` DATA frames this stream held are drained (all their bytes consumed). */
   framesDrained?(count: number): void
+  /** A stream moving bulk asks for `bytes` more receive window; returns how much of it the connection's budget allows (0: none). */
+  growWindow?(bytes: number): number
 }
 
 /**
@@ -109,6 +113,14 @@ export class Stream implements OpenedStream {
   private heldFrameCount = 0
   /** Extra credit granted once, with the first WINDOW: the receiver's window beyond INITIAL_WINDOW. */
   private boost: number
+  /** The receive window this side grants: INITIAL_WINDOW + boost at first, more once it grows (see consumed). */
+  private recvWindowSize: number
+  /** Window added by growth, owed back to the owner's budget when the stream is released. */
+  private grown = 0
+  /** Since the last grant, received bytes waited for a slow destination (the window is not what limits the sender). */
+  private backlogged = false
+  /** Since the last grant, the peer said it ran out of credit (FLAG_BLOCKED). */
+  private peerBlocked = false
   private unacked = 0
   private pending: Buffer[] = []
   private endPending = false
@@ -125,6 +137,7 @@ export class Stream implements OpenedStream {
     this.handler = handler
     this.awaitsHead = awaitsHead
     this.boost = Math.max(0, windowSize - INITIAL_WINDOW)
+    this.recvWindowSize = INITIAL_WINDOW + this.boost
     this.sendCredit = INITIAL_WINDOW
     this.recvCredit = INITIAL_WINDOW
   }
@@ -291,12 +304,43 @@ export class Stream implements OpenedStream {
       // A receiver that wants a larger window than the protocol's initial one
       // adds the difference to its first grant: small exchanges never pay
       // for a WINDOW frame, long transfers get the larger window after 128 KiB.
-      const grant = this.unacked + this.boost
+      let grant = this.unacked + this.boost
+      if (this.boost === 0) grant += this.growth()
       this.boost = 0
+      this.backlogged = false
+      this.peerBlocked = false
       this.recvCredit += grant
       this.owner.send(encodeWindow(this.id, grant))
       this.unacked = 0
     }
+  }
+
+  /** The receive window this side grants the peer (it grows for bulk: see `growth`). */
+  get recvWindowLimit(): number {
+    return this.recvWindowSize
+  }
+
+  /** Receive window added by growth (what release gives back to the owner's budget). */
+  get grownWindow(): number {
+    return this.grown
+  }
+
+  /**
+   * Receive-window autotuning, as QUIC stacks do it with
+   * STREAM_DATA_BLOCKED: when the sender said it ran out of credit
+   * (FLAG_BLOCKED) while this side's destination kept up (nothing backed up
+   * since the last grant), the window, not the path or either end, is what
+   * limits the transfer — it is below the bandwidth-delay product. It then
+   * doubles, up to MAX_STREAM_WINDOW and within the owner's budget for all
+   * its streams. (Credit outstanding cannot tell this by itself: granted
+   * credit on its way back counts the same as credit the sender holds.)
+   */
+  private growth(): number {
+    if (!this.peerBlocked || this.backlogged || this.recvWindowSize >= MAX_STREAM_WINDOW || this.owner.growWindow === undefined) return 0
+    const extra = this.owner.growWindow(Math.min(this.recvWindowSize, MAX_STREAM_WINDOW - this.recvWindowSize))
+    this.recvWindowSize += extra
+    this.grown += extra
+    return extra
   }
 
   /** Session: credit or transport room may be available again. */
@@ -352,6 +396,7 @@ export class Stream implements OpenedStream {
     this.recvCredit -= length
     this.bytesReceived += length
     this.unconsumedBytes += length
+    if (this.unconsumedBytes > this.recvWindowSize >>> 1) this.backlogged = true
     this.heldFrameCount++
     return null
   }
@@ -363,8 +408,9 @@ export class Stream implements OpenedStream {
     return true
   }
 
-  /** The bytes of a DATA frame `acceptData` took (a view into the message); `end`: the frame carried END. */
-  deliverData(payload: Buffer, end: boolean): string | null {
+  /** The bytes of a DATA frame `acceptData` took (a view into the message); `end`: the frame carried END, `blocked`: FLAG_BLOCKED. */
+  deliverData(payload: Buffer, end: boolean, blocked = false): string | null {
+    if (blocked) this.peerBlocked = true
     this.handler.onData(payload)
     return end && !this.closed ? this.receiveEnd() : null
   }
@@ -454,7 +500,9 @@ export class Stream implements OpenedStream {
     while (sent < chunk.length && this.sendCredit > 0 && !this.owner.congested) {
       const n = Math.min(chunk.length - sent, this.sendCredit, MAX_DATA_PAYLOAD)
       const view = sent === 0 && n === chunk.length ? chunk : chunk.subarray(sent, sent + n)
-      this.owner.send(encodeData(this.id, view, last && sent + n === chunk.length))
+      const ends = last && sent + n === chunk.length
+      // The frame that spends the last credit of a body that goes on says so (FLAG_BLOCKED).
+      this.owner.send(encodeData(this.id, view, ends, !ends && n === this.sendCredit && this.owner.signalsBlocked === true))
       this.sendCredit -= n
       this.bytesSent += n
       sent += n

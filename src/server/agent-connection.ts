@@ -66,9 +66,11 @@ export class AgentConnection {
             role: 'server',
             onProtocolError,
             streamWindow: sessionDefaults.streamWindow,
+            windowGrowthBudget: sessionDefaults.windowGrowthBudget,
             now: Date.now,
             endFlag: options.features?.has(Feature.END_FLAG) === true,
             trailers: options.features?.has(Feature.TRAILERS) === true,
+            windowBlocked: options.features?.has(Feature.WINDOW_BLOCKED) === true,
           })
         : new JsonV1Session(transport, { maxBodyBytes: options.maxJsonBodyBytes, onProtocolError })
 

@@ -71,7 +71,7 @@ const responseHead: fc.Arbitrary<ResponseHead> = fc
 type FrameSpec =
   | { type: 'OPEN'; streamId: number; head: RequestHead; end: boolean }
   | { type: 'HEAD'; streamId: number; head: ResponseHead; end: boolean }
-  | { type: 'DATA'; streamId: number; data: Uint8Array; end: boolean }
+  | { type: 'DATA'; streamId: number; data: Uint8Array; end: boolean; blocked: boolean }
   | { type: 'END'; streamId: number }
   | { type: 'RESET'; streamId: number; code: number; reason: string }
   | { type: 'WINDOW'; streamId: number; increment: number }
@@ -81,7 +81,7 @@ type FrameSpec =
 const frameSpec: fc.Arbitrary<FrameSpec> = fc.oneof(
   fc.record({ type: fc.constant('OPEN' as const), streamId: u32, head: requestHead, end: fc.boolean() }),
   fc.record({ type: fc.constant('HEAD' as const), streamId: u32, head: responseHead, end: fc.boolean() }),
-  fc.record({ type: fc.constant('DATA' as const), streamId: u32, data: fc.uint8Array({ maxLength: 600 }), end: fc.boolean() }),
+  fc.record({ type: fc.constant('DATA' as const), streamId: u32, data: fc.uint8Array({ maxLength: 600 }), end: fc.boolean(), blocked: fc.boolean() }),
   fc.record({ type: fc.constant('END' as const), streamId: u32 }),
   fc.record({ type: fc.constant('RESET' as const), streamId: u32, code: u32, reason: fc.string({ unit: 'binary', maxLength: 40 }) }),
   fc.record({ type: fc.constant('WINDOW' as const), streamId: u32, increment: u32 }),
@@ -96,7 +96,7 @@ function encode(spec: FrameSpec): Buffer {
     case 'HEAD':
       return encodeHead(spec.streamId, spec.head, spec.end)
     case 'DATA':
-      return encodeData(spec.streamId, spec.data, spec.end)
+      return encodeData(spec.streamId, spec.data, spec.end, spec.blocked)
     case 'END':
       return encodeEnd(spec.streamId)
     case 'RESET':
@@ -141,6 +141,7 @@ describe('codec properties', () => {
         assert.equal(frame.type, FrameType[spec.type])
         // FLAG_END survives the round trip, and only OPEN, HEAD and DATA ever carry it.
         assert.equal(frame.end, 'end' in spec && spec.end)
+        assert.equal(frame.blocked, 'blocked' in spec && spec.blocked)
         assert.equal(frame.payload.length, message.length - HEADER_LENGTH)
         switch (spec.type) {
           case 'OPEN':

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
+  FLAG_BLOCKED,
   FLAG_END,
   FrameType,
   HEADER_LENGTH,
@@ -151,6 +152,15 @@ describe('decode errors', () => {
       assert.deepEqual([frame.type, frame.end], [type, true])
       assert.equal(decodeFrame(Buffer.from([type, 0, 0, 0, 1])).end, false)
     }
+  })
+
+  it('FLAG_BLOCKED belongs on DATA only; with FLAG_END both hold', () => {
+    for (const type of [FrameType.OPEN, FrameType.HEAD, FrameType.END, FrameType.RESET, FrameType.WINDOW, FrameType.GOAWAY, FrameType.TRAILERS]) {
+      expectProtocolError(() => decodeFrame(Buffer.from([type | FLAG_BLOCKED, 0, 0, 0, 1, 0, 0, 0, 0])), ProtocolErrorCode.UNKNOWN_FRAME_TYPE)
+    }
+    const both = decodeFrame(Buffer.from([FrameType.DATA | FLAG_BLOCKED | FLAG_END, 0, 0, 0, 1, 7]))
+    assert.deepEqual([both.type, both.end, both.blocked], [FrameType.DATA, true, true])
+    assert.equal(decodeFrame(Buffer.from([FrameType.DATA, 0, 0, 0, 1])).blocked, false)
   })
 
   it('WINDOW payloads other than 4 bytes are BAD_FRAME_PAYLOAD', () => {

@@ -71,6 +71,12 @@ describe('docs/protocol.md byte-level examples', () => {
     assert.deepEqual([frame.type, frame.streamId, frame.payload.toString(), frame.end], [FrameType.DATA, 1, 'hello', true])
   })
 
+  it('DATA with FLAG_BLOCKED (the sender ran out of credit, window-blocked negotiated)', () => {
+    assert.equal(ex.toHex(encodeData(ex.dataBlockedExample.streamId, Buffer.from(ex.dataBlockedExample.data), false, true)), ex.dataBlockedExample.hex)
+    const frame = decodeFrame(ex.fromHex(ex.dataBlockedExample.hex))
+    assert.deepEqual([frame.type, frame.streamId, frame.payload.toString(), frame.end, frame.blocked], [FrameType.DATA, 1, 'hello', false, true])
+  })
+
   it('END', () => {
     assert.equal(ex.toHex(encodeEnd(ex.endExample.streamId)), ex.endExample.hex)
     const frame = decodeFrame(ex.fromHex(ex.endExample.hex))
@@ -133,6 +139,7 @@ describe('docs/protocol.md byte-level examples', () => {
       ex.openEndExample.hex,
       ex.openEndExample.json,
       ex.dataEndExample.hex,
+      ex.dataBlockedExample.hex,
       ex.resetExample.hex,
       ex.windowExample.hex,
       ex.goAwayExample.hex,

@@ -52,6 +52,9 @@ export const openEndExample = {
 /** With `end-flag` negotiated: the body's last bytes, `hello`, and its END in one frame (0x03 | FLAG_END). */
 export const dataEndExample = { streamId: 1, data: 'hello', hex: '83 00 00 00 01 68 65 6c 6c 6f' } as const
 
+/** With `window-blocked` negotiated: `hello` spent the sender's last credit and more bytes wait (0x03 | FLAG_BLOCKED). */
+export const dataBlockedExample = { streamId: 1, data: 'hello', hex: '43 00 00 00 01 68 65 6c 6c 6f' } as const
+
 /** With `trailers` negotiated: a response body ends with `grpc-status: 0` (TRAILERS 0x08 is also the END). */
 export const trailersExample = {
   streamId: 1,
