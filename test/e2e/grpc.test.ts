@@ -10,14 +10,13 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createServer, type Server } from 'node:http'
-import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
 import { connect as netConnect, type AddressInfo } from 'node:net'
 import type { ClientHttp2Session } from 'node:http2'
 import { request } from 'undici'
 import { startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
 import { tempDir } from '../harness/temp.js'
-import { grpcCall, grpcFrame, h2Session, MessageReader, startGrpcService, type GrpcService } from '../harness/grpc-wire.js'
+import { makeTestCert, opensslMissing } from '../harness/tls-cert.js'
+import { eventually, grpcCall, grpcFrame, h2Session, MessageReader, startGrpcService, type GrpcService } from '../harness/grpc-wire.js'
 
 /** A gRPC-Web service over HTTP/1.1: the reply's trailers ride in the body as a frame flagged 0x80. */
 function grpcWebService(): Promise<Server> {
@@ -34,15 +33,6 @@ function grpcWebService(): Promise<Server> {
     })
   })
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
-}
-
-/** Waits (bounded) until `predicate` holds; the service's view of a cancellation arrives a moment after the client's. */
-async function eventually(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 describe('gRPC through the tunnel (h2c to the service)', () => {
@@ -225,55 +215,45 @@ describe('gRPC through the tunnel (h2c to the service)', () => {
   })
 })
 
-const openssl = ['/usr/bin/openssl', '/usr/local/bin/openssl'].find((p) => existsSync(p))
+describe('gRPC through the tunnel (https:// service offering h2 by ALPN)', { skip: opensslMissing('the https:// gRPC service test') }, () => {
+  const dir = tempDir()
+  let service: GrpcService
+  let server: ServerProcess
+  let agent: AgentProcess
+  let session: ClientHttp2Session
+  let prefix: string
 
-describe(
-  'gRPC through the tunnel (https:// service offering h2 by ALPN)',
-  { skip: openssl ? false : 'openssl not installed: cannot make a test certificate' },
-  () => {
-    const dir = tempDir()
-    let service: GrpcService
-    let server: ServerProcess
-    let agent: AgentProcess
-    let session: ClientHttp2Session
-    let prefix: string
+  before(async () => {
+    const { key, cert } = makeTestCert(dir.path, 'service', { rsa: true, cn: '127.0.0.1' })
+    service = await startGrpcService({ tls: { key, cert } })
+    server = await startServerProcess({ args: ['--h2c'] })
+    agent = await startAgentProcess(server.url, service.url, { stateFile: dir.file('state.json'), args: ['--local-insecure'] })
+    prefix = new URL(agent.publicUrl).pathname.slice(0, -1)
+    session = h2Session(server.url)
+  })
+  after(async () => {
+    session?.close()
+    await agent?.stop()
+    await server?.stop()
+    await service?.close()
+    dir.remove()
+  })
 
-    before(async () => {
-      execFileSync(
-        openssl!,
-        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', dir.file('key.pem'), '-out', dir.file('cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'],
-        { stdio: 'ignore' },
-      )
-      service = await startGrpcService({ tls: { key: readFileSync(dir.file('key.pem')), cert: readFileSync(dir.file('cert.pem')) } })
-      server = await startServerProcess({ args: ['--h2c'] })
-      agent = await startAgentProcess(server.url, service.url, { stateFile: dir.file('state.json'), args: ['--local-insecure'] })
-      prefix = new URL(agent.publicUrl).pathname.slice(0, -1)
-      session = h2Session(server.url)
+  it('the agent picks HTTP/2 by ALPN (the service takes no HTTP/1.1): unary and server streaming with their trailers', async () => {
+    const unary = await grpcCall(session, `${prefix}/test.Echo/Unary`, {
+      messages: [Buffer.from('tls')],
+      requestTrailers: { 'x-req-sum': '1' },
+      metadata: { 'x-echo-trailers': '1' },
     })
-    after(async () => {
-      session?.close()
-      await agent?.stop()
-      await server?.stop()
-      await service?.close()
-      dir.remove()
-    })
-
-    it('the agent picks HTTP/2 by ALPN (the service takes no HTTP/1.1): unary and server streaming with their trailers', async () => {
-      const unary = await grpcCall(session, `${prefix}/test.Echo/Unary`, {
-        messages: [Buffer.from('tls')],
-        requestTrailers: { 'x-req-sum': '1' },
-        metadata: { 'x-echo-trailers': '1' },
-      })
-      assert.deepEqual(
-        unary.messages.map((m) => m.toString()),
-        ['TLS'],
-      )
-      assert.equal(unary.status, 0)
-      assert.equal(unary.trailers['echo-x-req-sum'], '1')
-      assert.equal(service.events.requests.at(-1)?.[':scheme'], 'https')
-      const stream = await grpcCall(session, `${prefix}/test.Echo/ServerStream`, { messages: [Buffer.from('64:16384')] })
-      assert.equal(stream.messages.length, 64)
-      assert.equal(stream.status, 0)
-    })
-  },
-)
+    assert.deepEqual(
+      unary.messages.map((m) => m.toString()),
+      ['TLS'],
+    )
+    assert.equal(unary.status, 0)
+    assert.equal(unary.trailers['echo-x-req-sum'], '1')
+    assert.equal(service.events.requests.at(-1)?.[':scheme'], 'https')
+    const stream = await grpcCall(session, `${prefix}/test.Echo/ServerStream`, { messages: [Buffer.from('64:16384')] })
+    assert.equal(stream.messages.length, 64)
+    assert.equal(stream.status, 0)
+  })
+})

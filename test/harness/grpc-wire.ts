@@ -6,6 +6,7 @@
  * for deadlines, RST_STREAM CANCEL for cancellation. A service with the four
  * call shapes, and a client call helper.
  */
+import assert from 'node:assert/strict'
 import {
   connect as http2Connect,
   constants,
@@ -243,10 +244,19 @@ export function grpcCall(session: ClientHttp2Session, path: string, options: Cal
   })
 }
 
-/** An HTTP/2 session (prior knowledge) to an http:// URL. */
-export function h2Session(url: string): ClientHttp2Session {
-  const session = http2Connect(url, { settings: { initialWindowSize: 1024 * 1024 } })
+/** An HTTP/2 session to a URL: prior knowledge to http://, ALPN h2 to https:// (trusting `ca`, when given). */
+export function h2Session(url: string, ca?: Buffer): ClientHttp2Session {
+  const session = http2Connect(url, { settings: { initialWindowSize: 1024 * 1024 }, ...(ca !== undefined ? { ca } : {}) })
   session.on('error', () => {})
   session.once('connect', () => session.setLocalWindowSize(16 * 1024 * 1024))
   return session
+}
+
+/** Waits (bounded) until `predicate` holds; the service's view of a cancellation arrives a moment after the client's. */
+export async function eventually(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
 }

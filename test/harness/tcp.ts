@@ -9,8 +9,14 @@ export interface TcpAgentProcess extends Spawned {
 }
 
 /** `adit tcp <target> --json`; resolves at its ready line (which carries the visitor token). */
-export async function startTcpAgent(server: string, target: string, stateFile: string, args: string[] = []): Promise<TcpAgentProcess> {
-  const spawned = spawnAdit(['tcp', target, '--server', server, '--json', '--state-file', stateFile, '--no-inspect', ...args])
+export async function startTcpAgent(
+  server: string,
+  target: string,
+  stateFile: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<TcpAgentProcess> {
+  const spawned = spawnAdit(['tcp', target, '--server', server, '--json', '--state-file', stateFile, '--no-inspect', ...args], env)
   try {
     const line = await spawned.waitForLine((l) => l.startsWith('{"event":"ready"'), 30_000)
     const { id, public_url, visitor_token } = JSON.parse(line) as { id: string; public_url: string; visitor_token: string }
