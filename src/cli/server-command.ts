@@ -3,6 +3,7 @@ import { createLogger } from '../observability/logger.js'
 import { clusterOptionsFromEnv, createCluster, redactRedisUrl, type Cluster } from '../cluster/index.js'
 import { printableServerConfig, serverConfig } from '../config/server-settings.js'
 import { openLocalStore } from './store-setup.js'
+import { readTlsFiles } from '../server/tls-identity.js'
 
 /** `adit server`: runs until SIGTERM/SIGINT, then drains (GOAWAY to agents) and resolves. */
 export async function runServer(cliFlags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -12,6 +13,8 @@ export async function runServer(cliFlags: Record<string, unknown>, env: NodeJS.P
     return
   }
   const { values } = config
+  // --tls-cert / --tls-key: read and checked before anything starts, so a bad file fails at once, named.
+  const tls = readTlsFiles(values.tlsCert, values.tlsKey)
   const logger = createLogger({ name: 'adit-server', level: values.logLevel, format: values.logFormat })
   // REDIS_URL: share tunnels with every instance on the same Redis (docs/cluster.md).
   const clusterOptions = clusterOptionsFromEnv({ REDIS_URL: values.redisUrl, ADIT_REDIS_PREFIX: values.redisPrefix, ADIT_INSTANCE_ID: values.instanceId })
@@ -37,14 +40,21 @@ export async function runServer(cliFlags: Record<string, unknown>, env: NodeJS.P
     cluster = await openLocalStore(values, env, logger)
   }
   try {
-    server = await startServer({ ...config.options, logger, cluster })
+    server = await startServer({ ...config.options, tls, logger, cluster })
   } catch (error) {
     await cluster?.close()
     throw error
   }
   const running = server
   logger.info(
-    { url: running.url, port: running.port, revision: env.K_REVISION, h2c: config.options.h2c, ...(cluster ? { instance: cluster.bus.instanceId } : {}) },
+    {
+      url: running.url,
+      port: running.port,
+      revision: env.K_REVISION,
+      h2c: config.options.h2c,
+      tls: tls !== undefined,
+      ...(cluster ? { instance: cluster.bus.instanceId } : {}),
+    },
     'listening',
   )
   await new Promise<void>((resolve) => {
@@ -54,8 +64,19 @@ export async function runServer(cliFlags: Record<string, unknown>, env: NodeJS.P
     }
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
+    // SIGHUP: read the certificate and key again (a renewal); new connections get them, open ones keep theirs.
+    if (tls !== undefined) process.on('SIGHUP', () => reloadTls(running, values.tlsCert, values.tlsKey, logger))
   })
   await cluster?.close()
   logger.info('stopped')
   logger.flush()
+}
+
+function reloadTls(server: RunningServer, certFile: string | undefined, keyFile: string | undefined, logger: ReturnType<typeof createLogger>): void {
+  try {
+    server.setTls(readTlsFiles(certFile, keyFile)!)
+    logger.info({ cert: certFile }, 'TLS certificate reloaded')
+  } catch (error) {
+    logger.error({ err: (error as Error).message }, 'TLS certificate not reloaded: keeping the one in use')
+  }
 }

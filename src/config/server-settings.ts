@@ -18,6 +18,8 @@ export interface ServerCommandValues {
   redisUrl?: string
   redisPrefix: string
   instanceId?: string
+  tlsCert?: string
+  tlsKey?: string
   logLevel: string
   logFormat: (typeof logFormats)[number]
 }

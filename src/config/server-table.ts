@@ -183,6 +183,22 @@ export const serverSettings: readonly AnySetting[] = [
     option: 'h2c',
   }),
   setting({
+    key: 'tlsCert',
+    flag: '--tls-cert',
+    env: ['ADIT_TLS_CERT'],
+    type: text('file'),
+    defaultText: 'none: cleartext',
+    doc: 'terminate TLS here: PEM certificate file (the full chain), with `--tls-key`. The port then speaks HTTPS only, HTTP/1.1 and HTTP/2 by ALPN (gRPC included; `--h2c` does not apply), and agents use `wss://`. Not for Cloud Run, whose front end terminates TLS. Read at start and again on `SIGHUP`',
+  }),
+  setting({
+    key: 'tlsKey',
+    flag: '--tls-key',
+    env: ['ADIT_TLS_KEY'],
+    type: text('file'),
+    defaultText: 'none',
+    doc: "PEM private key file of `--tls-cert` (unencrypted; keep it readable by the server's user only)",
+  }),
+  setting({
     key: 'metrics',
     flag: '--metrics',
     env: ['ADIT_METRICS'],

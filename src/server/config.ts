@@ -3,6 +3,7 @@ import type { Cluster } from '../cluster/types.js'
 import type { Logger } from '../observability/logger.js'
 import type { SecurityOptions } from './security/security-options.js'
 import { resolveRelayOptions, type RelayOptions } from './relay/relay-options.js'
+import { checkTlsIdentity, type TlsIdentity } from './tls-identity.js'
 
 export interface ServerOptions {
   /** Address to listen on. */
@@ -48,6 +49,12 @@ export interface ServerOptions {
   /** Also accept HTTP/2 with prior knowledge (h2c) on the public port, for Cloud Run's `--use-http2`. */
   h2c: boolean
   /**
+   * Terminate TLS here with this certificate and key (PEM): the port then
+   * speaks HTTPS only, HTTP/1.1 and HTTP/2 chosen by ALPN (`h2c` does not
+   * apply). Undefined: cleartext (TLS is terminated in front, as on Cloud Run).
+   */
+  tls: TlsIdentity | undefined
+  /**
    * The request timeout of the front end in front of this server (Cloud Run's
    * `--timeout`), which cuts every request, an agent's WebSocket included
    * (ms). Told to agents on the /ws upgrade (`Adit-Service-Timeout-Ms`) so
@@ -84,6 +91,7 @@ export const serverDefaults: ServerOptions = {
   metricsToken: undefined,
   traceProject: undefined,
   h2c: false,
+  tls: undefined,
   serviceTimeoutMs: undefined,
   cluster: undefined,
   relay: undefined,
@@ -125,6 +133,7 @@ export function resolveServerOptions(input: Partial<ServerOptions> = {}): Server
   if (options.serviceTimeoutMs === 0) options.serviceTimeoutMs = undefined
   positiveInt(record, 'holdWindowMs', 0)
   if (options.relay !== undefined) resolveRelayOptions(options.relay)
+  if (options.tls !== undefined) checkTlsIdentity(options.tls)
   if (options.publicHostSuffix !== undefined) {
     const suffix = options.publicHostSuffix
       .toLowerCase()

@@ -1,11 +1,13 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
+import type { Server as HttpsServer } from 'node:https'
+import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
 import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 
 /** The HTTP/2 connection preface (RFC 9113 §3.4) a prior-knowledge client opens with. */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 
-export interface H2cEntry {
+export interface H2Entry {
   /** HTTP/2 sessions open now. */
   readonly sessions: number
   /** Sends GOAWAY on every HTTP/2 session (streams in flight finish); destroys what is left after `graceMs`. */
@@ -22,20 +24,8 @@ export interface H2cEntry {
  * node:http's where the proxy reads them (Host from `:authority`, no
  * pseudo-headers among the raw headers, no status message).
  */
-export function acceptH2c(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, sniffTimeoutMs = 20_000): H2cEntry {
-  const h2 = createHttp2Server({ settings: { enablePush: false } })
-  const sessions = new Set<Http2Session>()
-  h2.on('session', (session: Http2Session) => {
-    sessions.add(session)
-    session.once('close', () => sessions.delete(session))
-  })
-  h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
-    adaptRequest(req)
-    adaptResponse(res)
-    handler(req as unknown as IncomingMessage, res as unknown as ServerResponse)
-  })
-  h2.on('sessionError', () => {})
-
+export function acceptH2c(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, sniffTimeoutMs = 20_000): H2Entry {
+  const { h2, entry } = h2Entry(handler)
   const http1Listeners = server.listeners('connection') as Array<(socket: Socket) => void>
   server.removeAllListeners('connection')
   const toHttp1 = (socket: Socket): void => {
@@ -69,8 +59,47 @@ export function acceptH2c(server: Server, handler: (req: IncomingMessage, res: S
     }
     socket.on('data', onData)
   })
+  return entry
+}
 
-  return {
+/**
+ * Makes `server` (node:https: TLS, HTTP/1.1) also speak HTTP/2 over TLS on the
+ * same port: the protocol is the one the client chose by ALPN (the server
+ * offers `h2` and `http/1.1`; a client that offers neither gets HTTP/1.1).
+ * An `h2` connection goes to the same HTTP/2 sessions and `handler` as h2c
+ * (acceptH2c); any other to the HTTP/1 server as before, upgrades included.
+ * Unlike node:http2's `allowHTTP1`, the HTTP/1 side stays a node:http server
+ * with all of its limits, timeouts and connection tracking.
+ */
+export function acceptH2OverTls(server: HttpsServer, handler: (req: IncomingMessage, res: ServerResponse) => void): H2Entry {
+  const { h2, entry } = h2Entry(handler)
+  const http1Listeners = server.listeners('secureConnection') as Array<(socket: TLSSocket) => void>
+  server.removeAllListeners('secureConnection')
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') {
+      h2.emit('connection', socket)
+      return
+    }
+    for (const listener of http1Listeners) listener.call(server, socket)
+  })
+  return entry
+}
+
+/** The HTTP/2 side shared by h2c and TLS: sessions that hand every request to `handler`, adapted. */
+function h2Entry(handler: (req: IncomingMessage, res: ServerResponse) => void): { h2: Http2Server; entry: H2Entry } {
+  const h2 = createHttp2Server({ settings: { enablePush: false } })
+  const sessions = new Set<Http2Session>()
+  h2.on('session', (session: Http2Session) => {
+    sessions.add(session)
+    session.once('close', () => sessions.delete(session))
+  })
+  h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+    adaptRequest(req)
+    adaptResponse(res)
+    handler(req as unknown as IncomingMessage, res as unknown as ServerResponse)
+  })
+  h2.on('sessionError', () => {})
+  const entry: H2Entry = {
     get sessions() {
       return sessions.size
     },
@@ -82,6 +111,7 @@ export function acceptH2c(server: Server, handler: (req: IncomingMessage, res: S
       }, graceMs).unref()
     },
   }
+  return { h2, entry }
 }
 
 function adaptRequest(req: Http2ServerRequest): void {

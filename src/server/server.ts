@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerOptions as HttpServerOptions, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { Server as NetServer, type AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { randomBytes } from 'node:crypto'
@@ -11,6 +12,7 @@ import { createLogger, type Logger } from '../observability/logger.js'
 import { AgentConnection } from './agent-connection.js'
 import { createDashboard } from './dashboard/dashboard.js'
 import { resolveServerOptions, type ServerOptions } from './config.js'
+import { checkTlsIdentity, type TlsIdentity } from './tls-identity.js'
 import { Credentials } from './credentials.js'
 import type { ExchangeSummary } from '../exchange/summary.js'
 import { newRequestId, PublicProxy } from './public-proxy.js'
@@ -22,19 +24,19 @@ import { isTcpVisitor, TcpVisitorAcceptor } from './tcp-visitor.js'
 import { boundedStore } from './relay/bounded.js'
 import { ClusterRelay } from './relay/cluster-relay.js'
 import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
-import { ErrorCode } from '../errors.js'
+import { ConfigError, ErrorCode } from '../errors.js'
 import { CloseCode } from './agent-connection.js'
 import { ServerSecurity } from './security/server-security.js'
 import { subscribeAccessLog } from '../observability/access-log.js'
 import { ChannelName, channels, subscribeFor, type ServerExchangeMessage } from '../observability/channels.js'
 import { answerMetrics } from '../observability/metrics-http.js'
 import { ServerMetrics } from '../observability/metrics.js'
-import { acceptH2c } from './h2c.js'
+import { acceptH2c, acceptH2OverTls } from './h2c.js'
 import { firstHeaderValue } from '../http/header-value.js'
 import { settleRequestTarget } from './request-target.js'
 
 export interface RunningServer {
-  /** `http://host:port` the server listens on. */
+  /** `http://host:port` the server listens on (`https://` with `tls`). */
   readonly url: string
   readonly port: number
   readonly registry: TunnelRegistry
@@ -43,6 +45,8 @@ export interface RunningServer {
   readonly relay: ClusterRelay | undefined
   /** The Prometheus metrics `/metrics` serves (undefined when `metrics: false`). */
   readonly metrics: ServerMetrics | undefined
+  /** Replaces the TLS certificate and key for new connections (a renewal); throws on a server started without `tls`. */
+  setTls(identity: TlsIdentity): void
   /** Graceful: stop accepting, GOAWAY to agents, let streams finish (up to drainTimeoutMs), close. */
   close(): Promise<void>
 }
@@ -270,7 +274,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     },
   })
 
-  const server: Server = createServer({
+  const httpOptions: HttpServerOptions = {
     maxHeaderSize: options.maxHeaderBytes,
     headersTimeout: options.headersTimeoutMs,
     // Whole-request deadline off: uploads through a tunnel may be long; the
@@ -280,7 +284,21 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     // Node checks the headers timeout only this often (30 s by default): check
     // often enough that a slow-header client is cut close to headersTimeout.
     connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(options.headersTimeoutMs / 4))),
-  })
+  }
+  // With a certificate: node:https (HTTP/1.1, upgrades included) plus HTTP/2 for clients that pick `h2` by ALPN.
+  const tlsServer =
+    options.tls === undefined
+      ? undefined
+      : createHttpsServer({
+          ...httpOptions,
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ALPNProtocols: ['h2', 'http/1.1'],
+          // A client that never finishes its handshake is cut like one that never finishes its head.
+          handshakeTimeout: options.headersTimeoutMs,
+        })
+  // node:https's Server is node:http's over TLS: the same requests, upgrades, limits and connection tracking.
+  const server: Server = tlsServer === undefined ? createServer(httpOptions) : (tlsServer as unknown as Server)
   server.on('request', handleRequest)
   // Sockets that carried public requests (agents' upgraded sockets never do):
   // a drain waits for them to go before it lets the agents leave.
@@ -291,8 +309,9 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     publicSockets.add(socket)
     socket.once('close', () => publicSockets.delete(socket))
   })
-  // --h2c: HTTP/2 prior-knowledge cleartext on the same port, same handler.
-  const h2c = options.h2c ? acceptH2c(server, handleRequest, options.headersTimeoutMs) : undefined
+  // HTTP/2 on the same port, same handler: by ALPN over TLS; with --h2c, by prior knowledge in cleartext.
+  const h2 =
+    tlsServer !== undefined ? acceptH2OverTls(tlsServer, handleRequest) : options.h2c ? acceptH2c(server, handleRequest, options.headersTimeoutMs) : undefined
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {})
     const badTarget = settleRequestTarget(req)
@@ -329,7 +348,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
   })
   const port = (server.address() as AddressInfo).port
   const displayHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host.includes(':') ? `[${options.host}]` : options.host
-  const url = `http://${displayHost}:${port}`
+  const url = `${tlsServer === undefined ? 'http' : 'https'}://${displayHost}:${port}`
 
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
@@ -375,7 +394,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       endpoint.close()
       tcpVisitors.close()
       security.close()
-      h2c?.close()
+      h2?.close()
       server.closeIdleConnections()
       const forceAt = setTimeout(() => server.closeAllConnections(), 1000)
       await closed
@@ -387,7 +406,13 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       unsubscribeDashboard()
     })())
 
-  return { url, port, registry, cluster, relay, metrics, close }
+  const setTls = (identity: TlsIdentity): void => {
+    if (tlsServer === undefined) throw new ConfigError('this server was started without TLS: a certificate cannot be set now')
+    checkTlsIdentity(identity)
+    tlsServer.setSecureContext({ cert: identity.cert, key: identity.key })
+  }
+
+  return { url, port, registry, cluster, relay, metrics, setTls, close }
 }
 
 function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
