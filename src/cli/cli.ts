@@ -92,7 +92,9 @@ export function buildCli(): Command {
     )
   // The HTTP-only settings (the local origin, routes, Host policy, TLS to the service, its pool) have no meaning here.
   const httpOnly = new Set(['local', 'route', 'hostHeader', 'localInsecure', 'localConnections'])
-  for (const row of agentSettings) if (!httpOnly.has(row.key)) tcp.addOption(optionFor(row))
+  // Its default state file is one per target (tcpStateFile), not the agent's.
+  const tcpRow = (row: AnySetting): AnySetting => (row.key === 'stateFile' ? { ...row, defaultText: '`~/.config/adit/tcp-<host>-<port>-state.json`' } : row)
+  for (const row of agentSettings) if (!httpOnly.has(row.key)) tcp.addOption(optionFor(tcpRow(row)))
   tcp
     .addOption(commandOption(noInspectOption))
     .addOption(commandOption(configOption))
