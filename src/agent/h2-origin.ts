@@ -99,7 +99,7 @@ export class H2Origin extends Dispatcher {
       h.onError?.(error as Error)
       return false
     }
-    new H2Exchange(stream, h, options.headersTimeout ?? 0)
+    new H2Exchange(stream, h, options.headersTimeout ?? 0, options.bodyTimeout ?? 0)
     if (!bodyless) {
       stream.once('wantTrailers', () => {
         const trailers = h.requestTrailers?.() ?? null
@@ -138,11 +138,16 @@ class H2Exchange {
   private done = false
   /** The request's `headersTimeout` (a route's responseTimeout, a replay's timeout), as undici's Pool honours it. */
   private headTimer: NodeJS.Timeout | undefined
+  /** The request's `bodyTimeout`: the longest silence of the body once the head came, refreshed per chunk (one timer). */
+  private bodyTimer: NodeJS.Timeout | undefined
+  /** The handler held the stream (onData answered false): that wait is not the service's silence. */
+  private paused = false
 
   constructor(
     private readonly stream: ClientHttp2Stream,
     private readonly handler: Dispatcher.DispatchHandler,
     headersTimeoutMs: number,
+    private readonly bodyTimeoutMs: number,
   ) {
     if (headersTimeoutMs > 0) this.headTimer = setTimeout(this.onHeadersTimeout, headersTimeoutMs)
     handler.onConnect?.(this.abort)
@@ -161,6 +166,12 @@ class H2Exchange {
     if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL)
   }
 
+  private readonly onBodyTimeout = (): void => {
+    if (this.done || this.paused) return // paused: resume() re-arms it
+    this.fail(Object.assign(new Error('the local service sent no body data in time'), { code: 'UND_ERR_BODY_TIMEOUT' }))
+    if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL)
+  }
+
   /** undici's contract: an aborted request still ends with onError(reason) (its request() settles on it). */
   private readonly abort = (reason?: Error): void => {
     if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL)
@@ -168,6 +179,9 @@ class H2Exchange {
   }
 
   private readonly resume = (): void => {
+    this.paused = false
+    // refresh() also re-arms a timer that fired while paused.
+    if (!this.done) this.bodyTimer?.refresh()
     this.stream.resume()
   }
 
@@ -175,13 +189,18 @@ class H2Exchange {
     if (this.done) return
     this.answered = true
     clearTimeout(this.headTimer)
+    if (this.bodyTimeoutMs > 0) this.bodyTimer = setTimeout(this.onBodyTimeout, this.bodyTimeoutMs)
     const status = Number(headers[':status'])
     this.handler.onHeaders?.(status, flatten(headers) as unknown as Buffer[], this.resume, '')
   }
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.done) return
-    if (this.handler.onData?.(chunk) === false) this.stream.pause()
+    this.bodyTimer?.refresh()
+    if (this.handler.onData?.(chunk) === false) {
+      this.paused = true
+      this.stream.pause()
+    }
   }
 
   private readonly onTrailers = (headers: IncomingHttpHeaders): void => {
@@ -192,6 +211,7 @@ class H2Exchange {
     if (this.done) return
     if (!this.answered) return this.fail(Object.assign(new Error('the local service ended the stream without a response'), { code: 'ERR_HTTP2_NO_RESPONSE' }))
     this.done = true
+    clearTimeout(this.bodyTimer)
     // undici hands an empty list, never null, to handlers that parse it (its request() does).
     this.handler.onComplete?.(this.trailers ?? [])
   }
@@ -212,6 +232,7 @@ class H2Exchange {
     if (this.done) return
     this.done = true
     clearTimeout(this.headTimer)
+    clearTimeout(this.bodyTimer)
     this.handler.onError?.(error)
   }
 }

@@ -198,3 +198,73 @@ test('an abort ends the request with onError (undici request() with a signal set
   await assert.rejects(origin.request({ method: 'GET', path: '/', signal: AbortSignal.timeout(200) }))
   assert.ok(Date.now() - started < 5000)
 })
+
+/** The handler's end, or a failure after `ms`: a timeout that never fires must fail the test, not hang it. */
+async function settledWithin(handler: Recorder, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the request did not end within ${ms} ms`)), ms)))
+  try {
+    await Promise.race([handler.done, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+test('bodyTimeout (as undici honours it: the inspector replay, the doctor): a body that stalls ends with UND_ERR_BODY_TIMEOUT and a CANCEL at the service', async (t) => {
+  let rstCode: number | undefined
+  let closed!: () => void
+  const streamClosed = new Promise<void>((resolve) => (closed = resolve))
+  const origin = await service(t, (stream) => {
+    stream.respond({ ':status': 200 })
+    stream.write('first') // then nothing more
+    stream.on('close', () => {
+      rstCode = stream.rstCode
+      closed()
+    })
+  })
+  const handler = new Recorder()
+  const started = Date.now()
+  origin.dispatch({ method: 'GET', path: '/', headers: [], bodyTimeout: 300 }, handler)
+  await settledWithin(handler, 5000)
+  assert.equal(handler.status, 200)
+  assert.equal(handler.error?.code, 'UND_ERR_BODY_TIMEOUT')
+  assert.ok(Date.now() - started >= 250, 'not before the timeout')
+  await streamClosed
+  assert.equal(rstCode, constants.NGHTTP2_CANCEL)
+})
+
+test('bodyTimeout is the longest silence, not the whole body: chunks 100 ms apart for 800 ms pass a 300 ms bodyTimeout', async (t) => {
+  const origin = await service(t, (stream) => {
+    stream.respond({ ':status': 200 })
+    let sent = 0
+    const timer = setInterval(() => {
+      if (stream.destroyed) return clearInterval(timer)
+      if (++sent === 8) {
+        clearInterval(timer)
+        stream.end('last')
+      } else stream.write('chunk')
+    }, 100)
+  })
+  const handler = new Recorder()
+  origin.dispatch({ method: 'GET', path: '/', headers: [], bodyTimeout: 300 }, handler)
+  await settledWithin(handler, 5000)
+  assert.equal(handler.error, undefined)
+  assert.equal(Buffer.concat(handler.chunks).toString(), 'chunk'.repeat(7) + 'last')
+})
+
+test('bodyTimeout does not count time the handler held the stream paused (backpressure is not a silent service)', async (t) => {
+  const origin = await service(t, (stream) => {
+    stream.respond({ ':status': 200 })
+    stream.end('all of it')
+  })
+  const handler = new Recorder()
+  handler.accept = false
+  origin.dispatch({ method: 'GET', path: '/', headers: [], bodyTimeout: 200 }, handler)
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  assert.equal(handler.error, undefined, 'no timeout while paused')
+  handler.accept = true
+  handler.resume!()
+  await settledWithin(handler, 5000)
+  assert.equal(handler.error, undefined)
+  assert.equal(Buffer.concat(handler.chunks).toString(), 'all of it')
+})
