@@ -5,7 +5,7 @@
  */
 
 /** Every case the harness knows, in the order they run. */
-export const CASE_NAMES = ['idle', 'get1k', 'transfer', 'tcp', 'mixed', 'features', 'routes', 'cross-instance'] as const
+export const CASE_NAMES = ['idle', 'get1k', 'transfer', 'wan', 'tcp', 'mixed', 'features', 'routes', 'cross-instance'] as const
 export type CaseName = (typeof CASE_NAMES)[number]
 
 export interface BenchOptions {

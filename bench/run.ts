@@ -21,6 +21,7 @@ import { runMixed } from './cases/mixed.js'
 import { runRoutes } from './cases/routes.js'
 import { runTransfer } from './cases/transfer.js'
 import { runTcp } from './cases/tcp.js'
+import { runWan } from './cases/wan.js'
 import { ChildSet } from './children.js'
 import type { BenchContext, CaseResult, Relay, TunnelUnderTest } from './context.js'
 import type { Figure } from './figures.js'
@@ -44,6 +45,7 @@ const cases: Record<CaseName, (ctx: BenchContext) => Promise<CaseResult>> = {
   idle: runIdle,
   get1k: runGet1k,
   transfer: runTransfer,
+  wan: runWan,
   tcp: runTcp,
   mixed: runMixed,
   features: runFeatures,
