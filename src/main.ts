@@ -3,7 +3,7 @@ import { AditError } from './errors.js'
 import { buildCli } from './cli/cli.js'
 
 // The only place that turns an error into an exit code.
-buildCli()
+buildCli(process.argv)
   .parseAsync(process.argv)
   .then(
     () => process.exit(0),

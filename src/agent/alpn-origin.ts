@@ -1,5 +1,6 @@
 import { connect as tlsConnect } from 'node:tls'
-import { Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { Dispatcher as DispatcherBase } from '../http/undici-parts.js'
 import { H2Origin } from './h2-origin.js'
 
 /** How long the ALPN probe may take before the service is taken to speak HTTP/1.1 this time. */
@@ -16,7 +17,7 @@ type Choice = 'unknown' | 'probing' | 'h2' | 'http/1.1'
  * request probes again. Requests that ask for an upgrade (WebSocket) always
  * take the pool: HTTP/1.1 is where `Upgrade` exists.
  */
-export class AlpnOrigin extends Dispatcher {
+export class AlpnOrigin extends DispatcherBase {
   private choice: Choice = 'unknown'
   private h2: H2Origin | null = null
   private readonly waiting: Array<[Dispatcher.DispatchOptions, Dispatcher.DispatchHandler]> = []

@@ -7,7 +7,8 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http2'
 import type { Readable } from 'node:stream'
-import { Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { Dispatcher as DispatcherBase } from '../http/undici-parts.js'
 import type { TrailerFields } from '../protocol/index.js'
 import { trailerObject } from '../http/trailer-fields.js'
 
@@ -45,7 +46,7 @@ export interface H2OriginOptions {
  * local stream (RST_STREAM CANCEL), which is how gRPC servers see a
  * cancelled call.
  */
-export class H2Origin extends Dispatcher {
+export class H2Origin extends DispatcherBase {
   private readonly authority: string
   private readonly host: string
   private readonly tls: boolean

@@ -1,4 +1,6 @@
-import { STATUS_CODES } from 'node:http'
+import { http } from '../http/node-http.js'
+
+const { STATUS_CODES } = http
 import type { RequestHead, Stream, StreamHandler } from '../protocol/index.js'
 import type { ExchangeObserver } from './exchange-observer.js'
 

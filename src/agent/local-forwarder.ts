@@ -1,5 +1,6 @@
 import { Readable, type Duplex } from 'node:stream'
-import { Pool, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { Pool } from '../http/undici-parts.js'
 import { AlpnOrigin } from './alpn-origin.js'
 import { H2Origin } from './h2-origin.js'
 import { TrailerOrigin } from './trailer-origin.js'

@@ -1,4 +1,4 @@
-import { request } from 'undici'
+import { request } from '../http/undici-parts.js'
 import { AditError, ErrorCode } from '../errors.js'
 import type { AgentState } from './state-file.js'
 import type { TunnelAccessRequest } from './access-flags.js'

@@ -1,4 +1,5 @@
-import { buildConnector } from 'undici'
+import type { buildConnector as undiciConnector } from 'undici'
+import { buildConnector } from '../http/undici-parts.js'
 
 /** The code a local service's connection reset carries once undici can no longer mistake it for an end. */
 export const LOCAL_RESET_CODE = 'ADIT_LOCAL_RESET'
@@ -17,7 +18,7 @@ export const LOCAL_RESET_CODE = 'ADIT_LOCAL_RESET'
  * The listener is added before undici's own (it attaches after the connect
  * callback) and changes the one error object every 'error' listener gets.
  */
-export function resetAwareConnector(options: buildConnector.BuildOptions): buildConnector.connector {
+export function resetAwareConnector(options: undiciConnector.BuildOptions): undiciConnector.connector {
   const connect = buildConnector(options)
   return (opts, callback) => {
     connect(opts, (...args) => {

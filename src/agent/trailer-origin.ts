@@ -1,6 +1,8 @@
-import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
+import type { Agent, ClientRequest, IncomingMessage } from 'node:http'
+import { http } from '../http/node-http.js'
 import type { Readable } from 'node:stream'
-import { Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { Dispatcher as DispatcherBase } from '../http/undici-parts.js'
 import { trailerObject } from '../http/trailer-fields.js'
 import type { RequestTrailerSource } from './h2-origin.js'
 
@@ -11,14 +13,14 @@ import type { RequestTrailerSource } from './h2-origin.js'
  * the undici pool (classic handler, `onData` false pauses), so the forwarder
  * drives it unchanged; every other request keeps the pool.
  */
-export class TrailerOrigin extends Dispatcher {
+export class TrailerOrigin extends DispatcherBase {
   private readonly agent: Agent
   private readonly url: URL
 
   constructor(url: URL, connections: number) {
     super()
     this.url = url
-    this.agent = new Agent({ keepAlive: true, maxSockets: connections })
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: connections })
   }
 
   override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
@@ -26,7 +28,7 @@ export class TrailerOrigin extends Dispatcher {
     const headers = Array.isArray(options.headers) ? [...(options.headers as string[])] : []
     // Given a raw list, node:http adds no Host of its own (undici does: the --local host, under --host-header rewrite).
     if (!hasHost(headers)) headers.push('host', this.url.host)
-    const req = httpRequest({
+    const req = http.request({
       host: this.url.hostname.replace(/^\[|\]$/g, ''),
       port: this.url.port || 80,
       method: options.method,

@@ -21,7 +21,8 @@
  * console.log(inspector.url) // http://127.0.0.1:<port>/
  */
 import { createRequire } from 'node:module'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { http } from '../http/node-http.js'
 import type { AddressInfo } from 'node:net'
 import { viewBody, type BodyView } from './body-view.js'
 import { InspectorError, InspectorErrorCode } from './errors.js'
@@ -338,7 +339,7 @@ export async function startInspector(input: Partial<InspectorOptions>): Promise<
     sendJson(res, status, { error: { code, message } })
   }
 
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     route(req, res).catch((error: unknown) => fail(res, error))
   })
   server.on('clientError', (_error, socket) => socket.destroy())

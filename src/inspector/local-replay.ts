@@ -6,7 +6,7 @@
  *
  * Like the agent, it only ever talks to the one local origin it was given.
  */
-import { Pool } from 'undici'
+import { Pool } from '../http/undici-parts.js'
 import type { ReplayFunction, ReplayRequest, ReplayResult } from './replay.js'
 
 export interface LocalReplayOptions {

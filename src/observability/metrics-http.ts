@@ -1,5 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { http } from '../http/node-http.js'
 import type { AddressInfo } from 'node:net'
 import { ConfigError } from '../errors.js'
 
@@ -54,7 +55,7 @@ export interface MetricsServer {
 
 /** A small HTTP server answering `GET /metrics` only (the agent's `--metrics-addr`). */
 export async function startMetricsServer(address: { host: string; port: number }, source: MetricsSource, token?: string): Promise<MetricsServer> {
-  const server: Server = createServer((req, res) => {
+  const server: Server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     if (path === '/metrics') return answerMetrics(req, res, source, token)
     res.writeHead(404, { 'content-type': 'text/plain' })
