@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import type { StreamOpener } from '../protocol/index.js'
 import type { TunnelRecord, TunnelStore } from '../cluster/types.js'
 import { ErrorCode, type PublicErrorCode } from '../errors.js'
+import { ClusterError } from '../cluster/errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { Credentials } from './credentials.js'
 import { requestHeadersFor, type ForwardingContext } from './forwarded-headers.js'
@@ -87,6 +88,8 @@ export function newRequestId(): string {
 export class PublicProxy {
   private readonly options: PublicProxyOptions
   private readonly upgrades = new Set<UpgradeExchange>()
+  /** Exchanges that already waited once for the store to come back (waitForStore). */
+  private readonly waitedForStore = new WeakSet<ProxyExchange | UpgradeExchange>()
   /** Set once the server drains: how long a WebSocket session has to close. */
   private leavingTimeoutMs: number | undefined
 
@@ -173,6 +176,21 @@ export class PublicProxy {
       if (found || !unsettled()) return
       await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.min(step, deadline - Date.now()))))
     }
+  }
+
+  /**
+   * A lookup failed because the store is out (a relayed stream lost with the
+   * bus, retried, or a lookup just as Redis went): wait for the store as a new
+   * request would, then `again` — once per exchange. False when that does not
+   * apply and the caller answers 503.
+   */
+  private waitForStore(exchange: ProxyExchange | UpgradeExchange, error: unknown, again: () => void): boolean {
+    if (!(error instanceof ClusterError) || this.options.storeUnsettled?.() !== true || this.waitedForStore.has(exchange)) return false
+    this.waitedForStore.add(exchange)
+    void this.storeSettled(exchange.summary.tunnelId, () => exchange.finished).then(() => {
+      if (!exchange.finished) again()
+    })
+    return true
   }
 
   /** Wraps an exchange's onDone: frees the admitted request's stream slot first. */
@@ -297,6 +315,7 @@ export class PublicProxy {
         this.openUpgrade(exchange, resolution.opener)
       },
       (error: unknown) => {
+        if (this.waitForStore(exchange, error, () => this.dispatchUpgrade(exchange))) return
         this.options.logger.error({ err: (error as Error).message, tunnel: exchange.summary.tunnelId }, 'tunnel lookup failed')
         exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
       },
@@ -355,6 +374,7 @@ export class PublicProxy {
         exchange.attach(stream, resolution.opener.continueTimeoutMs)
       },
       (error: unknown) => {
+        if (this.waitForStore(exchange, error, () => this.dispatch(exchange))) return
         this.options.logger.error({ err: (error as Error).message, tunnel: exchange.summary.tunnelId }, 'tunnel lookup failed')
         exchange.fail(ErrorCode.AGENT_RECONNECTING, 'tunnel store unavailable', { 'retry-after': '2' })
       },
