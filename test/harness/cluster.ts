@@ -104,6 +104,9 @@ export interface PrivateRedis {
 
 const REDIS_SERVER = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => existsSync(p))
 
+/** Whether startPrivateRedis can start a redis-server of the test's own. */
+export const hasRedisServer = REDIS_SERVER !== undefined
+
 /** A redis-server of this test's own on loopback, without persistence; null when the binary is absent. */
 export async function startPrivateRedis(): Promise<PrivateRedis | null> {
   if (REDIS_SERVER === undefined) return null
