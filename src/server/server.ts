@@ -384,8 +384,13 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       for (const connection of registry.connections()) connection.finishDrain()
       // Requests in flight count whether their agent is here or on another instance (relayed): an
       // instance with no agent connection of its own would otherwise cut them a second after SIGTERM.
+      // Relay streams too: one serving another instance's client may still hold the tail of a response
+      // after this instance's agent sent it all and closed its drained connection.
       const settled = (): boolean =>
-        requestsInFlight === 0 && proxy.openUpgrades === 0 && [...registry.connections()].every((c) => c.session.goingAway && c.session.activeStreams === 0)
+        requestsInFlight === 0 &&
+        proxy.openUpgrades === 0 &&
+        (relay?.activeStreams ?? 0) === 0 &&
+        [...registry.connections()].every((c) => c.session.goingAway && c.session.activeStreams === 0)
       while (Date.now() < deadline && !settled()) {
         closeSessionsWhenDue()
         await new Promise((r) => setTimeout(r, 25))
