@@ -47,7 +47,9 @@ function parseArgs(argv: string[]): { runs: number; nodes: string[]; trees: Tree
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a positive integer')
   if (nodes.length === 0) nodes.push(process.execPath)
   const trees = [here, ...roots].map((root, i): Tree => {
-    const bin = join(root, 'dist/src/bin.js')
+    // The npm bin (package.json), as `adit` runs after an install.
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin?: Record<string, string> }
+    const bin = join(root, pkg.bin?.adit ?? 'dist/src/bin.js')
     // An older build without `adit http` (issue 13) runs the agent command of its day.
     const hasHttpCommand = readFileSync(join(root, 'dist/src/cli/cli.js'), 'utf8').includes("command('http <target>')")
     return { name: i === 0 ? 'this' : root, bin, hasHttpCommand }

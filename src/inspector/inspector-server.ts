@@ -147,13 +147,17 @@ export interface ExchangeDetail extends ExchangeSummary {
 const version = readVersion()
 
 function readVersion(): string {
-  try {
-    // dist/src/inspector/ → the package root, in the repo and in an installed package alike.
-    const pkg = createRequire(import.meta.url)('../../../package.json') as { version?: unknown }
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0'
-  } catch {
-    return '0.0.0'
+  // The package root: from dist/src/inspector/, or from the bundled CLI in dist/cli/ (scripts/bundle-cli.mjs).
+  const require = createRequire(import.meta.url)
+  for (const path of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = require(path) as { name?: unknown; version?: unknown }
+      if (pkg.name === 'adit-tunnel' && typeof pkg.version === 'string') return pkg.version
+    } catch {
+      // Not this one.
+    }
   }
+  return '0.0.0'
 }
 
 const errorStatus: Record<InspectorErrorCode, number> = {

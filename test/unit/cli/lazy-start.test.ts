@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { trace, type TracerProvider } from '@opentelemetry/api'
 import { repoPath } from '../deploy/repo.js'
 import { tempDir } from '../../harness/temp.js'
@@ -64,6 +64,44 @@ test("adit http loads neither yaml, nor undici's index (fetch, caches, mocks), n
   } finally {
     dir.remove()
   }
+})
+
+/** The ES modules `node <bin> <args>` loaded (a loader hook appends each URL to a file), and its exit code. */
+function esModulesLoaded(bin: string, args: string[]): { urls: string[]; status: number | null } {
+  const dir = tempDir()
+  try {
+    const list = dir.file('urls.txt')
+    writeFileSync(list, '')
+    const hooks = dir.file('hooks.mjs')
+    writeFileSync(
+      hooks,
+      `import { appendFileSync } from 'node:fs'\nexport async function load(url, context, next) {\n  appendFileSync(${JSON.stringify(list)}, url + '\\n')\n  return next(url, context)\n}\n`,
+    )
+    const preload = dir.file('register.mjs')
+    writeFileSync(preload, `import { register } from 'node:module'\nregister(${JSON.stringify(new URL(`file://${hooks}`).href)})\n`)
+    const run = spawnSync(process.execPath, ['--import', preload, bin, ...args], { encoding: 'utf8', timeout: 60_000 })
+    return {
+      urls: readFileSync(list, 'utf8')
+        .split('\n')
+        .filter((u) => u !== ''),
+      status: run.status,
+    }
+  } finally {
+    dir.remove()
+  }
+}
+
+test("the npm bin runs adit's own code from a few bundled files (chunks shared between commands), not ~100 modules", () => {
+  // Node's ESM loader spent ~1 ms per module resolving, reading and linking adit's ~100 files before
+  // `adit http` printed its forwarding line (Node 24 CPU profile); scripts/bundle-cli.mjs bundles them per command.
+  const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { bin: { adit: string } }
+  const { urls, status } = esModulesLoaded(repoPath(pkg.bin.adit), ['http', '3000', '--state-file', 'none', '--print-config'])
+  assert.equal(status, 0)
+  const own = urls.filter((u) => u.startsWith(new URL(`file://${repoPath('dist')}/`).href))
+  assert.ok(own.length > 0 && own.length <= 25, `${own.length} of adit's files: ${own.join(' ')}`)
+  // The check can fail: the unbundled build loads each module on its own.
+  const unbundled = esModulesLoaded(repoPath('dist', 'src', 'bin.js'), ['http', '3000', '--state-file', 'none', '--print-config'])
+  assert.ok(unbundled.urls.filter((u) => u.includes('/dist/src/')).length > 50)
 })
 
 test('otelRegistered: false until an OpenTelemetry provider is registered', () => {
