@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander'
+import { version } from '../version.js'
 import type { DoctorFlags } from './doctor-command.js'
 import type { TunnelsFlags } from './tunnels-command.js'
 import type { LoginFlags } from './login-command.js'
@@ -59,7 +60,7 @@ export function buildCli(argv?: readonly string[]): Command {
   // server's, the agent's and tcp's too. Without argv (tests, the settings tables) every command has all of its options.
   const named = argv?.slice(2).find((word) => !word.startsWith('-'))
   const withOptions = (command: string): boolean => argv === undefined || named === command || named === 'help'
-  const program = new Command('adit').description('Self-hosted reverse tunnel for HTTP').version('0.1.0').showHelpAfterError()
+  const program = new Command('adit').description('Self-hosted reverse tunnel for HTTP').version(version).showHelpAfterError()
 
   const server = program.command('server').description('run the public tunnel server')
   if (withOptions('server')) for (const row of serverSettings) server.addOption(optionFor(row))

@@ -104,6 +104,23 @@ test("the npm bin runs adit's own code from a few bundled files (chunks shared b
   assert.ok(unbundled.urls.filter((u) => u.includes('/dist/src/')).length > 50)
 })
 
+test('adit --version answers before the CLI is loaded, with the version commander prints and package.json holds', () => {
+  const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string; bin: { adit: string } }
+  for (const bin of [repoPath(pkg.bin.adit), repoPath('dist', 'src', 'bin.js')]) {
+    for (const flag of ['--version', '-V']) {
+      const { urls, status } = esModulesLoaded(bin, [flag])
+      assert.equal(status, 0)
+      assert.ok(!urls.some((u) => /\/(main|cli)[.-]/.test(u) || u.includes('commander')), `${flag} loaded the CLI: ${urls.join(' ')}`)
+      const run = spawnSync(process.execPath, [bin, flag], { encoding: 'utf8', timeout: 60_000 })
+      assert.equal(run.stdout, `${pkg.version}\n`)
+    }
+  }
+  // The check can fail: with another argument the CLI (commander) is loaded and prints the same.
+  const both = spawnSync(process.execPath, [repoPath('dist', 'src', 'bin.js'), '--version', '--help'], { encoding: 'utf8', timeout: 60_000 })
+  assert.equal(both.stdout, `${pkg.version}\n`)
+  assert.ok(esModulesLoaded(repoPath('dist', 'src', 'bin.js'), ['help']).urls.some((u) => u.includes('commander')))
+})
+
 test('otelRegistered: false until an OpenTelemetry provider is registered', () => {
   assert.equal(otelRegistered(), false)
   const provider: TracerProvider = { getTracer: () => trace.getTracer('noop') }
