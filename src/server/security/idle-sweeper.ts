@@ -14,6 +14,17 @@ export interface IdleSweeperOptions {
   now?: () => number
 }
 
+/**
+ * Time between sweeps for a TTL: a quarter of it, at least 10 ms, at most a
+ * minute. An instance learns that another one holds an agent only from that
+ * instance's touches, written once per sweep, so the interval must stay well
+ * below the TTL: a floor of 1 s let a TTL under ~1 s expire, from the other
+ * instance, a tunnel whose agent was connected all along.
+ */
+export function idleSweepInterval(ttlMs: number): number {
+  return Math.max(10, Math.min(60_000, Math.floor(ttlMs / 4)))
+}
+
 /** Ids looked at per sweep at most, so one sweep stays short. */
 const BATCH = 256
 

@@ -29,7 +29,7 @@ export interface SecurityOptions {
   tunnelRate: RateLimit | undefined
   /** A tunnel with no agent this long is revoked; 0 = never (`TUNNEL_IDLE_TTL`). */
   idleTtlMs: number
-  /** Time between idle sweeps (ms); by default a quarter of the TTL, at most a minute. */
+  /** Time between idle sweeps (ms), at most half the TTL; by default a quarter of it, at least 10 ms, at most a minute. */
   idleSweepMs: number | undefined
   /** The previous secret stays valid this long after a rotation (`ADIT_ROTATION_GRACE`). */
   rotationGraceMs: number
@@ -110,6 +110,12 @@ export function resolveSecurityOptions(input: Partial<SecurityOptions> = {}): Se
   if (options.registerRateMaxClients < 1) throw new ConfigError('server option security.registerRateMaxClients must be ≥ 1')
   if (options.idleSweepMs !== undefined && (!Number.isInteger(options.idleSweepMs) || options.idleSweepMs < 10)) {
     throw new ConfigError(`server option security.idleSweepMs must be an integer ≥ 10, got ${String(options.idleSweepMs)}`)
+  }
+  // Another instance sees a held tunnel as live only through the holder's touches, one per sweep.
+  if (options.idleSweepMs !== undefined && options.idleTtlMs > 0 && options.idleSweepMs * 2 > options.idleTtlMs) {
+    throw new ConfigError(
+      `server option security.idleSweepMs (${options.idleSweepMs}) must be at most half of idleTtlMs (${options.idleTtlMs}): with several instances a longer one expires tunnels whose agent is connected elsewhere`,
+    )
   }
   if (options.adminToken !== undefined && options.adminToken.length < 16) throw new ConfigError('ADIT_ADMIN_TOKEN must be at least 16 characters')
   return options

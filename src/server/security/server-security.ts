@@ -6,7 +6,7 @@ import type { Logger } from '../../observability/logger.js'
 import type { Credentials } from '../credentials.js'
 import { accessFromRequest } from './access-rules.js'
 import { clientIpFor } from './client-ip.js'
-import { IdleSweeper } from './idle-sweeper.js'
+import { IdleSweeper, idleSweepInterval } from './idle-sweeper.js'
 import { BasicAuthVerifier } from './basic-auth-verifier.js'
 import { clientKeyOf, FailureThrottle } from './failure-throttle.js'
 import { KeyedRateLimiter } from './rate-limiter.js'
@@ -79,7 +79,7 @@ export class ServerSecurity {
       this.sweeper = new IdleSweeper({
         store: ctx.store,
         ttlMs: options.idleTtlMs,
-        intervalMs: options.idleSweepMs ?? Math.max(1000, Math.min(60_000, Math.floor(options.idleTtlMs / 4))),
+        intervalMs: options.idleSweepMs ?? idleSweepInterval(options.idleTtlMs),
         liveTunnelIds: ctx.liveTunnelIds,
         expire: async (id) => {
           ctx.logger.info({ tunnel: id }, 'tunnel expired: no agent for TUNNEL_IDLE_TTL')

@@ -8,7 +8,8 @@ import { createMemoryCluster } from '../../../../src/cluster/memory.js'
 import { Credentials } from '../../../../src/server/credentials.js'
 import { handleTunnelAdmin, routeTunnelAdmin } from '../../../../src/server/security/tunnel-admin.js'
 import { secretBinding, verifyTunnelSecret } from '../../../../src/server/security/tunnel-secret.js'
-import { IdleSweeper } from '../../../../src/server/security/idle-sweeper.js'
+import { IdleSweeper, idleSweepInterval } from '../../../../src/server/security/idle-sweeper.js'
+import { resolveSecurityOptions } from '../../../../src/server/security/security-options.js'
 import { ErrorCode } from '../../../../src/errors.js'
 
 test('routeTunnelAdmin recognises only /tunnels/{id} and /tunnels/{id}/rotate', () => {
@@ -142,4 +143,15 @@ test('idle sweeper: expires tunnels idle past the TTL, never those with a live a
   sweeper.start()
   sweeper.stop()
   await cluster.close()
+})
+
+test('idle sweeps run at a quarter of the TTL (10 ms to 1 min), and an explicit interval above half the TTL is refused', () => {
+  // The instance holding an agent marks its tunnel seen once per sweep; another instance expires it after the TTL.
+  assert.equal(idleSweepInterval(500), 125, 'a 500 ms TTL swept every second let another instance expire a connected tunnel')
+  assert.equal(idleSweepInterval(1000), 250)
+  assert.equal(idleSweepInterval(20), 10)
+  assert.equal(idleSweepInterval(7 * 24 * 3_600_000), 60_000)
+  assert.throws(() => resolveSecurityOptions({ idleTtlMs: 1000, idleSweepMs: 600 }), /at most half of idleTtlMs/)
+  assert.equal(resolveSecurityOptions({ idleTtlMs: 1000, idleSweepMs: 500 }).idleSweepMs, 500)
+  assert.equal(resolveSecurityOptions({ idleTtlMs: 0, idleSweepMs: 60_000 }).idleSweepMs, 60_000, 'no expiry, no constraint')
 })
