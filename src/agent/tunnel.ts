@@ -407,7 +407,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return this.reregistering
   }
 
+  /** Reports a final error once: every connection gets GOAWAY REVOKED, the first one closes the tunnel. */
   private fatal(error: Error): void {
+    if (this.closed) return
     const first = this.firstOpen
     this.firstOpen = undefined
     if (first) first.reject(error)
