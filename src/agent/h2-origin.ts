@@ -1,16 +1,14 @@
-import {
-  connect as http2Connect,
-  constants,
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-} from 'node:http2'
+import { createRequire } from 'node:module'
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { Dispatcher as DispatcherBase } from '../http/undici-parts.js'
 import type { TrailerFields } from '../protocol/index.js'
 import { trailerObject } from '../http/trailer-fields.js'
+
+/** node:http2 (~15 ms to load on Node 24), loaded when an HTTP/2 session is first opened, not by every agent start. */
+let http2Module: typeof import('node:http2') | undefined
+const http2 = (): typeof import('node:http2') => (http2Module ??= createRequire(import.meta.url)('node:http2') as typeof import('node:http2'))
 
 /**
  * What a handler may add to undici's classic one: the request's trailer
@@ -67,8 +65,8 @@ export class H2Origin extends DispatcherBase {
     if (current !== null && !current.closed && !current.destroyed) return current
     const settings = { enablePush: false, initialWindowSize: STREAM_WINDOW }
     const session = this.tls
-      ? http2Connect(this.authority, { settings, rejectUnauthorized: this.rejectUnauthorized, ALPNProtocols: ['h2'] })
-      : http2Connect(this.authority, { settings })
+      ? http2().connect(this.authority, { settings, rejectUnauthorized: this.rejectUnauthorized, ALPNProtocols: ['h2'] })
+      : http2().connect(this.authority, { settings })
     session.on('error', () => {}) // each stream reports its own failure
     session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW))
     const forget = (): void => {
@@ -164,18 +162,18 @@ class H2Exchange {
     this.headTimer = undefined
     if (this.done || this.answered) return
     this.fail(Object.assign(new Error('the local service sent no response head in time'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
-    if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL)
+    if (!this.stream.destroyed) this.stream.close(http2().constants.NGHTTP2_CANCEL)
   }
 
   private readonly onBodyTimeout = (): void => {
     if (this.done || this.paused) return // paused: resume() re-arms it
     this.fail(Object.assign(new Error('the local service sent no body data in time'), { code: 'UND_ERR_BODY_TIMEOUT' }))
-    if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL)
+    if (!this.stream.destroyed) this.stream.close(http2().constants.NGHTTP2_CANCEL)
   }
 
   /** undici's contract: an aborted request still ends with onError(reason) (its request() settles on it). */
   private readonly abort = (reason?: Error): void => {
-    if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL)
+    if (!this.stream.destroyed) this.stream.close(http2().constants.NGHTTP2_CANCEL)
     this.fail(reason ?? Object.assign(new Error('request aborted'), { code: 'UND_ERR_ABORTED' }))
   }
 

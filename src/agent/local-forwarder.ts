@@ -1,6 +1,6 @@
 import { Readable, type Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { Pool } from '../http/undici-parts.js'
+import { createPool } from '../http/undici-parts.js'
 import { AlpnOrigin } from './alpn-origin.js'
 import { H2Origin } from './h2-origin.js'
 import { TrailerOrigin } from './trailer-origin.js'
@@ -58,6 +58,7 @@ export function publicHost(headers: ReadonlyArray<[string, string]>): string | u
 export class LocalForwarder {
   readonly routes: RouteTable
   private readonly pools = new Map<string, Dispatcher>()
+  private readonly origins = new Map<string, RouteTable['origins'][number]>()
   private readonly trailerOrigins = new Map<string, TrailerOrigin>()
   private readonly options: LocalForwarderOptions
   private nextExchange = 1
@@ -65,30 +66,51 @@ export class LocalForwarder {
   constructor(options: LocalForwarderOptions) {
     this.options = options
     this.routes = options.routes
-    for (const origin of options.routes.origins) {
-      if (origin.url.protocol === 'h2c:') {
-        // HTTP/2 with prior knowledge: one multiplexed node:http2 session instead of a pool of HTTP/1.1 connections.
-        this.pools.set(origin.key, new H2Origin({ url: origin.url }))
-        continue
-      }
-      const pool = new Pool(origin.url.origin, {
-        connections: options.connections,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        // The server owns the response deadline and resets the stream; the
-        // agent never cuts a slow download on its own (a route's responseTimeout is per request).
-        headersTimeout: 0,
-        bodyTimeout: 0,
-        connect: resetAwareConnector(origin.url.protocol === 'https:' ? { rejectUnauthorized: !origin.insecure } : {}),
-      })
-      // An https:// service is asked by ALPN: HTTP/2 when it offers h2 (gRPC over TLS), else this pool.
-      this.pools.set(origin.key, origin.url.protocol === 'https:' ? new AlpnOrigin(origin.url, pool, !origin.insecure) : pool)
+    for (const origin of options.routes.origins) this.origins.set(origin.key, origin)
+  }
+
+  /**
+   * Makes every origin's pool now. The tunnel calls it once it is online: the pools (and undici's
+   * client, ~25 ms of loading on Node 24) are not on the way to the `forwarding` line, and the first
+   * request finds them ready. A pool asked for earlier is made then.
+   */
+  warm(): void {
+    for (const key of this.origins.keys()) this.dispatcherFor(key)
+  }
+
+  private dispatcherFor(key: string): Dispatcher {
+    let made = this.pools.get(key)
+    const origin = this.origins.get(key)
+    if (made === undefined && origin !== undefined) {
+      made = this.makePool(origin)
+      this.pools.set(key, made)
     }
+    return made!
+  }
+
+  private makePool(origin: RouteTable['origins'][number]): Dispatcher {
+    const options = this.options
+    if (origin.url.protocol === 'h2c:') {
+      // HTTP/2 with prior knowledge: one multiplexed node:http2 session instead of a pool of HTTP/1.1 connections.
+      return new H2Origin({ url: origin.url })
+    }
+    const pool = createPool(origin.url.origin, {
+      connections: options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      // The server owns the response deadline and resets the stream; the
+      // agent never cuts a slow download on its own (a route's responseTimeout is per request).
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      connect: resetAwareConnector(origin.url.protocol === 'https:' ? { rejectUnauthorized: !origin.insecure } : {}),
+    })
+    // An https:// service is asked by ALPN: HTTP/2 when it offers h2 (gRPC over TLS), else this pool.
+    return origin.url.protocol === 'https:' ? new AlpnOrigin(origin.url, pool, !origin.insecure) : pool
   }
 
   /** The pool of the first origin (a plain `--local` tunnel's only one). */
   get pool(): Dispatcher {
-    return this.pools.values().next().value as Dispatcher
+    return this.dispatcherFor(this.origins.keys().next().value as string)
   }
 
   /** node:http to a route's http:// origin, for requests that announce trailers (made on first use). */
@@ -104,7 +126,7 @@ export class LocalForwarder {
 
   /** The pool of a route that has a local origin: an undici Pool, or an H2Origin for h2c://. */
   poolFor(route: Route): Dispatcher {
-    return this.pools.get(originKey(route))!
+    return this.dispatcherFor(originKey(route))
   }
 
   /** The route a request takes. */
@@ -197,6 +219,8 @@ export class LocalForwarder {
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), 1000)
     })
+    // Every pool exists once closed, so a late request is refused as it was by a closed pool, not given a new one.
+    this.warm()
     const pools = [...this.pools.values(), ...this.trailerOrigins.values()]
     const outcome = await Promise.race([Promise.all(pools.map((p) => p.close())).then(() => 'closed' as const), late])
     clearTimeout(timer)

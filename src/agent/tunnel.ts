@@ -284,6 +284,11 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     const first = this.firstOpen
     this.firstOpen = undefined
     first?.resolve()
+    // Online: the local pools are made now, after whoever awaited start() (the `forwarding` line) had its turn.
+    if (first !== undefined && this.forwarder instanceof LocalForwarder) {
+      const forwarder = this.forwarder
+      setImmediate(() => forwarder.warm())
+    }
   }
 
   /**

@@ -7,17 +7,6 @@ declare module 'undici/lib/api/index.js' {
   const api: Record<string, unknown>
   export default api
 }
-declare module 'undici/lib/dispatcher/pool.js' {
-  const Pool: typeof import('undici').Pool
-  export default Pool
-}
-declare module 'undici/lib/core/connect.js' {
-  const buildConnector: typeof import('undici').buildConnector
-  export default buildConnector
-}
-declare module 'undici/lib/global.js' {
-  export function getGlobalDispatcher(): import('undici').Dispatcher
-}
 declare module 'undici/lib/core/util.js' {
   const util: { parseURL(url: string | URL): URL; parseOrigin(url: string | URL): URL }
   export default util

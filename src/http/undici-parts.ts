@@ -1,9 +1,7 @@
+import { createRequire } from 'node:module'
 import type * as Undici from 'undici'
 import DispatcherModule from 'undici/lib/dispatcher/dispatcher.js'
 import api from 'undici/lib/api/index.js'
-import PoolModule from 'undici/lib/dispatcher/pool.js'
-import buildConnectorModule from 'undici/lib/core/connect.js'
-import { getGlobalDispatcher } from 'undici/lib/global.js'
 import util from 'undici/lib/core/util.js'
 
 /*
@@ -21,8 +19,39 @@ import util from 'undici/lib/core/util.js'
 Object.assign(DispatcherModule.prototype, api)
 
 export const Dispatcher: typeof Undici.Dispatcher = DispatcherModule
-export const Pool: typeof Undici.Pool = PoolModule
-export const buildConnector: typeof Undici.buildConnector = buildConnectorModule
+
+/*
+ * The pool (its client, HTTP/1.1 and HTTP/2 parsers, node:http2: ~25 ms of a start on Node 24), the
+ * connector and the global agent are loaded when first used: the agent makes its pools once it is
+ * online (LocalForwarder.warm), after the `forwarding` line. require() keeps that synchronous; where
+ * a plain `require` exists (the esbuild bundles, which inline what it names) it is that one.
+ */
+let poolClass: typeof Undici.Pool | undefined
+let connector: typeof Undici.buildConnector | undefined
+let globalDispatcher: (() => Undici.Dispatcher) | undefined
+
+export function createPool(origin: string, options: Undici.Pool.Options): Undici.Pool {
+  poolClass ??= (
+    typeof require === 'function' ? require('undici/lib/dispatcher/pool.js') : createRequire(import.meta.url)('undici/lib/dispatcher/pool.js')
+  ) as typeof Undici.Pool
+  return new poolClass(origin, options)
+}
+
+export function buildConnector(options: Undici.buildConnector.BuildOptions): Undici.buildConnector.connector {
+  connector ??= (
+    typeof require === 'function' ? require('undici/lib/core/connect.js') : createRequire(import.meta.url)('undici/lib/core/connect.js')
+  ) as typeof Undici.buildConnector
+  return connector(options)
+}
+
+function getGlobalDispatcher(): Undici.Dispatcher {
+  globalDispatcher ??= (
+    (typeof require === 'function' ? require('undici/lib/global.js') : createRequire(import.meta.url)('undici/lib/global.js')) as {
+      getGlobalDispatcher(): Undici.Dispatcher
+    }
+  ).getGlobalDispatcher
+  return globalDispatcher()
+}
 
 type RequestOptions = { path?: string; method?: string; body?: unknown; dispatcher?: Undici.Dispatcher } & Record<string, unknown>
 

@@ -6,7 +6,7 @@
  *
  * Like the agent, it only ever talks to the one local origin it was given.
  */
-import { Pool } from '../http/undici-parts.js'
+import { createPool } from '../http/undici-parts.js'
 import type { ReplayFunction, ReplayRequest, ReplayResult } from './replay.js'
 
 export interface LocalReplayOptions {
@@ -35,7 +35,7 @@ export interface LocalReplay {
 export function createLocalReplay(input: Partial<LocalReplayOptions> = {}): LocalReplay {
   const options = { ...localReplayDefaults, ...input }
   const origin = new URL(options.local).origin
-  const pool = new Pool(origin, { connections: 4, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs })
+  const pool = createPool(origin, { connections: 4, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs })
 
   async function replay(request: ReplayRequest): Promise<ReplayResult> {
     const headers: string[] = []

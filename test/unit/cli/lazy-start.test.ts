@@ -49,6 +49,9 @@ test("adit http loads neither yaml, nor undici's index (fetch, caches, mocks), n
   assert.ok(!rel.some((f) => f.startsWith('yaml/')), 'yaml loaded without a config file')
   assert.ok(!rel.includes('undici/index.js'), "undici's index loaded")
   assert.ok(!rel.some((f) => f.startsWith('undici/lib/web/')), `undici's web APIs loaded: ${rel.filter((f) => f.startsWith('undici/lib/web/')).join(', ')}`)
+  // The pool (undici's client, its HTTP/2 half and node:http2) is made once the tunnel is online, not at start.
+  assert.ok(!rel.includes('undici/lib/dispatcher/pool.js'), "undici's pool loaded at start")
+  assert.ok(!internals.includes('NativeModule http2'), 'node:http2 loaded at start')
   // Node 24: an ESM import of node:http reads its lazy WebSocket export, which loads the undici bundled in Node.
   assert.ok(!internals.some((m) => m.includes('deps/undici')), 'node:internal/deps/undici loaded')
   // The check can fail: a config file does load yaml.
