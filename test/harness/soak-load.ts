@@ -181,7 +181,11 @@ export function startSoakLoad(options: SoakLoadOptions): { outcomes: Outcome[]; 
     outcomes,
     stop: async () => {
       stopped = true
-      const timer = setTimeout(() => hard.abort(new Error('still open 20 s after the load stopped')), 20_000)
+      const timer = setTimeout(() => {
+        // Where the hung exchanges wait: the client's pool (queued/pending: never written) or the server (running).
+        const stats = JSON.stringify((dispatcher as unknown as { stats: Record<string, unknown> }).stats)
+        hard.abort(new Error(`still open 20 s after the load stopped (client pool ${stats})`))
+      }, 20_000)
       await all
       clearTimeout(timer)
       await dispatcher.close().catch(() => {})

@@ -177,6 +177,7 @@ describe('soak under the emulated Cloud Run front end', { skip: hasRedisServer ?
       })
       const events: EventFigure[] = []
       let loadStoppedAt = 0
+      let frontEndSockets: ReturnType<CloudRun['sockets']> = []
       const memory = new Map<EventFigure, number[]>()
       const agentSockets = (): number => cr.log.filter((e) => e.url.startsWith('/ws')).length
       const run = async (event: string, action: (cut: () => void) => Promise<unknown>, settleMs = 3_000): Promise<void> => {
@@ -229,7 +230,10 @@ describe('soak under the emulated Cloud Run front end', { skip: hasRedisServer ?
         }
       } finally {
         loadStoppedAt = Date.now()
+        // The front end's client connections 15 s after the load stopped, if it is still stopping (a hung exchange).
+        const snapshot = setTimeout(() => (frontEndSockets = cr.sockets()), 15_000)
         await load.stop()
+        clearTimeout(snapshot)
       }
       const rows = figures(events, load.outcomes, memory, loadStoppedAt)
       const report = table(rows)
@@ -244,7 +248,7 @@ describe('soak under the emulated Cloud Run front end', { skip: hasRedisServer ?
         const logs = Object.fromEntries([...cr.pool.all.map((i) => [`${i.name} pid ${i.pid}`, i.proc.lines]), ['agent', agent.lines]])
         writeFileSync(
           process.env.ADIT_SOAK_OUT,
-          JSON.stringify({ rows, counters: cr.counters, table: report, events, failures, logs, frontEnd: cr.log }, null, 2),
+          JSON.stringify({ rows, counters: cr.counters, table: report, events, failures, logs, frontEnd: cr.log, frontEndSockets }, null, 2),
         )
       }
 

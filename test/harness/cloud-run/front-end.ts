@@ -45,6 +45,8 @@ export interface CloudRun {
   counters: FrontEndCounters
   /** The last 50,000 requests and upgrades, oldest first. */
   log: FrontEndEntry[]
+  /** Client connections open now: what each read and wrote, and when it last began a request (diagnostics). */
+  sockets(): Array<{ remotePort: number | undefined; bytesRead: number; bytesWritten: number; requests: number; lastRequestAt: number | undefined }>
   /** Instances routed to now. */
   readonly serving: Instance[]
   /** Starts instances (of the current revision) or retires the newest until `n` are live. */
@@ -88,6 +90,7 @@ export async function startCloudRun(input: Partial<CloudRunOptions> = {}): Promi
   const counters: FrontEndCounters = { requests: 0, upgrades: 0, timeouts: 0, upgradeTimeouts: 0, tooLarge: 0, tooMany: 0 }
   let revision = options.revision
   const clients = new Set<Socket>()
+  const seenOn = new WeakMap<Socket, { requests: number; lastRequestAt?: number }>()
   const log: FrontEndEntry[] = []
   const entry = (req: IncomingMessage): FrontEndEntry => {
     const e: FrontEndEntry = { start: Date.now(), method: req.method ?? '', url: req.url ?? '' }
@@ -98,6 +101,10 @@ export async function startCloudRun(input: Partial<CloudRunOptions> = {}): Promi
 
   const onRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     counters.requests++
+    const onSocket = seenOn.get(req.socket) ?? { requests: 0 }
+    onSocket.requests++
+    onSocket.lastRequestAt = Date.now()
+    seenOn.set(req.socket, onSocket)
     const seen = entry(req)
     res.once('close', () => {
       seen.end = Date.now()
@@ -192,6 +199,14 @@ export async function startCloudRun(input: Partial<CloudRunOptions> = {}): Promi
     pool,
     counters,
     log,
+    sockets: () =>
+      [...clients].map((socket) => ({
+        remotePort: socket.remotePort,
+        bytesRead: socket.bytesRead,
+        bytesWritten: socket.bytesWritten,
+        requests: seenOn.get(socket)?.requests ?? 0,
+        lastRequestAt: seenOn.get(socket)?.lastRequestAt,
+      })),
     get serving() {
       return pool.serving
     },
