@@ -56,6 +56,8 @@ export interface PublicProxyOptions {
    * holdTimeoutMs) until its record reads back, instead of 503 or 404.
    */
   storeUnsettled?: () => boolean
+  /** Cluster hook: the store and the bus (its subscriber included) answer now. A request that waited for the store goes on only then. */
+  clusterHealthy?: () => boolean
   onExchange(summary: ExchangeSummary): void
   /** Security checks; without it every request goes through. */
   guard?: PublicGuard
@@ -173,7 +175,8 @@ export class PublicProxy {
         (record) => record !== null,
         () => false,
       )
-      if (found || !unsettled()) return
+      // Found, and this instance's bus subscriber is back too: a stream opened before it is would lose its answer.
+      if ((found && this.options.clusterHealthy?.() !== false) || !unsettled()) return
       await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.min(step, deadline - Date.now()))))
     }
   }

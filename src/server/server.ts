@@ -138,6 +138,7 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
           holdPollMs: relay.options.holdPollMs,
           recentlyHeldElsewhere: relay.recentlyHeldElsewhere,
           storeUnsettled: relay.storeUnsettled,
+          clusterHealthy: () => cluster.healthy(),
         }
       : {}),
     onExchange: logExchange,

@@ -132,3 +132,34 @@ describe('PublicProxy.resolve', () => {
     await s.close()
   })
 })
+
+describe('PublicProxy: waiting for a shared store that has just come back (a Redis restart)', () => {
+  /** PublicProxy's private wait, the step before admission and resolve (public-proxy.ts, storeSettled). */
+  const waitOf = (proxy: PublicProxy) => (proxy as unknown as { storeSettled(id: string, gaveUp: () => boolean): Promise<void> }).storeSettled.bind(proxy)
+
+  it('goes on once the record reads back and the bus answers again, not before: a stream opened before its subscriber is back loses its answer', async () => {
+    let busUp = false
+    const s = await setup({
+      credentials: { isSignedId: () => true } as unknown as Credentials,
+      holdPollMs: 20,
+      storeUnsettled: () => true,
+      clusterHealthy: () => busUp,
+    })
+    await s.tunnel('t')
+    const waited = waitOf(s.proxy)('t', () => false)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal(await settled(waited), false, 'the record is there, the bus is not: still waiting')
+    busUp = true
+    await waited
+    await s.close()
+  })
+
+  it('a settled store, or an id without this server\u2019s MAC, does not wait at all', async () => {
+    const s = await setup({ credentials: { isSignedId: () => false } as unknown as Credentials, storeUnsettled: () => true, clusterHealthy: () => false })
+    assert.equal(await settled(waitOf(s.proxy)('guessed', () => false)), true)
+    const t = await setup({ credentials: { isSignedId: () => true } as unknown as Credentials, storeUnsettled: () => false })
+    assert.equal(await settled(waitOf(t.proxy)('t', () => false)), true)
+    await s.close()
+    await t.close()
+  })
+})
