@@ -53,9 +53,14 @@ interface EventFigure {
 
 const KINDS: Kind[] = ['small', 'sse', 'websocket', 'download', 'upload']
 
-/** Why `o` may have failed in `e`, or null when nothing explains it. */
-function explain(e: EventFigure, o: Outcome): string | null {
-  if (e.cutAt !== undefined) return o.start <= e.cutAt ? 'in flight at the cut' : null
+/**
+ * Why `o` may have failed, or null when nothing explains it: it was in flight
+ * at a cut (whichever row it ended in), or — in an event without a cut — it
+ * is a stream that ran longer than the drain (never a small request).
+ */
+function explain(events: EventFigure[], e: EventFigure, o: Outcome): string | null {
+  if (events.some((c) => c.cutAt !== undefined && o.start <= c.cutAt && o.end >= c.cutAt)) return 'in flight at the cut'
+  if (e.cutAt !== undefined || o.kind === 'small') return null
   const ran = o.end - o.start
   if (o.kind === 'websocket' && /closed \(1001\)/.test(o.error ?? '') && ran >= DRAIN_MS - 2_000 - 100) return 'session outlived the drain (1001)'
   return ran >= DRAIN_MS - 100 ? 'stream outlived the drain' : null
@@ -73,7 +78,7 @@ function figures(events: EventFigure[], outcomes: Outcome[], memory: Map<EventFi
     const inside = outcomes.filter((o) => o.end >= e.startedAt && (next === undefined || o.end < next))
     const failures = inside.filter((o) => !o.ok)
     const failed = Object.fromEntries(KINDS.map((k) => [k, failures.filter((o) => o.kind === k).length])) as Record<Kind, number>
-    const unexplained = failures.filter((o) => explain(e, o) === null)
+    const unexplained = failures.filter((o) => explain(events, e, o) === null)
     const served = inside
       .filter((o) => o.kind === 'small' && o.ok)
       .map((o) => o.end)
@@ -98,7 +103,7 @@ function figures(events: EventFigure[], outcomes: Outcome[], memory: Map<EventFi
       exchanges: inside.length,
       failed,
       unexplained,
-      explained: [...new Set(failures.map((o) => explain(e, o)).filter((x) => x !== null))],
+      explained: [...new Set(failures.map((o) => explain(events, e, o)).filter((x) => x !== null))],
       longestGapMs: gap,
       durations: KINDS.map((k) => `${k} ${took(k)}`).join(', '),
       memoryMiB: memory.get(e) ?? [],
