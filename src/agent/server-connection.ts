@@ -82,7 +82,7 @@ export class ServerConnection {
       ...(maskNeeded(options.url) ? {} : { generateMask: zeroMask }),
     })
     this.ws = ws
-    const transport: Transport = wsTransport(ws)
+    const transport: Transport = wsTransport(ws, !maskNeeded(options.url))
     this.session = new Session(transport, {
       role: 'agent',
       streamWindow: sessionDefaults.streamWindow,

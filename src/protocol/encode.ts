@@ -18,9 +18,16 @@ function frame(type: number, streamId: number, payloadLength: number): Buffer {
  * `blocked`: these bytes spent the sender's credit and it has more (FLAG_BLOCKED; only to a peer that negotiated `window-blocked`).
  */
 export function encodeData(streamId: number, data: Uint8Array, end = false, blocked = false): Buffer {
-  const buf = frame(FrameType.DATA | (end ? FLAG_END : 0) | (blocked ? FLAG_BLOCKED : 0), streamId, data.length)
+  const buf = Buffer.allocUnsafe(HEADER_LENGTH + data.length)
+  writeDataHeader(buf, 0, streamId, end, blocked)
   buf.set(data, HEADER_LENGTH)
   return buf
+}
+
+/** The HEADER_LENGTH bytes that start a DATA frame, written at `offset` (for a transport that sends the payload beside them). */
+export function writeDataHeader(buf: Buffer, offset: number, streamId: number, end: boolean, blocked: boolean): void {
+  buf[offset] = FrameType.DATA | (end ? FLAG_END : 0) | (blocked ? FLAG_BLOCKED : 0)
+  buf.writeUInt32BE(streamId, offset + 1)
 }
 
 export function encodeEnd(streamId: number): Buffer {

@@ -1,5 +1,5 @@
 import { decodeFrame, decodeGoAway, decodeOpen, decodeU32 } from './decode.js'
-import { encodeGoAway, encodeOpen } from './encode.js'
+import { encodeData, encodeGoAway, encodeOpen } from './encode.js'
 import { ProtocolError, ProtocolErrorCode } from './errors.js'
 import { FrameType, INITIAL_WINDOW, MAX_STREAM_ID, ResetCode, type RequestHead } from './frame.js'
 import { Stream, type OpenedStream, type StreamHandler, type StreamOwner } from './stream.js'
@@ -15,6 +15,14 @@ export interface Transport {
    * has one agent behind it and ignores it.
    */
   send(frame: Buffer | string, onSent?: (err?: Error) => void, route?: Buffer): void
+  /**
+   * Optional: sends one DATA frame as `send(encodeData(...))` would, but
+   * writes the frame's header and the caller's `payload` side by side
+   * instead of copying the payload into one buffer (a WebSocket that can
+   * frame the message itself). The payload is a view the caller keeps
+   * unchanged, as bytes waiting for credit are.
+   */
+  sendData?(streamId: number, payload: Buffer, end: boolean, blocked: boolean, onSent?: (err?: Error | null) => void): void
   /** Bytes accepted by `send` but not yet written to the socket. */
   readonly bufferedAmount: number
 }
@@ -371,6 +379,18 @@ export class Session implements StreamOwner, StreamConnection {
       return
     }
     this.transport.send(frame, undefined, route)
+  }
+
+  sendData(streamId: number, payload: Buffer, end: boolean, blocked: boolean): void {
+    if (this.closed) return
+    if (this.transport.sendData === undefined) return this.send(encodeData(streamId, payload, end, blocked))
+    // As send: past the high-water mark every frame carries the drain check.
+    if (this.isCongested || this.transport.bufferedAmount + payload.length > this.highWaterMark) {
+      this.isCongested = true
+      this.transport.sendData(streamId, payload, end, blocked, this.onSent)
+      return
+    }
+    this.transport.sendData(streamId, payload, end, blocked)
   }
 
   block(stream: Stream): void {

@@ -37,6 +37,8 @@ export interface OpenedStream {
 /** The part of a session a stream needs; kept narrow so streams are testable alone. */
 export interface StreamOwner {
   send(frame: Buffer): void
+  /** Where given: sends a DATA frame without first copying `payload` into a frame buffer (see Transport.sendData). */
+  sendData?(streamId: number, payload: Buffer, end: boolean, blocked: boolean): void
   /** True while the transport holds more than its high-water mark. */
   readonly congested: boolean
   /** The peer negotiated `end-flag`: END may ride on HEAD and on the last DATA frame. */
@@ -502,7 +504,9 @@ export class Stream implements OpenedStream {
       const view = sent === 0 && n === chunk.length ? chunk : chunk.subarray(sent, sent + n)
       const ends = last && sent + n === chunk.length
       // The frame that spends the last credit of a body that goes on says so (FLAG_BLOCKED).
-      this.owner.send(encodeData(this.id, view, ends, !ends && n === this.sendCredit && this.owner.signalsBlocked === true))
+      const blocked = !ends && n === this.sendCredit && this.owner.signalsBlocked === true
+      if (this.owner.sendData !== undefined) this.owner.sendData(this.id, view, ends, blocked)
+      else this.owner.send(encodeData(this.id, view, ends, blocked))
       this.sendCredit -= n
       this.bytesSent += n
       sent += n

@@ -58,7 +58,7 @@ export class AgentConnection {
     this.tunnelId = tunnelId
     this.logger = options.logger
     this.protocol = ws.protocol === Subprotocol.V2 ? Subprotocol.V2 : Subprotocol.JSON_V1
-    const transport: Transport = wsTransport(ws)
+    const transport: Transport = wsTransport(ws, true)
     const onProtocolError = (error: ProtocolError): void => this.protocolError(error)
     this.session =
       this.protocol === Subprotocol.V2

@@ -23,7 +23,7 @@ async function connected(t: TestContext, protocol: string) {
   const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, protocol)
   const goAways = new Arrivals<{ code: number; lastStreamId: number }>()
   const opened = new Arrivals<Stream>()
-  const agent = new Session(wsTransport(client), {
+  const agent = new Session(wsTransport(client, false), {
     role: 'agent',
     onGoAway: (code, lastStreamId) => goAways.push({ code, lastStreamId }),
     onStream: (stream) => {
