@@ -57,7 +57,7 @@ export const serverSettings: readonly AnySetting[] = [
     env: ['ADIT_HOLD_TIMEOUT'],
     type: duration(),
     default: serverDefaults.holdTimeoutMs,
-    doc: 'how long a public request waits for a reconnecting agent before `503`',
+    doc: 'how long a public request waits for a reconnecting agent, or (with Redis) for a cluster store that is out or has just come back, before `503`',
     option: 'holdTimeoutMs',
   }),
   setting({

@@ -137,7 +137,7 @@ export class PublicProxy {
     // Security: a denial is answered here and never reaches the agent.
     if (this.options.guard === undefined && this.options.storeUnsettled === undefined) return this.dispatch(exchange)
     const guard = this.options.guard
-    this.storeSettled(target.id, () => exchange.finished)
+    this.storeSettled(exchange)
       .then((): Promise<Admission> => (guard === undefined ? Promise.resolve({ ok: true, gate: null }) : guard.admit(target.id, req, target.path)))
       .then(
         (admission) => {
@@ -165,9 +165,13 @@ export class PublicProxy {
    * MAC (a guessed id never waits), and never when the store is settled (no
    * extra read then). Resolves in every case; what follows answers as before.
    */
-  private async storeSettled(id: string, gaveUp: () => boolean): Promise<void> {
+  private async storeSettled(exchange: ProxyExchange | UpgradeExchange): Promise<void> {
+    const id = exchange.summary.tunnelId
     const unsettled = this.options.storeUnsettled
     if (unsettled === undefined || !unsettled() || !this.options.credentials.isSignedId(id)) return
+    // One wait per exchange: a lookup that fails after it answers 503 at once (waitForStore).
+    this.waitedForStore.add(exchange)
+    const gaveUp = (): boolean => exchange.finished
     const deadline = Date.now() + this.options.holdTimeoutMs
     const step = this.options.holdPollMs ?? 250
     while (!gaveUp() && Date.now() < deadline) {
@@ -190,7 +194,7 @@ export class PublicProxy {
   private waitForStore(exchange: ProxyExchange | UpgradeExchange, error: unknown, again: () => void): boolean {
     if (!(error instanceof ClusterError) || this.options.storeUnsettled?.() !== true || this.waitedForStore.has(exchange)) return false
     this.waitedForStore.add(exchange)
-    void this.storeSettled(exchange.summary.tunnelId, () => exchange.finished).then(() => {
+    void this.storeSettled(exchange).then(() => {
       if (!exchange.finished) again()
     })
     return true
@@ -249,7 +253,7 @@ export class PublicProxy {
     if (problem !== null) return exchange.fail(ErrorCode.BAD_REQUEST, problem)
     // Security: WebSocket upgrades pass the same checks as plain requests.
     const guard = this.options.guard
-    const admission: Promise<Admission> = this.storeSettled(target.id, () => exchange.finished).then(() =>
+    const admission: Promise<Admission> = this.storeSettled(exchange).then(() =>
       guard === undefined ? { ok: true, gate: null } : guard.admit(target.id, req, target.path),
     )
     admission

@@ -241,14 +241,15 @@ if (available) {
     const jobs = cleanup()
     after(() => jobs.run())
 
-    it('requests needing another instance get 503 + Retry-After during the outage (no hang); presence comes back by itself', async (t) => {
+    // While Redis is out a request waits for it up to --hold-timeout (1 s here), then gets 503 + Retry-After: bounded, never a hang.
+    it('requests needing another instance get 503 + Retry-After after the hold during the outage (no hang); presence comes back by itself', async (t) => {
       const redis = await startPrivateRedis()
       if (redis === null) {
         t.skip('no redis-server binary to run a private Redis (this test restarts it; it never touches the shared one)')
         return
       }
       jobs.add(redis, (r) => r.kill())
-      const env = clusterEnv(redis.url, runPrefix('e2e-restart'), randomBytes(32).toString('base64'))
+      const env = clusterEnv(redis.url, runPrefix('e2e-restart'), randomBytes(32).toString('base64'), { ADIT_HOLD_TIMEOUT: '1s' })
       const service = jobs.add(await startLocalService(), (s) => s.close())
       const a = jobs.add(await startMember(env), (m) => m.stop('SIGKILL'))
       const b = jobs.add(await startMember(env), (m) => m.stop('SIGKILL'))
@@ -261,7 +262,7 @@ if (available) {
       const outageStarted = Date.now()
       const statuses = new Map<number, number>()
       let slowest = 0
-      while (Date.now() - outageStarted < 2500) {
+      while (Date.now() - outageStarted < 4000) {
         const t0 = Date.now()
         const res = await get(viaA, 10_000)
         slowest = Math.max(slowest, Date.now() - t0)
@@ -274,7 +275,7 @@ if (available) {
         assert.equal(local.status, 200, 'the instance holding the agent keeps serving it')
       }
       assert.ok((statuses.get(503) ?? 0) > 0, `expected 503s during the outage, saw ${JSON.stringify([...statuses])}`)
-      assert.ok(slowest < 5000, `a request during the outage took ${slowest} ms`)
+      assert.ok(slowest < 4000, `a request during the outage took ${slowest} ms (the hold is 1 s)`)
 
       const restartAt = Date.now()
       await redis.restart()

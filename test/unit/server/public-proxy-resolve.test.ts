@@ -135,7 +135,10 @@ describe('PublicProxy.resolve', () => {
 
 describe('PublicProxy: waiting for a shared store that has just come back (a Redis restart)', () => {
   /** PublicProxy's private wait, the step before admission and resolve (public-proxy.ts, storeSettled). */
-  const waitOf = (proxy: PublicProxy) => (proxy as unknown as { storeSettled(id: string, gaveUp: () => boolean): Promise<void> }).storeSettled.bind(proxy)
+  const waitOf =
+    (proxy: PublicProxy) =>
+    (id: string): Promise<void> =>
+      (proxy as unknown as { storeSettled(exchange: object): Promise<void> }).storeSettled({ summary: { tunnelId: id }, finished: false })
 
   it('goes on once the record reads back and the bus answers again, not before: a stream opened before its subscriber is back loses its answer', async () => {
     let busUp = false
@@ -146,7 +149,7 @@ describe('PublicProxy: waiting for a shared store that has just come back (a Red
       clusterHealthy: () => busUp,
     })
     await s.tunnel('t')
-    const waited = waitOf(s.proxy)('t', () => false)
+    const waited = waitOf(s.proxy)('t')
     await new Promise((resolve) => setTimeout(resolve, 100))
     assert.equal(await settled(waited), false, 'the record is there, the bus is not: still waiting')
     busUp = true
@@ -156,9 +159,9 @@ describe('PublicProxy: waiting for a shared store that has just come back (a Red
 
   it('a settled store, or an id without this server\u2019s MAC, does not wait at all', async () => {
     const s = await setup({ credentials: { isSignedId: () => false } as unknown as Credentials, storeUnsettled: () => true, clusterHealthy: () => false })
-    assert.equal(await settled(waitOf(s.proxy)('guessed', () => false)), true)
+    assert.equal(await settled(waitOf(s.proxy)('guessed')), true)
     const t = await setup({ credentials: { isSignedId: () => true } as unknown as Credentials, storeUnsettled: () => false })
-    assert.equal(await settled(waitOf(t.proxy)('t', () => false)), true)
+    assert.equal(await settled(waitOf(t.proxy)('t')), true)
     await s.close()
     await t.close()
   })
