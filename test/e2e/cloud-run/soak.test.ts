@@ -15,8 +15,8 @@
  * - any other event: a stream that ran longer than the drain window of the
  *   instance that left (8 s; a WebSocket session gets its 1001 2 s before).
  *
- * Part of `npm test`: one round, about a minute on a quiet machine, two to
- * three under load. ADIT_SOAK_ROUNDS=N repeats the events N times
+ * Part of `npm test`: one round, about 40 s on a quiet machine, a minute at
+ * load 8–10 on two cores. ADIT_SOAK_ROUNDS=N repeats the events N times
  * (ADIT_SOAK=1: 3 rounds). ADIT_SOAK_OUT=file.json writes the figures, the
  * failures, the front end's log and every process's lines
  * (ADIT_SOAK_LOG_LEVEL=info for the instances). Figures: docs/cloud-run.md.
