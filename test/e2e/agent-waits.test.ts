@@ -7,6 +7,7 @@ import { httpGet } from '../harness/http-client.js'
 import { startLocalService } from '../harness/local-service.js'
 import { spawnAdit, startServerProcess } from '../harness/processes.js'
 import { tempDir } from '../harness/temp.js'
+import { saveState } from '../../src/agent/state-file.js'
 
 /** A loopback port that was free a moment ago (the server is started on it later). */
 function freePort(): Promise<number> {
@@ -86,4 +87,39 @@ describe('the agent never gives up: it waits for the server, honours Retry-After
     assert.match(refusals[0]!, /--api-key|ADIT_API_KEY/)
     assert.match(refusals[0]!, /ADIT_ERR_REGISTRATION/)
   })
+})
+
+describe('SIGTERM while the agent waits for its server: exits 0 at once', () => {
+  const jobs = cleanupList()
+  after(() => jobs.run())
+
+  // Seen once, not reproduced since (about 100 tries: Node 20 and 24, TLS and cleartext, register and /ws
+  // back-off, SIGTERM in a back-off sleep or a connect attempt, stdout a closed pipe): an agent retrying a gone
+  // server that needed SIGKILL. These keep the cases tried.
+  for (const gone of [false, true])
+    for (const closedStdout of [false, true])
+      it(`${gone ? 'server gone (saved tunnel, /ws back-off)' : 'server never started (/register back-off)'}${closedStdout ? ', stdout a closed pipe' : ''}`, async () => {
+        const dir = jobs.add(tempDir())
+        const server = `https://localhost:${await freePort()}`
+        if (gone) await saveState(dir.file('s.json'), { server, id: 'abcdefghijklmnop', secret: 's'.repeat(43), public_url: `${server}/pub/abcdefghijklmnop/` })
+        // At debug level every failed attempt is logged: with the pipes closed, writes keep meeting EPIPE.
+        const agent = jobs.add(
+          spawnAdit(['agent', '--server', server, '--local', '3000', '--no-inspect', '--state-file', dir.file('s.json')], {
+            LOG_LEVEL: closedStdout ? 'debug' : 'info',
+          }),
+        )
+        await agent.waitForLine((l) => l.startsWith('adit: waiting: server'))
+        // A reader that went away (`2>&1 | head -1`): later writes meet EPIPE.
+        if (closedStdout) {
+          agent.proc.stdout!.destroy()
+          agent.proc.stderr!.destroy()
+        }
+        await new Promise((r) => setTimeout(r, 1500))
+        assert.equal(agent.proc.exitCode, null, agent.lines.join('\n'))
+        const started = Date.now()
+        const code = await agent.stop('SIGTERM', 5000)
+        const ms = Date.now() - started
+        assert.equal(code, 0, `exit ${code} after ${ms} ms (-1: SIGKILL after 5 s); ${agent.lines.join('\n')}`)
+        assert.ok(ms < 2000, `exited ${ms} ms after SIGTERM`)
+      })
 })
