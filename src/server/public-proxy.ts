@@ -407,6 +407,8 @@ export class PublicProxy {
     if (!this.shouldHold(id, record)) return { error: ErrorCode.AGENT_NOT_CONNECTED }
     const held = await this.hold(id)
     if (held !== undefined) return { opener: held }
+    // Revoked while it waited (the wait ends at once then): 410, as for a request that came after.
+    if (await store.isRevoked(id)) return { error: ErrorCode.TUNNEL_REVOKED }
     return { error: ErrorCode.AGENT_RECONNECTING, headers: { 'retry-after': '2' } }
   }
 
@@ -425,6 +427,8 @@ export class PublicProxy {
       if (connection !== undefined) return connection.session
       const remote = await remoteOpener(id)
       if (remote !== undefined || Date.now() >= deadline) return remote
+      // Revoked on another instance: nobody is coming (resolve answers 410).
+      if (await this.options.store.isRevoked(id)) return undefined
     }
   }
 

@@ -81,6 +81,8 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
       connection.goAway(GoAwayCode.REVOKED)
       connection.close(CloseCode.POLICY, reason)
     }
+    // Requests held for its agent stop waiting; resolve() then reads why (410 when revoked).
+    registry.releaseWaiters(id)
   }
   const relay = shared ? new ClusterRelay(cluster, registry, logger, options.relay, { disconnect }) : undefined
   // Reads on the request and connect paths are bounded: a silent store means 503, never a hang.

@@ -93,6 +93,17 @@ export class TunnelRegistry {
     })
   }
 
+  /** Ends the wait of every request holding for `id` now, with no connection (the tunnel was revoked: nobody is coming). */
+  releaseWaiters(id: string): void {
+    const waiters = this.waiters.get(id)
+    if (waiters === undefined) return
+    this.waiters.delete(id)
+    for (const waiter of waiters) {
+      clearTimeout(waiter.timer)
+      waiter.resolve(undefined)
+    }
+  }
+
   /** Requests holding for a reconnecting agent (all tunnels). */
   get waitingCount(): number {
     let n = 0

@@ -81,3 +81,29 @@ describe('a revoked tunnel is reported once', () => {
     })
   }
 })
+
+describe('a request held for a reconnecting agent', () => {
+  const jobs = cleanup()
+  after(() => jobs.run())
+
+  it('is answered 410 as soon as the tunnel is revoked, not 503 at the end of the hold', async () => {
+    const service = jobs.add(await startLocalService())
+    const server = jobs.add(await startServerProcess({ env: { ADIT_ADMIN_TOKEN: adminToken, ADIT_HOLD_TIMEOUT: '8s' } }))
+    const tunnel = await connect({ server: server.url, local: service.url, stateFile: null, connections: 1 })
+    const id = tunnel.id
+    const url = tunnel.publicUrl
+    await tunnel.close()
+    await disconnected(server, id, 1)
+    const started = Date.now()
+    // The agent left a moment ago: the server holds the request for its return.
+    const held = request(new URL('held', url)).then(async (res) => ({ status: res.statusCode, body: await res.body.text() }))
+    await new Promise((r) => setTimeout(r, 300))
+    await revoke(server, id)
+    const { status, body } = await held
+    const waited = Date.now() - started
+    assert.equal(status, 410, body)
+    assert.match(body, /^410 this tunnel was revoked/)
+    assert.ok(waited < 4000, `answered after ${waited} ms (the hold is 8 s)`)
+    assert.equal((await request(`${server.url}/healthz`)).statusCode, 200, 'the server lives on')
+  })
+})
