@@ -2,6 +2,7 @@ import { createServer, type Socket } from 'node:net'
 import { AditError, ConfigError, ErrorCode } from '../errors.js'
 import { bridgeConnection, dialTcpTunnel, tcpTunnelUrl, type VisitorCredential } from '../agent/tcp-dial.js'
 import { parseListenAddress } from '../observability/metrics-http.js'
+import { TcpResetError } from '../http/ws-tcp-duplex.js'
 
 export interface ConnectFlags {
   listen?: string
@@ -52,7 +53,12 @@ function onVisitor(socket: Socket, url: URL, credential: VisitorCredential): voi
   socket.on('error', () => {})
   dialTcpTunnel(url, credential).then(
     (remote) => {
-      bridgeConnection(socket, remote)
+      // A connection cannot move to another server instance: one whose server went away (a drain, 1001)
+      // ends here, with the reason; the next local connection dials the tunnel again.
+      bridgeConnection(socket, remote, (error) => {
+        if (error instanceof TcpResetError && / \(1001\)$/.test(error.message))
+          process.stderr.write(`adit: a connection ended: ${error.message}; new connections go to another server instance\n`)
+      })
       socket.resume()
     },
     (error: Error & { code?: string }) => {

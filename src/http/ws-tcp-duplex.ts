@@ -8,6 +8,8 @@ export const TCP_SUBPROTOCOL = 'adit.tcp.v1'
 export const TcpCloseCode = {
   /** Both directions ended: the connection is over. */
   DONE: 1000,
+  /** The server is draining (going away): the connection cannot move, so it ends; a new one goes to another instance. */
+  GOING_AWAY: 1001,
   /** A reset (or a failed socket) on the other side. */
   RESET: 4000,
 } as const
@@ -89,6 +91,17 @@ export class WsTcpDuplex extends Duplex {
     callback(error)
   }
 
+  /**
+   * The server's side is going away (a drain): the WebSocket is closed with
+   * 1001 and `reason`, and this stream destroyed (the TCP connection inside
+   * cannot move; the other side sees it end with a TcpResetError saying why).
+   */
+  goAway(reason: string): void {
+    const ws = this.ws
+    if (ws.readyState === ws.OPEN) ws.close(TcpCloseCode.GOING_AWAY, reason.slice(0, 120))
+    this.destroy()
+  }
+
   private send(chunk: Buffer, callback: ((error?: Error) => void) | undefined): void {
     if (this.ws.readyState !== this.ws.OPEN) {
       callback?.(new TcpResetError('the WebSocket is closed'))
@@ -126,6 +139,7 @@ export class WsTcpDuplex extends Duplex {
       if (!this.sentEnd && !this.destroyed) this.destroy(new TcpResetError('the other side closed before this side ended'))
       return
     }
-    if (!this.destroyed) this.destroy(new TcpResetError(reason.length > 0 ? reason.toString() : `WebSocket closed (${code})`))
+    const text = reason.length > 0 ? reason.toString() : `WebSocket closed (${code})`
+    if (!this.destroyed) this.destroy(new TcpResetError(code === TcpCloseCode.GOING_AWAY ? `${text} (${code})` : text))
   }
 }

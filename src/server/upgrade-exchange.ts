@@ -7,6 +7,7 @@ import { sendPublicErrorOnSocket } from './public-errors.js'
 import { frameResponseHead, isFramingError } from './response-framing.js'
 import { abortSocket } from '../http/abort-socket.js'
 import { closeFrame, FrameBoundary, WsCloseCode } from '../http/websocket-frames.js'
+import { WsTcpDuplex } from '../http/ws-tcp-duplex.js'
 
 /** Refused (or its connection lost) before the 101: sent again, on another connection or instance, at most this often. */
 const MAX_RETRIES = 5
@@ -106,20 +107,31 @@ export class UpgradeExchange implements StreamHandler {
    * The server is draining: end a passed-through WebSocket session with close
    * frames 1001, each at its direction's next frame boundary (after the 101,
    * if it is still to come). What is not closed within `timeoutMs` is cut.
-   * A TCP visitor's session is left to the drain's end.
+   * A TCP visitor's connection cannot move: its WebSocket is closed with 1001
+   * and its stream reset now, rather than cut at the drain's end.
    */
   goAway(timeoutMs: number): void {
-    if (this.finished || this.leaving || this.accept !== undefined) return
+    if (this.finished || this.leaving) return
     this.leaving = true
     this.leavingTimeoutMs = timeoutMs
     if (this.upgraded) this.leave()
   }
 
   private leave(): void {
+    if (this.accept !== undefined) return this.leaveTcp()
     this.leaveTimer = setTimeout(this.onLeaveTimeout, this.leavingTimeoutMs)
     this.leaveTimer.unref()
     this.closeToClient()
     this.closeToAgent()
+  }
+
+  /** A TCP visitor's session: 1001 to the visitor, a reset to the agent (its service sees the connection end). */
+  private leaveTcp(): void {
+    this.summary.error = LEAVING_REASON
+    this.stream?.reset(ResetCode.CANCEL, LEAVING_REASON)
+    if (this.socket instanceof WsTcpDuplex) this.socket.goAway(LEAVING_REASON)
+    else this.socket.destroy()
+    this.finish()
   }
 
   /** Our close frame to the client, once the service's frames are between two. */
@@ -183,7 +195,11 @@ export class UpgradeExchange implements StreamHandler {
     this.summary.status = head.status
     if (head.route !== undefined) this.summary.route = head.route
     if (head.answeredBy !== undefined) this.summary.answeredBy = head.answeredBy
-    if (this.upgraded && this.accept !== undefined) return this.switchTo(this.accept(head))
+    if (this.upgraded && this.accept !== undefined) {
+      this.switchTo(this.accept(head))
+      if (this.leaving && !this.finished) this.leave()
+      return
+    }
     const headers = responseHeadersFor(framed.headers, this.prefix, this.upgraded)
     headers.push(['X-Adit-Request-Id', this.summary.requestId])
     if (!this.upgraded) headers.push(['Connection', 'close'])
