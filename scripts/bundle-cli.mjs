@@ -1,8 +1,9 @@
 // The npm bin, dist/cli/bin.js: the compiled CLI (dist/src/bin.js) with adit's own modules bundled
 // into a few files, one per command (esbuild code splitting keeps every command loaded when it runs),
-// and the packages left as imports from node_modules. Node's ESM loader spent ~1 ms per module on
-// resolving, reading and linking ~100 of adit's files before `adit http` printed its `forwarding`
-// line (Node 24 CPU profile); node dist/bench/startup.js measures it.
+// and the packages left as imports from node_modules, but for ws and pino (BUNDLED). Node's ESM
+// loader spent ~1 ms per module on resolving, reading and linking ~100 of adit's files before
+// `adit http` printed its `forwarding` line (Node 24 CPU profile); node dist/bench/startup.js
+// measures it.
 //
 //   npm run build    # tsc, then this
 //
@@ -17,13 +18,46 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const outdir = join(root, 'dist/cli')
 rmSync(outdir, { recursive: true, force: true })
 
+// Packages bundled into the chunks too: each CommonJS file of theirs cost Node's CommonJS loader a
+// resolve, a read and a compile, and the ESM→CommonJS boundary its export scan (Node 24 CPU profile of
+// `adit http`: ws ~21 ms with https/tls/zlib, pino ~13 ms). The rest stay imports from node_modules:
+// undici's pool is require()d after the forwarding line and must share its modules with the rest of
+// undici; ws's bufferutil/utf-8-validate are optional native modules; pino's worker transports
+// (thread-stream) are never started by adit.
+const BUNDLED = new Set([
+  'ws',
+  'pino',
+  'pino-std-serializers',
+  'safe-stable-stringify',
+  'quick-format-unescaped',
+  'sonic-boom',
+  'atomic-sleep',
+  'on-exit-leak-free',
+  '@pinojs/redact',
+  'process-warning',
+])
+
+/** Every bare import is external (left to node_modules) unless its package is in `bundled`. */
+function packagesExternalExcept(bundled) {
+  return {
+    name: 'packages-external-except',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.path.startsWith('node:')) return { path: args.path, external: true }
+        const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0]
+        return bundled.has(name) ? undefined : { path: args.path, external: true }
+      })
+    },
+  }
+}
+
 const result = await build({
   absWorkingDir: root,
   entryPoints: { bin: join(root, 'dist/src/bin.js') },
   outdir,
   bundle: true,
   splitting: true,
-  packages: 'external',
+  plugins: [packagesExternalExcept(BUNDLED)],
   platform: 'node',
   format: 'esm',
   target: 'node20',

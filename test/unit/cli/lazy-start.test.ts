@@ -8,7 +8,7 @@ import { tempDir } from '../../harness/temp.js'
 import { otelRegistered } from '../../../src/observability/otel-global.js'
 
 /** What a run of `adit <args>` loaded: CommonJS files (the preload lists require.cache at exit) and Node's own internal modules. */
-function loaded(args: string[]): { files: string[]; internals: string[] } {
+function loaded(args: string[], bin = repoPath('dist', 'src', 'bin.js')): { files: string[]; internals: string[] } {
   const dir = tempDir()
   try {
     const preload = dir.file('list.cjs')
@@ -16,7 +16,7 @@ function loaded(args: string[]): { files: string[]; internals: string[] } {
       preload,
       "process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify({ files: Object.keys(require.cache), internals: process.moduleLoadList }) + '\\n'))\n",
     )
-    const run = spawnSync(process.execPath, ['--require', preload, repoPath('dist', 'src', 'bin.js'), ...args], { encoding: 'utf8', timeout: 60_000 })
+    const run = spawnSync(process.execPath, ['--require', preload, bin, ...args], { encoding: 'utf8', timeout: 60_000 })
     const line = run.stderr.split('\n').find((l) => l.startsWith('LOADED '))
     assert.ok(line !== undefined, `no module list from adit ${args.join(' ')}: ${run.stderr}`)
     return JSON.parse(line.slice('LOADED '.length)) as { files: string[]; internals: string[] }
@@ -26,8 +26,8 @@ function loaded(args: string[]): { files: string[]; internals: string[] } {
 }
 
 /** The CommonJS packages a run of `adit <args>` loaded. */
-function packagesLoaded(args: string[]): Set<string> {
-  const { files } = loaded(args)
+function packagesLoaded(args: string[], bin?: string): Set<string> {
+  const { files } = loaded(args, bin)
   return new Set(files.map((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f)?.[1]).filter((p): p is string => p !== undefined))
 }
 
@@ -105,6 +105,18 @@ test("the npm bin runs adit's own code from a few bundled files (chunks shared b
   // The check can fail: the unbundled build loads each module on its own.
   const unbundled = esModulesLoaded(repoPath('dist', 'src', 'bin.js'), ['http', '3000', '--state-file', 'none', '--print-config'])
   assert.ok(unbundled.urls.filter((u) => u.includes('/dist/src/')).length > 50)
+})
+
+test('the npm bin carries ws and pino in its chunks: adit http loads neither from node_modules', () => {
+  // Each of their CommonJS files cost a resolve, a read and a compile, and the ESM→CommonJS boundary an
+  // export scan: ws (with https, tls, zlib) ~21 ms and pino ~13 ms of adit http's start on Node 24.
+  const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { bin: { adit: string } }
+  const args = ['http', '3000', '--state-file', 'none', '--print-config']
+  const bundled = packagesLoaded(args, repoPath(pkg.bin.adit))
+  for (const name of ['ws', 'pino', 'sonic-boom']) assert.ok(!bundled.has(name), `the npm bin loaded ${name} from node_modules: ${[...bundled].join(', ')}`)
+  // The check can fail: the unbundled build loads them from node_modules.
+  const unbundled = packagesLoaded(args)
+  for (const name of ['ws', 'pino']) assert.ok(unbundled.has(name), [...unbundled].join(', '))
 })
 
 test('adit --version answers before the CLI is loaded, with the version commander prints and package.json holds', () => {
