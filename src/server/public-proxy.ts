@@ -304,12 +304,21 @@ export class PublicProxy {
     for (const exchange of this.upgrades) exchange.goAway(timeoutMs)
   }
 
+  /**
+   * The sessions whose streams ride `opener`s that `through` names (a relay to an instance that
+   * drains) are closed with 1001 at a frame boundary, as at this server's own drain.
+   */
+  goAwayUpgradesThrough(through: (opener: StreamOpener) => boolean, timeoutMs: number): void {
+    for (const exchange of this.upgrades) if (exchange.opener !== null && through(exchange.opener)) exchange.goAway(timeoutMs)
+  }
+
   private openUpgrade(exchange: UpgradeExchange, opener: StreamOpener): void {
     const stream = opener.openStream(exchange.head, exchange)
     if (stream === null) {
       // The connection started going away between pick and open: look again.
       return exchange.summary.retries++ < 3 ? this.dispatchUpgrade(exchange) : exchange.fail(ErrorCode.AGENT_NOT_CONNECTED, 'agent connection is going away')
     }
+    exchange.opener = opener
     exchange.attach(stream)
   }
 

@@ -23,6 +23,7 @@ import { AgentEndpoint, agentFeatures, reject } from './ws-endpoint.js'
 import { isTcpVisitor, TcpVisitorAcceptor } from './tcp-visitor.js'
 import { boundedStore } from './relay/bounded.js'
 import { ClusterRelay } from './relay/cluster-relay.js'
+import { RelayOpener } from './relay/relay-peer.js'
 import { sendPublicError, sendPublicErrorOnSocket } from './public-errors.js'
 import { ConfigError, ErrorCode } from '../errors.js'
 import { CloseCode } from './agent-connection.js'
@@ -146,6 +147,9 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
     onExchange: logExchange,
     guard: security,
   })
+  // Another instance that drains asks its relayed WebSocket sessions to close here, where their clients are.
+  if (relay !== undefined)
+    relay.onPeerLeaving = (peer, timeoutMs) => proxy.goAwayUpgradesThrough((opener) => opener instanceof RelayOpener && opener.peerId === peer, timeoutMs)
 
   const publicUrlFor = (req: IncomingMessage, id: string): string => {
     // The agent's own request: X-Forwarded-Proto is honoured here even when
@@ -381,6 +385,8 @@ export async function startServer(input: Partial<ServerOptions> = {}): Promise<R
         if (sessionsClosing || Date.now() < closeSessionsAt) return
         sessionsClosing = true
         proxy.goAwayUpgrades(Math.max(1, deadline - Date.now() - 50))
+        // The sessions relayed here from other instances' public clients: their instances close them (bus latency allowed for).
+        relay?.leaving(Math.max(1, deadline - Date.now() - 250))
       }
       const publicGone = Date.now() + Math.min(1000, options.drainTimeoutMs / 2)
       while (Date.now() < publicGone && publicSockets.size > 0) await new Promise((r) => setTimeout(r, 25))

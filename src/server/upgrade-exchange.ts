@@ -1,5 +1,14 @@
 import type { Duplex } from 'node:stream'
-import { CONNECTION_LOST, Pipe, ResetCode, type OpenedStream, type RequestHead, type ResponseHead, type StreamHandler } from '../protocol/index.js'
+import {
+  CONNECTION_LOST,
+  Pipe,
+  ResetCode,
+  type OpenedStream,
+  type RequestHead,
+  type ResponseHead,
+  type StreamHandler,
+  type StreamOpener,
+} from '../protocol/index.js'
 import { ErrorCode } from '../errors.js'
 import { responseHeadersFor } from './forwarded-headers.js'
 import { newExchangeSummary, type ExchangeSummary } from '../exchange/summary.js'
@@ -36,6 +45,8 @@ const LEAVING_REASON = 'server going away'
  */
 export class UpgradeExchange implements StreamHandler {
   stream: OpenedStream | null = null
+  /** Where `stream` was opened (an agent connection here, or a relay to another instance). */
+  opener: StreamOpener | null = null
   finished = false
   readonly summary: ExchangeSummary
   readonly head: RequestHead

@@ -70,6 +70,13 @@ describe('relay envelope', () => {
     assert.equal(env.tunnel, 't1')
     assert.equal(decodeEnvelope(encodeEnvelope(EnvelopeKind.REVOKED, envelopeId('b'), null, null), env), false)
     assert.equal(decodeEnvelope(encodeEnvelope(EnvelopeKind.REVOKED, envelopeId('b'), envelopeId('t1'), encodeWindow(3, 1)), env), false)
+    // LEAVING carries 4 bytes: the milliseconds before the sender cuts its relay streams.
+    assert.equal(decodeEnvelope(encodeEnvelope(EnvelopeKind.LEAVING, envelopeId('b'), null, Buffer.from([0, 0, 0x07, 0xd0])), env), true)
+    assert.equal(env.kind, EnvelopeKind.LEAVING)
+    assert.equal(env.frame.readUInt32BE(0), 2000)
+    assert.equal(decodeEnvelope(encodeEnvelope(EnvelopeKind.LEAVING, envelopeId('b'), null, null), env), false)
+    assert.equal(decodeEnvelope(encodeEnvelope(EnvelopeKind.LEAVING, envelopeId('b'), null, encodeWindow(3, 1)), env), false)
+    assert.equal(decodeEnvelope(Buffer.from([1, 6, 1, 0x62, 0, 0, 0, 0, 0]), env), false, 'an unknown kind is dropped')
   })
 
   it('relay options are checked and the bad one named', () => {

@@ -48,6 +48,11 @@ export class ClusterRelay {
   readonly options: RelayOptions
   /** Bus messages that were not well-formed envelopes (dropped). */
   droppedMessages = 0
+  /**
+   * Origin side: instance `peer` said it is draining (a LEAVING envelope): the upgraded sessions
+   * relayed through it have `timeoutMs` to close before it cuts them.
+   */
+  onPeerLeaving: ((peer: string, timeoutMs: number) => void) | undefined
   private readonly cluster: Cluster
   private readonly registry: TunnelRegistry
   private readonly logger: Logger
@@ -193,6 +198,18 @@ export class ClusterRelay {
     }
   }
 
+  /**
+   * Endpoint side, draining: tells every origin with relay streams here that they are cut in
+   * `timeoutMs`, so it closes its relayed WebSocket sessions cleanly first. Best effort.
+   */
+  leaving(timeoutMs: number): void {
+    if (this.closed) return
+    const ms = Buffer.alloc(4)
+    ms.writeUInt32BE(Math.max(1, Math.min(0xffffffff, Math.floor(timeoutMs))))
+    const notice = encodeEnvelope(EnvelopeKind.LEAVING, this.sender, null, ms)
+    for (const peer of this.origins.values()) if (peer.session.activeStreams > 0) this.cluster.bus.publish(peer.id, notice).catch(() => false)
+  }
+
   /** Stops the timer, withdraws presence (bounded), ends every relay stream. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return
@@ -293,6 +310,10 @@ export class ClusterRelay {
     }
     if (env.kind === EnvelopeKind.REVOKED) {
       void this.records.revokedElsewhere(env.tunnel)
+      return
+    }
+    if (env.kind === EnvelopeKind.LEAVING) {
+      if (this.endpoints.has(env.sender)) this.onPeerLeaving?.(env.sender, env.frame.readUInt32BE(0))
       return
     }
     if (env.kind === EnvelopeKind.PROBE) {

@@ -37,6 +37,13 @@ export const EnvelopeKind = {
    * check the store and disconnect its agents (a hint: the receiver never disconnects on it alone).
    */
   REVOKED: 4,
+  /**
+   * "This instance is draining and closes its relayed WebSocket sessions now", sent to the origins of
+   * its relay streams; the frame is 4 bytes, u32 big-endian: the milliseconds left before it cuts
+   * them. The origin closes the upgraded sessions it relays through the sender as at its own drain
+   * (close frames 1001 both ways). A receiver that does not know the kind drops it.
+   */
+  LEAVING: 5,
 } as const
 export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind]
 
@@ -87,7 +94,7 @@ export class Envelope {
 export function decodeEnvelope(message: Buffer, into: Envelope): boolean {
   if (message.length < FIXED_BYTES || message[0] !== ENVELOPE_VERSION) return false
   const kind = message[1]!
-  if (kind !== EnvelopeKind.TO_ENDPOINT && kind !== EnvelopeKind.TO_ORIGIN && kind !== EnvelopeKind.PROBE && kind !== EnvelopeKind.REVOKED) return false
+  if (kind < EnvelopeKind.TO_ENDPOINT || kind > EnvelopeKind.LEAVING) return false
   const senderLength = message[2]!
   const tunnelAt = 3 + senderLength
   if (message.length < tunnelAt + 1 || senderLength === 0) return false
@@ -95,7 +102,14 @@ export function decodeEnvelope(message: Buffer, into: Envelope): boolean {
   const frameAt = tunnelAt + 1 + tunnelLength
   if (message.length < frameAt) return false
   const frameLength = message.length - frameAt
-  if (kind === EnvelopeKind.PROBE || kind === EnvelopeKind.REVOKED ? frameLength !== 0 : frameLength < HEADER_LENGTH) return false
+  if (
+    kind === EnvelopeKind.PROBE || kind === EnvelopeKind.REVOKED
+      ? frameLength !== 0
+      : kind === EnvelopeKind.LEAVING
+        ? frameLength !== 4
+        : frameLength < HEADER_LENGTH
+  )
+    return false
   if (kind === EnvelopeKind.REVOKED && tunnelLength === 0) return false
   into.kind = kind
   into.sender = message.toString('utf8', 3, tunnelAt)

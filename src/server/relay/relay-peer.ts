@@ -39,6 +39,10 @@ export class RelayOpener implements StreamOpener {
     this.peer = peer
     this.tunnel = tunnel
   }
+  /** The instance the streams go to. */
+  get peerId(): string {
+    return this.peer.id
+  }
   openStream(head: RequestHead, handler: StreamHandler): OpenedStream | null {
     // Response trailers may come back on this relay stream (an endpoint of an older version ignores the field).
     return this.peer.session.openStream({ ...head, trailers: true }, handler, this.tunnel)
