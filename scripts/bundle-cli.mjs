@@ -1,6 +1,6 @@
 // The npm bin, dist/cli/bin.js: the compiled CLI (dist/src/bin.js) with adit's own modules bundled
 // into a few files, one per command (esbuild code splitting keeps every command loaded when it runs),
-// and the packages left as imports from node_modules, but for ws and pino (BUNDLED). Node's ESM
+// and the packages left as imports from node_modules, but for those the agent loads (BUNDLED). Node's ESM
 // loader spent ~1 ms per module on resolving, reading and linking ~100 of adit's files before
 // `adit http` printed its `forwarding` line (Node 24 CPU profile); node dist/bench/startup.js
 // measures it.
@@ -19,11 +19,12 @@ const outdir = join(root, 'dist/cli')
 rmSync(outdir, { recursive: true, force: true })
 
 // Packages bundled into the chunks too: each CommonJS file of theirs cost Node's CommonJS loader a
-// resolve, a read and a compile, and the ESM→CommonJS boundary its export scan (Node 24 CPU profile of
-// `adit http`: ws ~21 ms with https/tls/zlib, pino ~13 ms). The rest stay imports from node_modules:
-// undici's pool is require()d after the forwarding line and must share its modules with the rest of
-// undici; ws's bufferutil/utf-8-validate are optional native modules; pino's worker transports
-// (thread-stream) are never started by adit.
+// resolve, a read and a compile, and the ESM→CommonJS boundary an export scan (Node 24 CPU profile of
+// `adit http`: ws ~21 ms with https/tls/zlib, pino ~13 ms, undici's request API ~10 ms; commander 7
+// files). All of undici is bundled, so the pool it require()s once online (http/undici-parts.ts)
+// shares its modules (symbols, errors) with the rest. The others stay in node_modules: the server's
+// packages (not loaded by the agent), ws's bufferutil/utf-8-validate (native, optional) and pino's
+// worker transports (thread-stream: adit starts none).
 const BUNDLED = new Set([
   'ws',
   'pino',
@@ -35,6 +36,8 @@ const BUNDLED = new Set([
   'on-exit-leak-free',
   '@pinojs/redact',
   'process-warning',
+  'commander',
+  'undici',
 ])
 
 /** Every bare import is external (left to node_modules) unless its package is in `bundled`. */
