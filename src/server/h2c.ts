@@ -1,6 +1,13 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
-import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
+import {
+  constants as h2constants,
+  createServer as createHttp2Server,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+} from 'node:http2'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 
@@ -134,4 +141,14 @@ function adaptResponse(res: Http2ServerResponse): void {
     if (typeof message === 'string') return writeHead.call(this, status, headers as never)
     return writeHead.call(this, status, message as never, headers as never)
   } as typeof res.writeHead
+  // A response destroyed before its end was cut (the agent gone, the relay lost, the service reset …). node:http2's
+  // destroy() without an error sends RST_STREAM(NO_ERROR), which clients — node:http2 among them — read as the end
+  // of the body: a cut body would look complete. The stream is reset with INTERNAL_ERROR instead. Every caller
+  // (abortResponse, an exchange's cancel, an error after the head) destroys through here, over h2c and TLS alike.
+  const destroy = res.destroy
+  res.destroy = function (this: Http2ServerResponse, error?: Error) {
+    const stream = this.stream
+    if (!this.writableEnded && stream !== undefined && !stream.closed && !stream.destroyed) stream.close(h2constants.NGHTTP2_INTERNAL_ERROR)
+    return destroy.call(this, error)
+  } as typeof res.destroy
 }

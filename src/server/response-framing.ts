@@ -63,7 +63,9 @@ export function isFramingError(value: FramedHead | FramingError): value is Frami
  * Ends a response that cannot be completed so the client can tell: over
  * HTTP/1 a TCP reset (a clean FIN would make a close-delimited body look
  * whole, and a short content-length body look like a slow one), over HTTP/2
- * an RST_STREAM. The connection is never reused.
+ * an RST_STREAM(INTERNAL_ERROR) (h2c.ts makes an HTTP/2 response's destroy()
+ * send it: node's own sends NO_ERROR, which a client reads as the body's end).
+ * The connection is never reused.
  */
 export function abortResponse(res: ServerResponse): void {
   const socket = res instanceof ServerResponse ? res.socket : null
