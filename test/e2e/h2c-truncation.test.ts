@@ -8,7 +8,8 @@
  * Every way a body is cut while an HTTP/2 client reads it: the local service
  * resets its connection (content-length, chunked and close-delimited
  * answers), the agent's WebSocket closes (the agent process killed, a
- * hand-driven agent that closes its WebSocket cleanly), the server's drain
+ * hand-driven agent that closes its WebSocket cleanly), a hand-driven agent
+ * that sends less or more than its content-length, the server's drain
  * deadline, over TLS h2 as over h2c, and (with Redis) the relay between
  * instances lost (the agent's instance killed, Redis killed). Real server and
  * agent processes on loopback, port 0.
@@ -19,7 +20,7 @@ import { connect as h2connect, constants, type ClientHttp2Session, type SecureCl
 import type { Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { register } from '../../src/agent/registration.js'
-import { encodeData, encodeHead } from '../../src/protocol/index.js'
+import { encodeData, encodeEnd, encodeHead } from '../../src/protocol/index.js'
 import { clusterEnv, hasRedisServer, startPrivateRedis, runPrefix } from '../harness/cluster.js'
 import { startLocalService, type LocalService } from '../harness/local-service.js'
 import { startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
@@ -189,6 +190,22 @@ describe('h2c: a response cut mid-body reaches an HTTP/2 client as RST_STREAM(IN
     await Promise.all(Object.values(cases).map((c) => c.started))
     raw.ws.close(1000, 'bye')
     await checkAll(t, 'raw agent closed its WebSocket', cases)
+  })
+
+  it('a hand-driven agent breaks its content-length: a short body then END, or DATA past the length', async (t) => {
+    const state = await register(new URL(server.url), undefined)
+    const raw = await connectRawAgent(server.url, state.id, state.secret, (ws, streamId, head) => {
+      const short = head.path.includes('short')
+      ws.send(encodeHead(streamId, { status: 200, headers: [['content-length', short ? '5000' : '1500']] }))
+      ws.send(encodeData(streamId, Buffer.from(PART)))
+      // Short: END after 1,000 of 5,000 bytes. Long: 1,000 more bytes where 500 were left.
+      setTimeout(() => ws.send(short ? encodeEnd(streamId) : encodeData(streamId, Buffer.from(PART))), 100)
+    })
+    jobs.add({ close: () => raw.close() })
+    await checkAll(t, 'raw agent broke its length', {
+      'content-length 5000, 1000 bytes, END': h2Get(client, `/pub/${state.id}/short`, 1000),
+      'content-length 1500, 2000 bytes': h2Get(client, `/pub/${state.id}/long`, 1000),
+    })
   })
 
   it("the server's drain deadline cuts a body still streaming (SIGTERM, --drain-timeout 1s)", async (t) => {
