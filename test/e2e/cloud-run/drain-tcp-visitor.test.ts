@@ -6,11 +6,16 @@
  * gets a close frame 1001 (going away) at the same moment a public WebSocket
  * session does (near the end of the drain), and `adit connect --listen` ends
  * the local connection with a message and keeps listening for new ones.
+ *
+ * Relayed too: a visitor on instance A of a tunnel whose agent is on B gets
+ * its 1001 from A when B drains (B's LEAVING relay message), not a cut at
+ * B's deadline.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { cleanupList } from '../../harness/cleanup.js'
+import { clusterEnv, redisOrSkip, REDIS_URL, runPrefix, startMember } from '../../harness/cluster.js'
 import { startServerProcess, type ServerProcess } from '../../harness/processes.js'
 import { startConnect, startTcpAgent, startTcpService, tcpClient, type ConnectProcess, type TcpAgentProcess } from '../../harness/tcp.js'
 import { tempDir } from '../../harness/temp.js'
@@ -77,5 +82,45 @@ describe('TCP visitors of a draining server', { timeout: 60_000 }, () => {
       connect.lines.some((l) => /cannot reach/.test(l)),
       connect.lines.join('\n'),
     )
+  })
+})
+
+const relayed = await redisOrSkip('relayed TCP visitors of a draining instance')
+
+describe('a relayed TCP visitor when the agent’s instance drains', { skip: !relayed, timeout: 60_000 }, () => {
+  const cleanup = cleanupList()
+  const dir = tempDir()
+  after(() => cleanup.run())
+
+  it('gets its 1001 from the visitor’s instance before the agent’s instance cuts the relay', async (t) => {
+    cleanup.add(dir)
+    const service = cleanup.add(await startTcpService((socket) => void socket.on('data', (c: Buffer) => socket.write(c))))
+    const env = clusterEnv(REDIS_URL, runPrefix('drain-tcp-visitor'), 'drain-tcp-visitor-signing-key-0123456789abcdef', {
+      ADIT_ALLOW_OPEN_REGISTRATION: 'true',
+      ADIT_DRAIN_TIMEOUT: '3s',
+    })
+    const a = cleanup.add(await startMember(env))
+    const b = cleanup.add(await startMember(env))
+    const agent = cleanup.add(await startTcpAgent(b.url, String(service.port), dir.file('tcp-state.json')))
+    const url = `${a.url}${new URL(agent.publicUrl).pathname}`.replace(/^http/, 'ws')
+    const ws = new WebSocket(url, ['adit.tcp.v1'], { headers: { 'adit-visitor-token': agent.token }, perMessageDeflate: false })
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve)
+      ws.once('error', reject)
+    })
+    ws.on('error', () => {})
+    const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) =>
+      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })),
+    )
+    const echoed = new Promise<string>((resolve) => ws.once('message', (data: Buffer) => resolve(data.toString())))
+    ws.send(Buffer.from('ping'))
+    assert.equal(await echoed, 'ping', 'the visitor on A reaches the service through the relay')
+    const started = Date.now()
+    const exit = b.stop('SIGTERM', 10_000)
+    const { code, reason, at } = await closed
+    t.diagnostic(`visitor on A closed ${at - started} ms after B's SIGTERM: ${code} ${JSON.stringify(reason)}`)
+    assert.equal(code, 1001, 'a close frame 1001 (before the fix: a cut at B’s drain deadline)')
+    assert.ok(at - started < 3_000, 'before B’s drain deadline')
+    assert.equal(await exit, 0)
   })
 })
