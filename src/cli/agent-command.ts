@@ -209,7 +209,10 @@ export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.Pr
           '',
         ],
       })
-  if (board !== undefined && !board.inPlace && inspection) write(`adit: inspector on ${inspection.url}`)
+  // Written past the line batch: the first line of a batch is written at once but starts it, so the
+  // `forwarding` line that follows a few ms later waited the whole LINE_BATCH_MS (~45 ms of every
+  // piped start; `--no-inspect` did not have it).
+  if (board !== undefined && !board.inPlace && inspection) process.stdout.write(`adit: inspector on ${inspection.url}\n`)
 
   let metrics: AgentMetrics | undefined
   let metricsTunnel: Tunnel | undefined
