@@ -24,6 +24,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+# npm run build = tsc, then the npm bin's bundle (dist/cli, for `adit` from npm; the image runs dist/src).
+COPY scripts/bundle-cli.mjs ./scripts/
 RUN npm run build
 
 # ---- runtime: production dependencies + compiled output only ------------------

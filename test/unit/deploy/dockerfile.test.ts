@@ -281,3 +281,25 @@ test('Dockerfile parser: rejects broken input', () => {
   assert.throws(() => parseDockerfile('FROM ${NOPE}'), /undeclared ARG/)
   assert.throws(() => parseHealthcheck('--interval=5s curl x'), /without CMD or NONE/)
 })
+
+test('each build stage copies in every script its `npm run build` runs before running it', () => {
+  const build = (JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.build!
+  const scripts = [...build.matchAll(/node (scripts\/[\w.-]+)/g)].map((m) => m[1]!)
+  assert.ok(scripts.length > 0, `no script in ${build}`)
+  for (const { file } of images) {
+    for (const stage of load(file).stages) {
+      const at = stage.instructions.findIndex((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.args))
+      if (at < 0) continue
+      const copied = stage.instructions
+        .slice(0, at)
+        .filter((i) => i.keyword === 'COPY')
+        .flatMap((i) => copyParts(i.args).sources)
+      for (const script of scripts) {
+        assert.ok(
+          copied.some((source) => source === script || script.startsWith(source.endsWith('/') ? source : `${source}/`)),
+          `${file}: npm run build runs ${script}, which is not copied in before it`,
+        )
+      }
+    }
+  }
+})
