@@ -22,7 +22,8 @@ import { after, before, describe, it } from 'node:test'
 import { register } from '../../src/agent/registration.js'
 import { encodeData, encodeEnd, encodeHead } from '../../src/protocol/index.js'
 import { clusterEnv, hasRedisServer, startPrivateRedis, runPrefix } from '../harness/cluster.js'
-import { startLocalService, type LocalService } from '../harness/local-service.js'
+import type { LocalService } from '../harness/local-service.js'
+import { CUT_PART as PART, startCuttingService } from '../harness/cutting-service.js'
 import { startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
 import { connectRawAgent } from '../harness/raw-agent.js'
 import { cleanup } from '../harness/security-helpers.js'
@@ -91,40 +92,6 @@ async function checkAll(t: { diagnostic(message: string): void }, what: string, 
   for (const [name, end] of endings) assertCut(name, end, 1000)
 }
 
-const PART = 'x'.repeat(1000)
-
-/** A local service whose answers are cut (or hang) mid-body; `hanging` holds the sockets of those that hang. */
-async function cuttingService(hanging: Set<Socket>): Promise<LocalService> {
-  return startLocalService((req, res) => {
-    const url = req.url ?? ''
-    const socket = req.socket
-    if (url.startsWith('/close-delimited-resets')) {
-      socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${PART}`)
-      setTimeout(() => socket.resetAndDestroy(), 200)
-      return true
-    }
-    if (url.startsWith('/close-delimited')) {
-      socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${PART}`)
-      hanging.add(socket)
-      return true
-    }
-    if (url.startsWith('/chunked-dies')) {
-      res.writeHead(200, { 'content-type': 'text/plain' })
-      res.write(PART)
-      setTimeout(() => socket.destroy(), 200)
-      return true
-    }
-    if (url.startsWith('/with-length')) {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100_000 })
-      res.write(PART)
-      if (url.includes('dies')) setTimeout(() => socket.destroy(), 200)
-      else hanging.add(socket)
-      return true
-    }
-    return false
-  })
-}
-
 function session(url: string, options: SecureClientSessionOptions = {}): ClientHttp2Session {
   const s = h2connect(url, options)
   s.on('error', () => {})
@@ -141,7 +108,7 @@ describe('h2c: a response cut mid-body reaches an HTTP/2 client as RST_STREAM(IN
   let client: ClientHttp2Session
 
   before(async () => {
-    service = jobs.add(await cuttingService(hanging))
+    service = jobs.add(await startCuttingService(hanging))
     jobs.add({ close: () => hanging.forEach((s) => s.destroy()) })
     server = jobs.add(await startServerProcess({ args: ['--h2c'] }))
     dir = jobs.add(tempDir())
@@ -232,7 +199,7 @@ describe('TLS h2 (--tls-cert): the same reset for a cut body', { timeout: 60_000
   it('the local service resets mid-body, and the agent is killed mid-body: RST_STREAM(INTERNAL_ERROR) over TLS too', async (t) => {
     const dir = jobs.add(tempDir())
     const cert = makeTestCert(dir.path)
-    const service = jobs.add(await cuttingService(hanging))
+    const service = jobs.add(await startCuttingService(hanging))
     jobs.add({ close: () => hanging.forEach((s) => s.destroy()) })
     const server = jobs.add(await startServerProcess({ args: ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile] }))
     const agent = jobs.add(await startAgentProcess(server.url, service.url, { stateFile: dir.file('tls.json'), env: { NODE_EXTRA_CA_CERTS: cert.certFile } }))
@@ -274,7 +241,7 @@ describe(
     }
     let service: LocalService
     before(async () => {
-      service = jobs.add(await cuttingService(hanging))
+      service = jobs.add(await startCuttingService(hanging))
       jobs.add({ close: () => hanging.forEach((s) => s.destroy()) })
     })
 

@@ -3,7 +3,8 @@ import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
 import { startAgentProcess, startServerProcess, type AgentProcess, type ServerProcess } from '../harness/processes.js'
-import { startLocalService, type LocalService } from '../harness/local-service.js'
+import type { LocalService } from '../harness/local-service.js'
+import { startCuttingService } from '../harness/cutting-service.js'
 import { tempDir } from '../harness/temp.js'
 import { cleanup } from '../harness/security-helpers.js'
 import { watchPeerEnding } from '../harness/peer-ending.js'
@@ -53,8 +54,6 @@ function publicRequest(port: number, text: string, minBody: number, timeoutMs = 
   return { started, ending }
 }
 
-const PART = 'x'.repeat(1000)
-
 describe('truncation is signalled: a response cut mid-body never ends with a clean FIN on a short body', () => {
   const jobs = cleanup()
   let server: ServerProcess
@@ -65,39 +64,7 @@ describe('truncation is signalled: a response cut mid-body never ends with a cle
   const hanging = new Set<import('node:net').Socket>()
 
   before(async () => {
-    service = jobs.add(
-      await startLocalService((req, res) => {
-        const url = req.url ?? ''
-        const socket = req.socket
-        if (url.startsWith('/close-delimited-resets')) {
-          // No length, no chunking, then an abortive close (RST): the body was cut, not ended.
-          socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${PART}`)
-          setTimeout(() => socket.resetAndDestroy(), 200)
-          return true
-        }
-        if (url.startsWith('/close-delimited')) {
-          // No length, no chunking: the body ends when the connection does.
-          socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${PART}`)
-          hanging.add(socket)
-          return true
-        }
-        if (url.startsWith('/chunked-dies')) {
-          // Chunked, cut before the last chunk: the agent can tell and resets the stream.
-          res.writeHead(200, { 'content-type': 'text/plain' })
-          res.write(PART)
-          setTimeout(() => socket.destroy(), 200)
-          return true
-        }
-        if (url.startsWith('/with-length')) {
-          res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100_000 })
-          res.write(PART)
-          if (url.includes('dies')) setTimeout(() => socket.destroy(), 200)
-          else hanging.add(socket)
-          return true
-        }
-        return false
-      }),
-    )
+    service = jobs.add(await startCuttingService(hanging))
     jobs.add({ close: () => hanging.forEach((s) => s.destroy()) })
     server = jobs.add(await startServerProcess())
     dir = jobs.add(tempDir())
