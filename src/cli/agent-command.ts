@@ -54,8 +54,18 @@ function jsonPrinter(write: (line: string) => void, name: string | undefined): E
  * profile). A terminal gets every line at once; what is gathered is written
  * when the process exits.
  */
-function lineWriter(out: NodeJS.WriteStream): (line: string) => void {
-  if (out.isTTY) return (line) => void out.write(`${line}\n`)
+export interface LineWriter {
+  (line: string): void
+  /** Writes what is gathered and `line` now, and starts no batch: the line that follows is written at once too. */
+  now(line: string): void
+}
+
+export function lineWriter(out: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>): LineWriter {
+  if (out.isTTY) {
+    const direct = ((line: string) => void out.write(`${line}\n`)) as LineWriter
+    direct.now = direct
+    return direct
+  }
   let pending = ''
   let batching = false
   const endOfBatch = (): void => {
@@ -73,10 +83,17 @@ function lineWriter(out: NodeJS.WriteStream): (line: string) => void {
   process.once('exit', () => {
     if (pending !== '') out.write(pending)
   })
-  return (line) => {
+  const write = ((line: string) => {
     if (batching) pending += `${line}\n`
     else startBatch(`${line}\n`)
+  }) as LineWriter
+  write.now = (line) => {
+    const text = `${pending}${line}\n`
+    pending = ''
+    batching = false
+    out.write(text)
   }
+  return write
 }
 
 /** Longest a piped stdout line waits, so a burst of requests is one write. */
@@ -209,10 +226,10 @@ export async function runAgent(cliFlags: Record<string, unknown>, env: NodeJS.Pr
           '',
         ],
       })
-  // Written past the line batch: the first line of a batch is written at once but starts it, so the
-  // `forwarding` line that follows a few ms later waited the whole LINE_BATCH_MS (~45 ms of every
-  // piped start; `--no-inspect` did not have it).
-  if (board !== undefined && !board.inPlace && inspection) process.stdout.write(`adit: inspector on ${inspection.url}\n`)
+  // Written now, starting no batch: the first line of a batch is written at once but starts it, so
+  // the `forwarding` line that follows a few ms later waited the whole LINE_BATCH_MS (~45 ms of
+  // every piped start; `--no-inspect` did not have it).
+  if (board !== undefined && !board.inPlace && inspection) write.now(`adit: inspector on ${inspection.url}`)
 
   let metrics: AgentMetrics | undefined
   let metricsTunnel: Tunnel | undefined
