@@ -371,26 +371,24 @@ export class Session implements StreamOwner, StreamConnection {
 
   send(frame: Buffer, route?: Buffer): void {
     if (this.closed) return
-    // Once the transport holds more than the high-water mark, every frame
-    // carries the (shared, preallocated) callback that checks for drain.
-    if (this.isCongested || this.transport.bufferedAmount + frame.length > this.highWaterMark) {
-      this.isCongested = true
-      this.transport.send(frame, this.onSent, route)
-      return
-    }
-    this.transport.send(frame, undefined, route)
+    this.transport.send(frame, this.drainCheckFor(frame.length), route)
   }
 
   sendData(streamId: number, payload: Buffer, end: boolean, blocked: boolean): void {
     if (this.closed) return
     if (this.transport.sendData === undefined) return this.send(encodeData(streamId, payload, end, blocked))
-    // As send: past the high-water mark every frame carries the drain check.
-    if (this.isCongested || this.transport.bufferedAmount + payload.length > this.highWaterMark) {
-      this.isCongested = true
-      this.transport.sendData(streamId, payload, end, blocked, this.onSent)
-      return
-    }
-    this.transport.sendData(streamId, payload, end, blocked)
+    this.transport.sendData(streamId, payload, end, blocked, this.drainCheckFor(payload.length))
+  }
+
+  /**
+   * What a send of `bytes` carries: once the transport holds more than the
+   * high-water mark, every frame carries the (shared, preallocated) callback
+   * that checks for drain; below it, none.
+   */
+  private drainCheckFor(bytes: number): (() => void) | undefined {
+    if (!this.isCongested && this.transport.bufferedAmount + bytes <= this.highWaterMark) return undefined
+    this.isCongested = true
+    return this.onSent
   }
 
   block(stream: Stream): void {

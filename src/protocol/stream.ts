@@ -1,5 +1,5 @@
 import { decodeHead, decodeReset, decodeTrailers } from './decode.js'
-import { encodeData, encodeEnd, encodeHead, encodeReset, encodeTrailers, encodeWindow } from './encode.js'
+import { encodeEnd, encodeHead, encodeReset, encodeTrailers, encodeWindow } from './encode.js'
 import { INITIAL_WINDOW, MAX_DATA_PAYLOAD, MAX_STREAM_WINDOW, type ResponseHead, type TrailerFields } from './frame.js'
 
 /**
@@ -37,8 +37,8 @@ export interface OpenedStream {
 /** The part of a session a stream needs; kept narrow so streams are testable alone. */
 export interface StreamOwner {
   send(frame: Buffer): void
-  /** Where given: sends a DATA frame without first copying `payload` into a frame buffer (see Transport.sendData). */
-  sendData?(streamId: number, payload: Buffer, end: boolean, blocked: boolean): void
+  /** Sends a DATA frame (without first copying `payload` into a frame buffer where the transport can: Transport.sendData). */
+  sendData(streamId: number, payload: Buffer, end: boolean, blocked: boolean): void
   /** True while the transport holds more than its high-water mark. */
   readonly congested: boolean
   /** The peer negotiated `end-flag`: END may ride on HEAD and on the last DATA frame. */
@@ -505,8 +505,7 @@ export class Stream implements OpenedStream {
       const ends = last && sent + n === chunk.length
       // The frame that spends the last credit of a body that goes on says so (FLAG_BLOCKED).
       const blocked = !ends && n === this.sendCredit && this.owner.signalsBlocked === true
-      if (this.owner.sendData !== undefined) this.owner.sendData(this.id, view, ends, blocked)
-      else this.owner.send(encodeData(this.id, view, ends, blocked))
+      this.owner.sendData(this.id, view, ends, blocked)
       this.sendCredit -= n
       this.bytesSent += n
       sent += n
