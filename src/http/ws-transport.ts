@@ -44,7 +44,8 @@ export function wsTransport(ws: WebSocket, unmasked: boolean): Transport {
   }
   // ws's sender writes straight to the socket while it is in its default state (0; it queues only
   // while it reads a Blob, which adit never sends), so frames written here stay in order with its own.
-  const sender = (ws as unknown as { _sender?: { _state?: number } })._sender
+  // A client gets its sender (and socket) only once connected: both are read when a frame is sent.
+  const senderIdle = (): boolean => (ws as unknown as { _sender?: { _state?: number } })._sender?._state === 0
   const client = !(ws as unknown as { _isServer?: boolean })._isServer
   const transport: Transport = {
     send(frame, onSent) {
@@ -58,7 +59,7 @@ export function wsTransport(ws: WebSocket, unmasked: boolean): Transport {
   if (!unmasked) return transport
   transport.sendData = (streamId, payload, end, blocked, onSent) => {
     corkForTick()
-    if (payload.length < SEPARATE_PAYLOAD_BYTES || socket === undefined || ws.readyState !== OPEN || sender?._state !== 0) {
+    if (payload.length < SEPARATE_PAYLOAD_BYTES || socket === undefined || ws.readyState !== OPEN || !senderIdle()) {
       ws.send(encodeData(streamId, payload, end, blocked), { binary: true }, onSent)
       return
     }

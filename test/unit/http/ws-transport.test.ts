@@ -81,6 +81,32 @@ for (const from of ['server', 'client'] as const) {
   })
 }
 
+test('a transport made before its client connected (as the agent makes it) frames DATA itself once open', async (t) => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await once(wss, 'listening')
+  const accepted = once(wss, 'connection') as Promise<[WebSocket]>
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, { generateMask: (mask: Buffer) => mask.fill(0) })
+  t.after(() => {
+    client.terminate()
+    wss.close()
+  })
+  const transport = wsTransport(client, true)
+  await once(client, 'open')
+  const [server] = await accepted
+  let viaWsSend = 0
+  const send = client.send.bind(client)
+  client.send = ((...args: Parameters<WebSocket['send']>) => {
+    viaWsSend++
+    return send(...args)
+  }) as WebSocket['send']
+  const data = payload(8192, 1)
+  const arrived = collect(server, 1)
+  transport.sendData!(1, data, false, false)
+  const [message] = await arrived
+  assert.ok(message!.equals(encodeData(1, data)))
+  assert.equal(viaWsSend, 0, 'the 8 KiB payload went beside its header, not through ws.send')
+})
+
 test('a transport that must mask (a client with random keys) leaves DATA to ws.send', async (t) => {
   const { client } = await pair(t)
   assert.equal(wsTransport(client, false).sendData, undefined)
