@@ -73,16 +73,17 @@ export class ServerConnection {
   private failure: string | undefined
 
   constructor(options: ServerConnectionOptions) {
+    const masked = maskNeeded(options.url)
     const ws = new WebSocket(options.url, [Subprotocol.V2], {
       // Optional protocol features this agent speaks; the server's 101 names those it will use.
       headers: { authorization: `Bearer ${options.secret}`, [FEATURES_HEADER]: SPOKEN_FEATURES.join(', ') },
       perMessageDeflate: false,
       maxPayload: options.maxFrameBytes,
       handshakeTimeout: 15_000,
-      ...(maskNeeded(options.url) ? {} : { generateMask: zeroMask }),
+      ...(masked ? {} : { generateMask: zeroMask }),
     })
     this.ws = ws
-    const transport: Transport = wsTransport(ws, !maskNeeded(options.url))
+    const transport: Transport = wsTransport(ws, !masked)
     this.session = new Session(transport, {
       role: 'agent',
       streamWindow: sessionDefaults.streamWindow,
